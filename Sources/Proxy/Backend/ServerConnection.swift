@@ -1,0 +1,348 @@
+import Logging
+import NIOCore
+
+/// Host and port of a PostgreSQL server.
+struct BackendAddress: Hashable, Sendable, CustomStringConvertible {
+    var host: String
+    var port: Int
+    var description: String { "\(host):\(port)" }
+}
+
+/// One connection from pgproxy to a PostgreSQL server. It lives on one event loop and belongs to
+/// the `PoolPartition` of that loop; while a client uses it, bytes are forwarded as they come.
+final class ServerConnection: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    enum State {
+        case connecting
+        case loggingIn(ServerLogin, MessageFramer)
+        /// In the pool's idle list.
+        case idle
+        /// Forwarding for `client`.
+        case attached
+        /// Running a statement of pgproxy's own (parameter sync, reset, rollback).
+        case internalQuery(sql: String, error: ErrorFields?, completion: (ErrorFields?) -> Void)
+        /// The client left with answers still owed: swallow them, then clean up.
+        case draining(owed: Int, resetQuery: String?)
+        case closed
+    }
+
+    let id: Int
+    let address: BackendAddress
+    unowned let partition: PoolPartition
+    private(set) var state: State = .connecting
+    private var context: ChannelHandlerContext?
+    private var onLogin: ((ServerConnection, (any Error)?) -> Void)?
+
+    /// Values the server reported with ParameterStatus.
+    var parameters: [String: String] = [:]
+    /// Unreported settings pgproxy set on this connection (e.g. extra_float_digits).
+    var setValues: [String: String] = [:]
+    private(set) var backendKey: (processID: Int32, secretKey: Int32)?
+    let createdAt = NIODeadline.now()
+    var lastUsedAt = NIODeadline.now()
+    private(set) var transactionStatus: TransactionStatus = .idle
+    private(set) var inCopyIn = false
+
+    /// The client this connection is serving, while attached.
+    private(set) var client: ClientSession?
+    private var scanner = MessageScanner(
+        notify: MessageSet([BackendID.copyInResponse]),
+        capture: MessageSet([BackendID.readyForQuery, BackendID.parameterStatus, BackendID.errorResponse]))
+    private var readsPaused = false
+    private var readPending = false
+
+    init(id: Int, address: BackendAddress, partition: PoolPartition, onLogin: @escaping (ServerConnection, (any Error)?) -> Void) {
+        self.id = id
+        self.address = address
+        self.partition = partition
+        self.onLogin = onLogin
+    }
+
+    var isClosed: Bool { if case .closed = state { return true } else { return false } }
+    var channel: (any Channel)? { context?.channel }
+
+    // MARK: login
+
+    func beginLogin(credentials: ServerCredentials) {
+        guard let context else { return }
+        let login = ServerLogin(credentials: credentials)
+        state = .loggingIn(login, MessageFramer())
+        context.writeAndFlush(wrapOutboundOut(login.startupMessage()), promise: nil)
+    }
+
+    private func loginRead(_ buffer: ByteBuffer, login: inout ServerLogin, framer: inout MessageFramer) {
+        framer.append(buffer)
+        do {
+            while let (id, body) = try framer.next() {
+                switch try login.receive(id: id, body: body) {
+                case .wait: continue
+                case .send(let reply):
+                    context?.writeAndFlush(wrapOutboundOut(reply), promise: nil)
+                case .ready:
+                    parameters = login.parameters
+                    backendKey = login.backendKey
+                    state = .idle
+                    onLogin?(self, nil)
+                    onLogin = nil
+                    return
+                }
+            }
+            state = .loggingIn(login, framer)
+        } catch {
+            failLogin(error)
+        }
+    }
+
+    private func failLogin(_ error: any Error) {
+        let callback = onLogin
+        onLogin = nil
+        close()
+        callback?(self, error)
+    }
+
+    // MARK: use by a client
+
+    func attach(to client: ClientSession) {
+        self.client = client
+        state = .attached
+        lastUsedAt = .now()
+    }
+
+    /// Bytes from the attached client, already scanned by it; flushed at the end of its burst.
+    @inline(__always)
+    func write(_ buffer: ByteBuffer) {
+        context?.write(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    @inline(__always)
+    func flush() { context?.flush() }
+
+    /// Runs one statement of pgproxy's own; its results never reach a client.
+    func runInternal(_ sql: String, completion: @escaping (ErrorFields?) -> Void) {
+        guard let context, !isClosed else {
+            completion(ErrorFields(.error, SQLState.connectionFailure, "server connection closed"))
+            return
+        }
+        state = .internalQuery(sql: sql, error: nil, completion: completion)
+        var buffer = context.channel.allocator.buffer(capacity: sql.utf8.count + 6)
+        buffer.writeQuery(sql)
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    /// The client is done with this connection. `owed` is how many ReadyForQuery it still awaits;
+    /// `unsynced` says it sent extended-protocol messages without a Sync.
+    func release(owed: Int, unsynced: Bool, resetQuery: String?) {
+        client = nil
+        lastUsedAt = .now()
+        guard !isClosed else { return }
+        var owed = owed
+        if inCopyIn {
+            var buffer = ByteBuffer()
+            buffer.writeCopyFail("client disconnected during COPY")
+            write(buffer)
+        }
+        if unsynced {
+            var buffer = ByteBuffer()
+            buffer.writeMessage(id: FrontendID.sync) { _ in }
+            write(buffer)
+            owed += 1
+        }
+        if owed > 0 {
+            flush()
+            state = .draining(owed: owed, resetQuery: resetQuery)
+            return
+        }
+        cleanUp(resetQuery: resetQuery)
+    }
+
+    /// Rolls back what the last client left open and runs the reset query, then returns to the pool.
+    private func cleanUp(resetQuery: String?) {
+        if transactionStatus != .idle {
+            runInternal("ROLLBACK") { [self] error in
+                if error != nil { close(); return }
+                cleanUp(resetQuery: resetQuery)
+            }
+            return
+        }
+        if let resetQuery, !resetQuery.isEmpty {
+            runInternal(resetQuery) { [self] error in
+                if error != nil { close(); return }
+                setValues.removeAll()
+                state = .idle
+                partition.checkin(self)
+            }
+            return
+        }
+        state = .idle
+        partition.checkin(self)
+    }
+
+    /// Sends a Terminate and closes; the partition is told through channelInactive.
+    func close() {
+        guard let context, !isClosed else {
+            state = .closed
+            return
+        }
+        state = .closed
+        var buffer = context.channel.allocator.buffer(capacity: 5)
+        buffer.writeTerminate()
+        context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in context.close(promise: nil) }
+    }
+
+    /// Stops or resumes reading from the server (back-pressure from a slow client).
+    func setReadsPaused(_ paused: Bool) {
+        readsPaused = paused
+        if !paused, readPending, let context {
+            readPending = false
+            context.read()
+        }
+    }
+
+    // MARK: channel events
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.fireChannelActive()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if readsPaused { readPending = true } else { context.read() }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        switch state {
+        case .attached:
+            forwardToClient(buffer)
+        case .loggingIn(var login, var framer):
+            state = .connecting  // placeholder while the values are borrowed
+            loginRead(buffer, login: &login, framer: &framer)
+        case .internalQuery, .draining, .idle:
+            consumeWithoutClient(buffer)
+        case .connecting, .closed:
+            break
+        }
+    }
+
+    @inline(__always)
+    private func forwardToClient(_ buffer: ByteBuffer) {
+        guard let client else { return }
+        var ready = false
+        do {
+            try scanner.scan(buffer) { id, body, _ in
+                switch id {
+                case BackendID.readyForQuery:
+                    if let status = body?.getInteger(at: body!.readerIndex, as: UInt8.self) {
+                        transactionStatus = TransactionStatus(rawValue: status) ?? .idle
+                    }
+                    inCopyIn = false
+                    ready = true
+                case BackendID.parameterStatus:
+                    if let body, let (name, value) = recordParameter(body) { client.trackParameter(name, value) }
+                case BackendID.copyInResponse:
+                    inCopyIn = true
+                default:
+                    break
+                }
+            }
+        } catch {
+            partition.logger.error("server \(address) sent a malformed message: \(error)")
+            client.serverLost(reason: "server sent a malformed message")
+            close()
+            return
+        }
+        client.writeFromServer(buffer)
+        if ready { client.serverReadyForQuery(transactionStatus) }
+    }
+
+    @discardableResult
+    private func recordParameter(_ body: ByteBuffer) -> (String, String)? {
+        var body = body
+        guard let name = body.readNullTerminatedString(), let value = body.readNullTerminatedString() else { return nil }
+        parameters[name] = value
+        return (name, value)
+    }
+
+    /// Reads while no client is attached: pgproxy's own statements, the tail of a departed
+    /// client's answers, or something unsolicited from an idle server.
+    private func consumeWithoutClient(_ buffer: ByteBuffer) {
+        do {
+            try scanner.scan(buffer) { id, body, _ in
+                switch id {
+                case BackendID.readyForQuery:
+                    if let status = body?.getInteger(at: body!.readerIndex, as: UInt8.self) {
+                        transactionStatus = TransactionStatus(rawValue: status) ?? .idle
+                    }
+                    inCopyIn = false
+                    internalReadyForQuery()
+                case BackendID.parameterStatus:
+                    if let body { recordParameter(body) }
+                case BackendID.errorResponse:
+                    let fields = ErrorFields.decode(body: body ?? ByteBuffer())
+                    if case .internalQuery(let sql, nil, let completion) = state {
+                        state = .internalQuery(sql: sql, error: fields, completion: completion)
+                    } else if fields.isFatal {
+                        partition.logger.info("server \(address) closed its connection: \(fields.message)")
+                    }
+                case BackendID.copyInResponse:
+                    inCopyIn = true
+                default:
+                    break
+                }
+            }
+        } catch {
+            close()
+        }
+    }
+
+    private func internalReadyForQuery() {
+        switch state {
+        case .internalQuery(_, let error, let completion):
+            state = .idle
+            completion(error)
+        case .draining(let owed, let resetQuery):
+            if owed > 1 {
+                state = .draining(owed: owed - 1, resetQuery: resetQuery)
+            } else {
+                cleanUp(resetQuery: resetQuery)
+            }
+        default:
+            break
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        client?.flushToClient()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        client?.setReadsPaused(!context.channel.isWritable)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        let previous = state
+        state = .closed
+        self.context = nil
+        switch previous {
+        case .connecting, .loggingIn:
+            failLogin(ServerLogin.Failure.auth("the server closed the connection during login"))
+        case .attached:
+            client?.serverLost(reason: "the server closed the connection unexpectedly")
+            client = nil
+        case .internalQuery(_, _, let completion):
+            completion(ErrorFields(.fatal, SQLState.connectionFailure, "server connection lost"))
+        default:
+            break
+        }
+        partition.serverClosed(self)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        partition.logger.debug("server \(address) connection error: \(error)")
+        context.close(promise: nil)
+    }
+}

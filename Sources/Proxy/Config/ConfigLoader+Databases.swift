@@ -1,0 +1,85 @@
+import TOMLKit
+
+extension ConfigLoader {
+    /// Keys of a `[[databases]]` entry that this version reads.
+    static let databaseKeys = ["name", "host", "port", "database_name", "pool_size", "pool_mode", "min_pool_size"]
+
+    /// The `[[databases]]` entries that have at least a valid, unique name.
+    ///
+    /// Entries with other problems are still returned (their problems are logged), so users that
+    /// name them are not also refused as naming an unknown database.
+    static func readDatabases(
+        _ value: any TOMLValueConvertible,
+        general: GeneralConfig,
+        file: String,
+        source: SourceMap,
+        log: ErrorLog
+    ) -> [DatabaseConfig] {
+        guard let array = value.array else {
+            let line = source.line(section: "databases") ?? source.line(section: nil, key: "databases")
+            log.add(file: file, line: line, key: "databases",
+                    reason: "expected an array of tables ([[databases]]), got \(SectionReader.describe(value.type))")
+            return []
+        }
+        var databases: [DatabaseConfig] = []
+        var firstLine: [String: Int?] = [:]
+        for index in 0..<array.count {
+            let element = array[index]
+            guard let table = element.table else {
+                log.add(file: file, line: source.line(section: "databases", index: index), key: "databases[\(index)]",
+                        reason: "expected a table ([[databases]]), got \(SectionReader.describe(element.type))")
+                continue
+            }
+            let reader = SectionReader(table: table, file: file, section: "databases", index: index, source: source, log: log)
+            guard let database = readDatabase(reader, general: general) else { continue }
+
+            if let earlier = firstLine[database.name] {
+                let at = earlier.map { " (first at line \($0))" } ?? ""
+                reader.fail("name", "database '\(database.name)' is defined twice\(at): several hosts for one database "
+                    + "need routing, which \(notSupportedYet)")
+                continue
+            }
+            firstLine[database.name] = source.line(section: "databases", index: index, key: "name")
+            databases.append(database)
+        }
+        return databases
+    }
+
+    /// One entry, or nil when it has no usable name.
+    private static func readDatabase(_ reader: SectionReader, general: GeneralConfig) -> DatabaseConfig? {
+        reader.refuseUnknownKeys(known: databaseKeys, place: .database, elsewhere: [
+            "default_pool_size": "[general] (here it is pool_size)",
+            "database": "[[users]] (here the server's name for it is database_name)",
+            "password": "[[users]] in the users file",
+            "server_user": "[[users]] in the users file",
+        ])
+        let name = reader.require(reader.string("name", nonEmpty: true), "name")
+        let host = reader.require(reader.string("host", nonEmpty: true), "host")
+        let port = reader.int("port", atLeast: 1, atMost: 65535)
+        let databaseName = reader.string("database_name", nonEmpty: true)
+        let poolSize = reader.int("pool_size", atLeast: 1)
+        let poolMode = reader.choice("pool_mode", PoolMode.self)
+        let minPoolSize = reader.int("min_pool_size", atLeast: 0)
+
+        let effectiveMin = minPoolSize ?? general.minPoolSize
+        let effectiveSize = poolSize ?? general.defaultPoolSize
+        if effectiveMin > effectiveSize, !reader.failed("pool_size"), !reader.failed("min_pool_size") {
+            if minPoolSize != nil {
+                reader.fail("min_pool_size", "must not exceed the pool size (\(effectiveSize)), got \(effectiveMin)")
+            } else if poolSize != nil {
+                reader.fail("pool_size", "must not be below min_pool_size (\(effectiveMin)) from [general], got \(effectiveSize)")
+            }
+        }
+
+        guard let name else { return nil }
+        return DatabaseConfig(
+            name: name,
+            host: host ?? "",
+            port: port ?? 5432,
+            databaseName: databaseName,
+            poolSize: poolSize,
+            poolMode: poolMode,
+            minPoolSize: minPoolSize
+        )
+    }
+}

@@ -1,0 +1,55 @@
+extension ConfigLoader {
+    /// Keys of `[general]` that this version reads.
+    static let generalKeys = [
+        "host", "port", "workers", "pool_mode", "default_pool_size", "min_pool_size",
+        "max_client_connections", "auth_type", "server_idle_timeout", "server_lifetime",
+        "query_wait_timeout", "server_connect_timeout", "client_login_timeout", "shutdown_timeout",
+        "server_reset_query", "server_reset_query_always", "log_level",
+    ]
+
+    /// Values of `log_level`, the levels swift-log knows.
+    static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+
+    /// `[general]`, starting from the defaults; a refused value leaves its default in place.
+    static func readGeneral(_ reader: SectionReader) -> GeneralConfig {
+        reader.refuseUnknownKeys(known: generalKeys, place: .general, elsewhere: [
+            "pool_size": "[[databases]] or [[users]] (or use default_pool_size here)",
+            "name": "[[databases]] or [[users]]",
+            "database_name": "[[databases]]",
+            "password": "[[users]] in the users file",
+        ])
+        var general = GeneralConfig()
+        if let value = reader.string("host", nonEmpty: true) { general.host = value }
+        // 0 asks the kernel for a free port, which tests use to run side by side.
+        if let value = reader.int("port", atLeast: 0, atMost: 65535) { general.port = value }
+        if let value = reader.int("workers", atLeast: 1, atMost: 256) { general.workers = value }
+        if let value = reader.choice("pool_mode", PoolMode.self) { general.poolMode = value }
+        if let value = reader.int("default_pool_size", atLeast: 1) { general.defaultPoolSize = value }
+        if let value = reader.int("min_pool_size", atLeast: 0) { general.minPoolSize = value }
+        if let value = reader.int("max_client_connections", atLeast: 1) { general.maxClientConnections = value }
+        if let value = reader.choice("auth_type", ClientAuthType.self) { general.authType = value }
+
+        if let value = reader.duration("server_idle_timeout", zeroAllowed: true) { general.serverIdleTimeout = value }
+        if let value = reader.duration("server_lifetime", zeroAllowed: true) { general.serverLifetime = value }
+        if let value = reader.duration("query_wait_timeout", zeroAllowed: true) { general.queryWaitTimeout = value }
+        if let value = reader.duration("server_connect_timeout", zeroAllowed: false) {
+            general.serverConnectTimeout = value
+        }
+        if let value = reader.duration("client_login_timeout", zeroAllowed: false) {
+            general.clientLoginTimeout = value
+        }
+        // 0 is meaningful here: close every client at once instead of waiting for them.
+        if let value = reader.duration("shutdown_timeout", zeroAllowed: true) { general.shutdownTimeout = value }
+
+        // Empty is allowed: it means "hand the connection on without resetting it".
+        if let value = reader.string("server_reset_query") { general.serverResetQuery = value }
+        if let value = reader.bool("server_reset_query_always") { general.serverResetQueryAlways = value }
+        if let value = reader.oneOf("log_level", logLevels) { general.logLevel = value }
+
+        if general.minPoolSize > general.defaultPoolSize,
+           !reader.failed("min_pool_size"), !reader.failed("default_pool_size") {
+            reader.fail("min_pool_size", "must not exceed default_pool_size (\(general.defaultPoolSize)), got \(general.minPoolSize)")
+        }
+        return general
+    }
+}

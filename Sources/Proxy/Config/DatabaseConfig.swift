@@ -1,0 +1,36 @@
+/// One PostgreSQL database pgproxy serves: an entry of `[[databases]]` in `pgproxy.toml`.
+public struct DatabaseConfig: Sendable, Equatable {
+    /// Name clients ask for in their startup message (`name`).
+    public var name: String
+    /// Host of the PostgreSQL server (`host`).
+    public var host: String
+    /// Port of the PostgreSQL server (`port`).
+    public var port: Int
+    /// Name of the database on the server (`database_name`); the same as `name` unless set.
+    public var databaseName: String
+    /// Pool size for this database's pools, instead of `default_pool_size` (`pool_size`).
+    public var poolSize: Int?
+    /// Pool mode for this database's pools, instead of the general one (`pool_mode`).
+    public var poolMode: PoolMode?
+    /// Minimum pool size for this database's pools, instead of the general one (`min_pool_size`).
+    public var minPoolSize: Int?
+
+    /// A database entry; `databaseName` defaults to `name`, as in the file.
+    public init(
+        name: String,
+        host: String,
+        port: Int = 5432,
+        databaseName: String? = nil,
+        poolSize: Int? = nil,
+        poolMode: PoolMode? = nil,
+        minPoolSize: Int? = nil
+    ) {
+        self.name = name
+        self.host = host
+        self.port = port
+        self.databaseName = databaseName ?? name
+        self.poolSize = poolSize
+        self.poolMode = poolMode
+        self.minPoolSize = minPoolSize
+    }
+}

@@ -1,0 +1,53 @@
+import Foundation
+
+/// Settings of the proxy itself: the `[general]` section of `pgproxy.toml`.
+///
+/// Every property starts at the default the config file documents, so a missing key and a key set
+/// to its default give the same snapshot. Durations are milliseconds.
+public struct GeneralConfig: Sendable, Equatable {
+    /// Address clients connect to (`host`).
+    public var host: String = "0.0.0.0"
+    /// Port clients connect to (`port`); 0 lets the kernel pick a free one (tests).
+    public var port: Int = 6432
+    /// Event-loop threads (`workers`); defaults to the number of cores, kept within 1...256.
+    public var workers: Int = GeneralConfig.coreCount()
+    /// Pool mode of every pool that neither its database nor its user overrides (`pool_mode`).
+    public var poolMode: PoolMode = .transaction
+    /// Server connections per (user, database) pool unless overridden (`default_pool_size`).
+    public var defaultPoolSize: Int = 10
+    /// Server connections each pool keeps open even when idle (`min_pool_size`).
+    public var minPoolSize: Int = 0
+    /// Client connections accepted at once, over all pools (`max_client_connections`).
+    public var maxClientConnections: Int = 10_000
+    /// How clients prove who they are (`auth_type`).
+    public var authType: ClientAuthType = .scramSHA256
+
+    /// Close a server connection idle for this long (`server_idle_timeout`); 0 keeps it forever.
+    public var serverIdleTimeout: Int64 = 600_000
+    /// Close a server connection this old once it is back in the pool (`server_lifetime`); 0 = no limit.
+    public var serverLifetime: Int64 = 3_600_000
+    /// Fail a client that waited this long for a server connection (`query_wait_timeout`); 0 = wait forever.
+    public var queryWaitTimeout: Int64 = 120_000
+    /// Give up opening a server connection after this long (`server_connect_timeout`).
+    public var serverConnectTimeout: Int64 = 5_000
+    /// Drop a client that has not finished logging in after this long (`client_login_timeout`).
+    public var clientLoginTimeout: Int64 = 60_000
+    /// On shutdown, wait this long for clients to finish before closing them (`shutdown_timeout`); 0 = at once.
+    public var shutdownTimeout: Int64 = 30_000
+
+    /// Query run on a server connection before another client gets it (`server_reset_query`); empty = none.
+    public var serverResetQuery: String = "DISCARD ALL"
+    /// Run the reset query in transaction mode too, not only in session mode (`server_reset_query_always`).
+    public var serverResetQueryAlways: Bool = false
+    /// One of trace, debug, info, notice, warning, error, critical (`log_level`).
+    public var logLevel: String = "info"
+
+    /// The documented defaults.
+    public init() {}
+
+    // A default of 0 or thousands of threads would be refused if written in the file, so the
+    // machine's count is held to the same bounds the validation applies.
+    private static func coreCount() -> Int {
+        min(max(ProcessInfo.processInfo.activeProcessorCount, 1), 256)
+    }
+}

@@ -1,0 +1,216 @@
+import NIOCore
+
+/// A client's login, as a state machine without I/O: from the startup packet through
+/// authentication against users.toml. It answers each input with what to send back.
+struct ClientLogin {
+    enum Action {
+        /// Send these bytes and keep reading.
+        case send(ByteBuffer)
+        /// Send this FATAL error and close.
+        case refuse(ErrorFields)
+        case cancel(processID: Int32, secretKey: Int32)
+        /// Authentication succeeded; AuthenticationOk is in `reply`.
+        case authenticated(Identity, reply: ByteBuffer)
+        case wait
+    }
+
+    /// Who logged in, to what, and with which startup settings.
+    struct Identity {
+        var user: UserConfig
+        var database: DatabaseConfig
+        var parameters: [(String, String)]
+        var scramKeys: ServerSCRAMKeys?
+    }
+
+    private enum State {
+        case awaitingStartup
+        case awaitingPassword(Identity, method: Method, salt: [UInt8])
+        case scramFirst(Identity, SCRAMVerifier)
+        case scramFinal(Identity, SCRAMServerExchange)
+        case done
+    }
+
+    private enum Method { case cleartext, md5 }
+
+    private let config: ProxyConfig
+    private let verifierForPlain: (String, String) -> SCRAMVerifier
+    private var state = State.awaitingStartup
+
+    /// `verifierForPlain(user, password)` returns a stable SCRAM verifier for a clear-text password,
+    /// so SCRAM works for users whose password is stored in clear.
+    init(config: ProxyConfig, verifierForPlain: @escaping (String, String) -> SCRAMVerifier) {
+        self.config = config
+        self.verifierForPlain = verifierForPlain
+    }
+
+    var expectsStartupPacket: Bool { if case .awaitingStartup = state { return true } else { return false } }
+
+    mutating func receiveStartup(_ packet: StartupPacket) -> Action {
+        switch packet {
+        case .sslRequest, .gssEncRequest:
+            var reply = ByteBuffer()
+            reply.writeInteger(UInt8(ascii: "N"))
+            return .send(reply)
+        case .cancel(let pid, let key):
+            return .cancel(processID: pid, secretKey: key)
+        case .startup(let version, let parameters):
+            return startup(version: version, parameters: parameters)
+        }
+    }
+
+    private mutating func startup(version: Int32, parameters: [(String, String)]) -> Action {
+        var settings: [(String, String)] = []
+        var user: String?
+        var database: String?
+        var unrecognized: [String] = []
+        for (name, value) in parameters {
+            switch name {
+            case "user": user = value
+            case "database": database = value
+            case "replication":
+                return .refuse(ErrorFields(.fatal, SQLState.featureNotSupported, "replication connections are not supported through pgproxy; connect to the server directly"))
+            case "options":
+                settings += ClientParameters.parseOptions(value)
+            default:
+                if name.hasPrefix("_pq_.") { unrecognized.append(name) } else { settings.append((name, value)) }
+            }
+        }
+        guard let user, !user.isEmpty else {
+            return .refuse(ErrorFields(.fatal, SQLState.invalidAuthorization, "no PostgreSQL user name specified in startup packet"))
+        }
+        let databaseName = (database?.isEmpty ?? true) ? user : database!
+        guard let databaseConfig = config.database(named: databaseName) else {
+            return .refuse(ErrorFields(.fatal, SQLState.invalidCatalogName, "database \"\(databaseName)\" does not exist in pgproxy's configuration"))
+        }
+        guard let userConfig = config.user(named: user, database: databaseName) else {
+            return .refuse(ErrorFields(.fatal, SQLState.invalidAuthorization, "user \"\(user)\" is not allowed to connect to database \"\(databaseName)\" through pgproxy (not in users.toml)"))
+        }
+        let identity = Identity(user: userConfig, database: databaseConfig, parameters: settings)
+        var reply = ByteBuffer()
+        if version & 0xFFFF != 0 || !unrecognized.isEmpty {
+            reply.writeNegotiateProtocolVersion(newestMinor: StartupCode.protocol3, unrecognized: unrecognized)
+        }
+        return requestAuthentication(identity, reply: &reply)
+    }
+
+    private mutating func requestAuthentication(_ identity: Identity, reply: inout ByteBuffer) -> Action {
+        let authType = config.general.authType
+        if authType == .trust { return succeed(identity, reply: reply) }
+        guard let password = identity.user.password else {
+            return .refuse(ErrorFields(.fatal, SQLState.invalidPassword, "password authentication failed for user \"\(identity.user.name)\" (no password is configured for this user)"))
+        }
+        let secret = StoredSecret(parsing: password)
+        let useSCRAM: Bool
+        switch (authType, secret) {
+        case (.scramSHA256, .md5): useSCRAM = false
+        case (.scramSHA256, _), (.md5, .scram): useSCRAM = true
+        default: useSCRAM = false
+        }
+        if useSCRAM {
+            let verifier: SCRAMVerifier
+            switch secret {
+            case .scram(let stored): verifier = stored
+            case .plain(let clear): verifier = verifierForPlain(identity.user.name, clear)
+            case .md5: return .refuse(ErrorFields(.fatal, SQLState.invalidPassword, "cannot use SCRAM with an MD5 secret"))
+            }
+            state = .scramFirst(identity, verifier)
+            reply.writeAuthenticationSASL(mechanisms: ["SCRAM-SHA-256"])
+            return .send(reply)
+        }
+        if authType == .plain {
+            state = .awaitingPassword(identity, method: .cleartext, salt: [])
+            reply.writeAuthenticationRequest(code: 3)
+            return .send(reply)
+        }
+        var generator = SystemRandomNumberGenerator()
+        let salt = (0..<4).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        state = .awaitingPassword(identity, method: .md5, salt: salt)
+        reply.writeAuthenticationRequest(code: 5, salt)
+        return .send(reply)
+    }
+
+    /// A 'p' message: PasswordMessage, SASLInitialResponse or SASLResponse, depending on the state.
+    mutating func receivePassword(_ body: ByteBuffer) -> Action {
+        var body = body
+        switch state {
+        case .awaitingPassword(let identity, let method, let salt):
+            guard let given = body.readNullTerminatedString() else { return protocolViolation("malformed password message") }
+            let secret = StoredSecret(parsing: identity.user.password ?? "")
+            let valid: Bool
+            switch (method, secret) {
+            case (.cleartext, .plain(let clear)): valid = constantTimeEqual(Array(given.utf8), Array(clear.utf8))
+            case (.cleartext, .md5(let stored)):
+                valid = constantTimeEqual(Array(MD5Password.stored(user: identity.user.name, password: given).utf8), Array(stored.utf8))
+            case (.cleartext, .scram(let verifier)):
+                let candidate = SCRAMVerifier.make(password: given, salt: verifier.salt, iterations: verifier.iterations)
+                valid = constantTimeEqual(candidate.storedKey, verifier.storedKey)
+            case (.md5, .plain(let clear)):
+                valid = MD5Password.verify(response: given, storedHash: MD5Password.stored(user: identity.user.name, password: clear), salt: salt)
+            case (.md5, .md5(let stored)):
+                valid = MD5Password.verify(response: given, storedHash: stored, salt: salt)
+            case (.md5, .scram):
+                valid = false
+            }
+            return valid ? succeed(identity, reply: ByteBuffer()) : wrongPassword(identity)
+        case .scramFirst(let identity, let verifier):
+            guard let mechanism = body.readNullTerminatedString(), let length = body.readInteger(as: Int32.self) else {
+                return protocolViolation("malformed SASLInitialResponse")
+            }
+            guard mechanism == "SCRAM-SHA-256" else {
+                return .refuse(ErrorFields(.fatal, SQLState.protocolViolation, "SASL mechanism \(mechanism) is not supported; use SCRAM-SHA-256"))
+            }
+            guard length >= 0, let data = body.readBytes(length: Int(length)) else { return protocolViolation("malformed SASLInitialResponse") }
+            var exchange = SCRAMServerExchange(verifier: verifier)
+            do {
+                let serverFirst = try exchange.receiveClientFirst(data)
+                state = .scramFinal(identity, exchange)
+                var reply = ByteBuffer()
+                reply.writeAuthenticationRequest(code: 11, serverFirst)
+                return .send(reply)
+            } catch {
+                return protocolViolation("invalid SCRAM client-first-message: \(error)")
+            }
+        case .scramFinal(var identity, var exchange):
+            do {
+                let serverFinal = try exchange.receiveClientFinal(Array(body.readableBytesView))
+                if let clientKey = exchange.clientKey, case .scram(let verifier)? = identity.user.password.map(StoredSecret.init(parsing:)) {
+                    identity.scramKeys = ServerSCRAMKeys(clientKey: clientKey, serverKey: verifier.serverKey)
+                }
+                var reply = ByteBuffer()
+                reply.writeAuthenticationRequest(code: 12, serverFinal)
+                return succeed(identity, reply: reply)
+            } catch AuthError.wrongPassword {
+                return wrongPassword(identity)
+            } catch {
+                return protocolViolation("invalid SCRAM client-final-message: \(error)")
+            }
+        case .awaitingStartup, .done:
+            return protocolViolation("unexpected password message")
+        }
+    }
+
+    private mutating func succeed(_ identity: Identity, reply: ByteBuffer) -> Action {
+        state = .done
+        var reply = reply
+        reply.writeAuthenticationRequest(code: 0)
+        return .authenticated(identity, reply: reply)
+    }
+
+    private mutating func wrongPassword(_ identity: Identity) -> Action {
+        state = .done
+        return .refuse(ErrorFields(.fatal, SQLState.invalidPassword, "password authentication failed for user \"\(identity.user.name)\""))
+    }
+
+    private mutating func protocolViolation(_ message: String) -> Action {
+        state = .done
+        return .refuse(ErrorFields(.fatal, SQLState.protocolViolation, message))
+    }
+}
+
+/// Compares secrets without leaking where they differ through timing.
+func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    guard a.count == b.count else { return false }
+    var difference: UInt8 = 0
+    for index in a.indices { difference |= a[index] ^ b[index] }
+    return difference == 0
+}

@@ -1,0 +1,104 @@
+/// The settings a client asked for (startup packet, `options`, and later `SET`s the server
+/// reported), and how to bring a pooled server connection in line with them before use.
+struct ClientParameters {
+    /// Settings PostgreSQL reports with ParameterStatus that a client may change; pgproxy follows
+    /// them for every client, as PgBouncer does.
+    static let reported: [String] = [
+        "client_encoding", "DateStyle", "TimeZone", "IntervalStyle", "standard_conforming_strings",
+        "application_name", "default_transaction_read_only",
+    ]
+    private static let canonical: [String: String] = Dictionary(
+        uniqueKeysWithValues: reported.map { ($0.lowercased(), $0) })
+
+    /// Name → value the client expects its server connection to have.
+    private(set) var values: [String: String] = [:]
+
+    init() {}
+
+    static func canonicalName(_ name: String) -> String { canonical[name.lowercased()] ?? name.lowercased() }
+    static func isReported(_ name: String) -> Bool { canonical[name.lowercased()] != nil }
+
+    /// The client's view at login: the server's defaults for reported settings, overridden by
+    /// what the client sent.
+    init(startup: [(String, String)], serverDefaults: [String: String]) {
+        for name in Self.reported { if let value = serverDefaults[name] { values[name] = value } }
+        for (name, value) in startup { values[Self.canonicalName(name)] = value }
+    }
+
+    mutating func set(_ name: String, _ value: String) { values[Self.canonicalName(name)] = value }
+
+    /// What the client is told at login: every server parameter, with its own settings applied.
+    func parameterStatus(serverDefaults: [String: String]) -> [(String, String)] {
+        var merged = serverDefaults
+        for (name, value) in values where Self.isReported(name) { merged[name] = value }
+        return merged.sorted { $0.key < $1.key }
+    }
+
+    /// The statements that make `server` match this client, or nil when it already does.
+    /// Reported settings are compared with what the server reported; others with what pgproxy set.
+    func synchronization(reported serverValues: [String: String], set serverSet: [String: String]) -> String? {
+        var statements: [String] = []
+        for (name, value) in values {
+            let current = Self.isReported(name) ? serverValues[name] : serverSet[name]
+            if current != value, let statement = Self.setStatement(name, value) { statements.append(statement) }
+        }
+        for name in serverSet.keys where values[name] == nil && Self.isIdentifier(name) {
+            statements.append("RESET \(name)")
+        }
+        return statements.isEmpty ? nil : statements.sorted().joined(separator: "; ")
+    }
+
+    static func setStatement(_ name: String, _ value: String) -> String? {
+        guard isIdentifier(name) else { return nil }
+        return "SET \(name) TO '\(value.replacingOccurrences(of: "'", with: "''"))'"
+    }
+
+    private static func isIdentifier(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.allSatisfy { byte in
+            (byte >= 97 && byte <= 122) || (byte >= 65 && byte <= 90) || (byte >= 48 && byte <= 57) || byte == 95 || byte == 46
+        }
+    }
+
+    /// Splits the startup `options` value (`-c name=value --name=value`, backslash escapes spaces).
+    static func parseOptions(_ options: String) -> [(String, String)] {
+        var words: [String] = []
+        var current = ""
+        var escaped = false
+        for character in options {
+            if escaped {
+                current.append(character)
+                escaped = false
+            } else if character == "\\" {
+                escaped = true
+            } else if character == " " {
+                if !current.isEmpty { words.append(current) }
+                current = ""
+            } else {
+                current.append(character)
+            }
+        }
+        if !current.isEmpty { words.append(current) }
+        var result: [(String, String)] = []
+        var index = 0
+        while index < words.count {
+            var word = words[index]
+            if word == "-c", index + 1 < words.count {
+                index += 1
+                word = words[index]
+            } else if word.hasPrefix("--") {
+                word.removeFirst(2)
+            } else if word.hasPrefix("-c") {
+                word.removeFirst(2)
+            } else {
+                index += 1
+                continue
+            }
+            if let equals = word.firstIndex(of: "=") {
+                let name = word[..<equals].replacingOccurrences(of: "-", with: "_")
+                result.append((name, String(word[word.index(after: equals)...])))
+            }
+            index += 1
+        }
+        return result
+    }
+}

@@ -1,0 +1,461 @@
+import Logging
+import NIOCore
+
+/// One client connection: its login, then the forwarding of its messages to the server
+/// connection it holds for the current transaction (or the whole session). Lives on the client's
+/// event loop, as does every server connection it is given.
+final class ClientSession: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    enum Phase { case startup, authenticating, awaitingServerForLogin, ready, closed }
+
+    let runtime: ProxyRuntime
+    private let config: ProxyConfig
+    private var context: ChannelHandlerContext?
+    private(set) var phase = Phase.startup
+    private var login: ClientLogin
+    private var startupBuffer = ByteBuffer()
+    private var framer = MessageFramer(maximumLength: 65_536)
+    private var loginTimer: Scheduled<Void>?
+
+    private(set) var identity: ClientLogin.Identity?
+    private var pool: Pool?
+    private var partition: PoolPartition?
+    private var mode = PoolMode.transaction
+    private var parameters = ClientParameters()
+    private(set) var processID: Int32 = 0
+    private(set) var secretKey: Int32 = 0
+
+    /// The server connection in use, if any.
+    private(set) var server: ServerConnection?
+    private var scanner = MessageScanner(
+        notify: MessageSet([
+            FrontendID.query, FrontendID.sync, FrontendID.functionCall, FrontendID.terminate,
+            FrontendID.parse, FrontendID.bind, FrontendID.execute, UInt8(ascii: "D"), UInt8(ascii: "C"),
+        ]),
+        capture: MessageSet([]))
+    /// Client bytes that arrived while no server was attached.
+    private var pending = CircularBuffer<ByteBuffer>()
+    private var waiting = false
+    private var waitTimer: Scheduled<Void>?
+    /// ReadyForQuery messages the server still owes (one per Query, Sync and FunctionCall sent).
+    private var outstanding = 0
+    /// Extended-protocol messages were sent after the last Sync.
+    private var unsynced = false
+    private var wroteToServer = false
+    private var pausedForServer = false
+    private var pausedForBackpressure = false
+    private var readPending = false
+    private var shutdownRequested = false
+
+    init(runtime: ProxyRuntime, config: ProxyConfig) {
+        self.runtime = runtime
+        self.config = config
+        self.login = ClientLogin(config: config, verifierForPlain: runtime.verifierForPlain)
+    }
+
+    var logger: Logger { runtime.logger }
+
+    // MARK: channel events
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func channelActive(context: ChannelHandlerContext) {
+        let timeout = config.general.clientLoginTimeout
+        if timeout > 0 {
+            loginTimer = context.eventLoop.scheduleTask(in: .milliseconds(timeout)) { [self] in
+                if phase != .ready, phase != .closed {
+                    refuse(ErrorFields(.fatal, SQLState.protocolViolation, "client did not finish logging in within client_login_timeout"))
+                }
+            }
+        }
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        switch phase {
+        case .ready: clientBytes(buffer)
+        case .startup: startupBytes(buffer)
+        case .authenticating: authenticationBytes(buffer)
+        case .awaitingServerForLogin: framer.append(buffer)
+        case .closed: break
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if wroteToServer {
+            wroteToServer = false
+            server?.flush()
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if pausedForServer || pausedForBackpressure { readPending = true } else { context.read() }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        server?.setReadsPaused(!context.channel.isWritable)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        leave()
+        self.context = nil
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.debug("client connection error: \(error)")
+        context.close(promise: nil)
+    }
+
+    // MARK: login
+
+    private func startupBytes(_ buffer: ByteBuffer) {
+        var buffer = buffer
+        startupBuffer.writeBuffer(&buffer)
+        do {
+            while phase == .startup, let packet = try StartupPacket.decode(from: &startupBuffer) {
+                perform(login.receiveStartup(packet))
+            }
+        } catch {
+            refuse(ErrorFields(.fatal, SQLState.protocolViolation, "invalid startup packet: \(error)"))
+        }
+    }
+
+    private func authenticationBytes(_ buffer: ByteBuffer) {
+        framer.append(buffer)
+        do {
+            while phase == .authenticating, let (id, body) = try framer.next() {
+                guard id == FrontendID.password else {
+                    refuse(ErrorFields(.fatal, SQLState.protocolViolation, "expected a password message, got '\(Character(Unicode.Scalar(id)))'"))
+                    return
+                }
+                perform(login.receivePassword(body))
+            }
+        } catch {
+            refuse(ErrorFields(.fatal, SQLState.protocolViolation, "invalid message during authentication: \(error)"))
+        }
+    }
+
+    private func perform(_ action: ClientLogin.Action) {
+        guard let context else { return }
+        switch action {
+        case .wait:
+            break
+        case .send(let reply):
+            context.writeAndFlush(wrapOutboundOut(reply), promise: nil)
+            if !login.expectsStartupPacket {
+                phase = .authenticating
+                if let rest = takeStartupRemainder() { framer.append(rest) }
+            }
+        case .refuse(let error):
+            if error.sqlState == SQLState.invalidPassword {
+                logger.info("failed login for user \(identity?.user.name ?? "?") from \(context.remoteAddress?.description ?? "?")")
+            }
+            refuse(error)
+        case .cancel(let pid, let key):
+            runtime.cancelRegistry.cancel(processID: pid, secretKey: key)
+            phase = .closed
+            context.close(promise: nil)
+        case .authenticated(let identity, let reply):
+            context.write(wrapOutboundOut(reply), promise: nil)
+            authenticated(identity)
+        }
+    }
+
+    private func takeStartupRemainder() -> ByteBuffer? {
+        guard startupBuffer.readableBytes > 0 else { return nil }
+        defer { startupBuffer = ByteBuffer() }
+        return startupBuffer.slice()
+    }
+
+    private func authenticated(_ identity: ClientLogin.Identity) {
+        guard let context else { return }
+        self.identity = identity
+        if let rest = takeStartupRemainder() { framer.append(rest) }
+        let key = PoolKey(database: identity.database.name, user: identity.user.name)
+        mode = config.poolMode(user: identity.user.name, database: identity.database.name)
+        guard runtime.admitClient(user: identity.user) else {
+            refuse(ErrorFields(.fatal, SQLState.tooManyConnections, "too many client connections for user \"\(identity.user.name)\" (max_client_connections)"))
+            return
+        }
+        let pool = runtime.pool(for: key, identity: identity)
+        if let keys = identity.scramKeys, pool.scramKeys == nil { pool.scramKeys = keys }
+        self.pool = pool
+        partition = pool.partition(for: context.eventLoop)
+        (processID, secretKey) = runtime.cancelRegistry.register(self, loop: context.eventLoop)
+        if let defaults = pool.serverParameters {
+            completeLogin(serverDefaults: defaults)
+            if let early = framer.takeRemainder() { clientBytes(early) }
+        } else {
+            // The first client of a pool waits for a server login to learn what to tell clients.
+            phase = .awaitingServerForLogin
+            requestServer()
+        }
+    }
+
+    private func completeLogin(serverDefaults: [String: String]) {
+        guard let context, let identity else { return }
+        loginTimer?.cancel()
+        parameters = ClientParameters(startup: identity.parameters, serverDefaults: serverDefaults)
+        var buffer = context.channel.allocator.buffer(capacity: 512)
+        for (name, value) in parameters.parameterStatus(serverDefaults: serverDefaults) {
+            buffer.writeParameterStatus(name, value)
+        }
+        buffer.writeBackendKeyData(processID: processID, secretKey: secretKey)
+        buffer.writeReadyForQuery(.idle)
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        phase = .ready
+    }
+
+    // MARK: the data path
+
+    @inline(__always)
+    private func clientBytes(_ buffer: ByteBuffer) {
+        var terminateAt: Int?
+        do {
+            try scanner.scan(buffer) { id, _, end in
+                switch id {
+                case FrontendID.query, FrontendID.functionCall:
+                    outstanding += 1
+                case FrontendID.sync:
+                    outstanding += 1
+                    unsynced = false
+                case FrontendID.terminate:
+                    terminateAt = end - 5
+                default:
+                    unsynced = true
+                }
+            }
+        } catch {
+            refuse(ErrorFields(.fatal, SQLState.protocolViolation, "invalid message from client: \(error)"))
+            return
+        }
+        var buffer = buffer
+        if let terminateAt {
+            buffer = buffer.getSlice(at: buffer.readerIndex, length: terminateAt - buffer.readerIndex)!
+        }
+        if buffer.readableBytes > 0 {
+            if let server {
+                server.write(buffer)
+                wroteToServer = true
+            } else {
+                pending.append(buffer)
+                if !waiting { requestServer() }
+            }
+        }
+        if terminateAt != nil {
+            if wroteToServer { server?.flush() }
+            leave()
+        }
+    }
+
+    private func requestServer() {
+        guard let partition, let context else { return }
+        waiting = true
+        setPausedForServer(true)
+        if let timeout = partition.settings.queryWaitTimeout {
+            waitTimer = context.eventLoop.scheduleTask(in: timeout) { [self] in waitTimedOut() }
+        }
+        partition.checkout(for: self)
+    }
+
+    /// Called by the partition with a server for this client.
+    func serverAssigned(_ server: ServerConnection) {
+        waiting = false
+        waitTimer?.cancel()
+        waitTimer = nil
+        guard phase != .closed else {
+            server.release(owed: 0, unsynced: false, resetQuery: resetQuery(afterSession: true))
+            return
+        }
+        if phase == .awaitingServerForLogin {
+            pool?.learn(parameters: server.parameters)
+            completeLogin(serverDefaults: pool?.serverParameters ?? server.parameters)
+            if let early = framer.takeRemainder() {
+                waiting = true  // queue the early bytes behind this very server
+                clientBytes(early)
+                waiting = false
+            }
+            if pending.isEmpty, mode == .transaction {
+                setPausedForServer(false)
+                partition?.checkin(server)
+                return
+            }
+        }
+        guard let sync = parameters.synchronization(reported: server.parameters, set: server.setValues) else {
+            attach(server)
+            return
+        }
+        server.runInternal(sync) { [self] error in
+            if let error {
+                server.release(owed: 0, unsynced: false, resetQuery: nil)
+                refuse(ErrorFields(.fatal, error.sqlState, error.message, detail: "while applying the client's settings to a pooled server connection"))
+                return
+            }
+            for (name, value) in parameters.values {
+                if ClientParameters.isReported(name) {
+                    if let canonical = server.parameters[name] { parameters.set(name, canonical) }
+                } else {
+                    server.setValues[name] = value
+                }
+            }
+            server.setValues = server.setValues.filter { parameters.values[$0.key] != nil }
+            guard phase != .closed else {
+                server.release(owed: 0, unsynced: false, resetQuery: resetQuery(afterSession: true))
+                return
+            }
+            attach(server)
+        }
+    }
+
+    private func attach(_ server: ServerConnection) {
+        self.server = server
+        server.attach(to: self)
+        while let buffer = pending.popFirst() { server.write(buffer) }
+        server.flush()
+        setPausedForServer(false)
+    }
+
+    /// Called by the partition when no server can be had.
+    func waitFailed(_ error: ErrorFields) {
+        waiting = false
+        waitTimer?.cancel()
+        refuse(error)
+    }
+
+    private func waitTimedOut() {
+        guard waiting, let partition else { return }
+        partition.cancelWait(for: self)
+        waiting = false
+        let seconds = (partition.settings.queryWaitTimeout?.nanoseconds ?? 0) / 1_000_000_000
+        var message = "pool \(partition.settings.credentials.database)/\(identity?.user.name ?? "") is exhausted: no server connection became free within \(seconds)s (query_wait_timeout)"
+        if let reason = partition.lastConnectError { message += "; last connection error: \(reason)" }
+        refuse(ErrorFields(.fatal, SQLState.tooManyConnections, message, hint: "raise pool_size or lower the number of concurrent transactions"))
+    }
+
+    // MARK: called by the attached server connection
+
+    @inline(__always)
+    func writeFromServer(_ buffer: ByteBuffer) {
+        context?.write(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    @inline(__always)
+    func flushToClient() { context?.flush() }
+
+    func trackParameter(_ name: String, _ value: String) {
+        if ClientParameters.isReported(name) { parameters.set(name, value) }
+    }
+
+    @inline(__always)
+    func serverReadyForQuery(_ status: TransactionStatus) {
+        outstanding = max(outstanding - 1, 0)
+        guard outstanding == 0, !unsynced, status == .idle else { return }
+        if mode == .transaction {
+            releaseServer()
+        }
+        if shutdownRequested { closeForShutdown() }
+    }
+
+    func serverLost(reason: String) {
+        server = nil
+        refuse(ErrorFields(.fatal, SQLState.connectionFailure, "server connection lost: \(reason)", hint: "the transaction in progress, if any, was not committed; reconnect and retry"))
+    }
+
+    func setReadsPaused(_ paused: Bool) {
+        pausedForBackpressure = paused
+        resumeReadsIfAllowed()
+    }
+
+    private func setPausedForServer(_ paused: Bool) {
+        pausedForServer = paused
+        resumeReadsIfAllowed()
+    }
+
+    private func resumeReadsIfAllowed() {
+        guard !pausedForServer, !pausedForBackpressure, readPending, let context else { return }
+        readPending = false
+        context.read()
+    }
+
+    private func releaseServer() {
+        guard let server else { return }
+        self.server = nil
+        flushToClient()
+        server.release(owed: outstanding, unsynced: unsynced, resetQuery: resetQuery(afterSession: false))
+        outstanding = 0
+        unsynced = false
+    }
+
+    private func resetQuery(afterSession: Bool) -> String? {
+        guard let settings = partition?.settings else { return nil }
+        return (afterSession && settings.mode == .session) || settings.resetQueryAlways ? settings.resetQuery : nil
+    }
+
+    // MARK: leaving
+
+    /// The client is gone (Terminate or closed socket): give back what it holds.
+    private func leave() {
+        guard phase != .closed else { return }
+        let wasLoggedIn = identity != nil
+        phase = .closed
+        loginTimer?.cancel()
+        if waiting {
+            partition?.cancelWait(for: self)
+            waitTimer?.cancel()
+            waiting = false
+        }
+        if let server {
+            self.server = nil
+            server.release(owed: outstanding, unsynced: unsynced, resetQuery: resetQuery(afterSession: true))
+        }
+        if wasLoggedIn {
+            runtime.cancelRegistry.unregister(processID: processID)
+            if let identity { runtime.clientLeft(user: identity.user) }
+        }
+        context?.close(promise: nil)
+    }
+
+    /// Sends a FATAL error and closes.
+    private func refuse(_ error: ErrorFields) {
+        guard let context, phase != .closed else { return }
+        var buffer = context.channel.allocator.buffer(capacity: 128)
+        error.write(into: &buffer)
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        leave()
+    }
+
+    /// pgproxy is shutting down: close now if idle, else after the running transaction.
+    func requestShutdown() {
+        shutdownRequested = true
+        if server == nil || (outstanding == 0 && server?.transactionStatus == .idle) { closeForShutdown() }
+    }
+
+    private func closeForShutdown() {
+        if let server, outstanding == 0, server.transactionStatus == .idle {
+            self.server = nil
+            server.release(owed: 0, unsynced: false, resetQuery: resetQuery(afterSession: true))
+        }
+        refuse(ErrorFields(.fatal, SQLState.adminShutdown, "pgproxy is shutting down"))
+    }
+
+    /// Forwards a CancelRequest to the server running this client's statement, if any.
+    func forwardCancel() {
+        guard let server, let key = server.backendKey, let loop = context?.eventLoop else { return }
+        CancelSender.send(processID: key.processID, secretKey: key.secretKey, to: server.address, on: loop, logger: logger)
+    }
+}
+
+extension ClientSession {
+    /// Shutdown's deadline passed: close whatever the client is doing.
+    func forceClose() {
+        if let server {
+            self.server = nil
+            server.close()
+        }
+        requestShutdown()
+    }
+}

@@ -1,0 +1,199 @@
+import Logging
+import NIOCore
+import NIOPosix
+
+/// The part of a pool that lives on one event loop: its idle server connections (most recently
+/// used first), its waiting clients in arrival order, and the connections being opened. Every
+/// method runs on `eventLoop`, so nothing here is locked.
+final class PoolPartition {
+    let index: Int
+    let eventLoop: any EventLoop
+    private(set) var logger: Logger
+    private unowned(unsafe) var pool: Pool!
+
+    private var idle: [ServerConnection] = []
+    private var servers: [ObjectIdentifier: ServerConnection] = [:]
+    private var waiters = CircularBuffer<ClientSession>()
+    private var opening = 0
+    private var janitor: RepeatedTask?
+    private var nextServerID = 0
+    private(set) var lastConnectError: String?
+
+    init(index: Int, eventLoop: any EventLoop, logger: Logger) {
+        self.index = index
+        self.eventLoop = eventLoop
+        self.logger = logger
+    }
+
+    func attach(to pool: Pool) {
+        self.pool = pool
+        eventLoop.execute { self.startJanitor() }
+    }
+
+    var settings: PoolSettings { pool.settings }
+    var idleCount: Int { idle.count }
+    var serverCount: Int { servers.count }
+    var waitingCount: Int { waiters.count }
+    var activeCount: Int { servers.count - idle.count - opening }
+
+    // MARK: checkout and checkin
+
+    /// Hands `client` a server now (`client.serverAssigned`) or queues it until one is free.
+    func checkout(for client: ClientSession) {
+        eventLoop.preconditionInEventLoop()
+        while let server = idle.popLast() {
+            if server.isClosed { continue }
+            if let lifetime = settings.lifetime, server.createdAt + lifetime < .now() {
+                server.close()
+                continue
+            }
+            client.serverAssigned(server)
+            return
+        }
+        waiters.append(client)
+        pool.waitingClients.add(1, ordering: .relaxed)
+        openForWaiters()
+    }
+
+    /// Forgets a waiting client (it left, or its wait timed out).
+    func cancelWait(for client: ClientSession) {
+        guard let position = waiters.firstIndex(where: { $0 === client }) else { return }
+        waiters.remove(at: position)
+        pool.waitingClients.subtract(1, ordering: .relaxed)
+    }
+
+    /// A server is free again (its client is done, or it just logged in).
+    func checkin(_ server: ServerConnection) {
+        guard !server.isClosed else { return }
+        if let lifetime = settings.lifetime, server.createdAt + lifetime < .now() {
+            server.close()
+            return
+        }
+        if let client = waiters.popFirst() {
+            pool.waitingClients.subtract(1, ordering: .relaxed)
+            client.serverAssigned(server)
+            return
+        }
+        if pool.waitingClients.load(ordering: .relaxed) > 0 {
+            // Clients of another loop are waiting and this one has none: give the budget back.
+            server.close()
+            return
+        }
+        idle.append(server)
+    }
+
+    func serverClosed(_ server: ServerConnection) {
+        guard servers.removeValue(forKey: ObjectIdentifier(server)) != nil else { return }
+        if let position = idle.firstIndex(where: { $0 === server }) { idle.remove(at: position) }
+        pool.returnConnection(from: self)
+        openForWaiters()
+    }
+
+    // MARK: opening connections
+
+    /// Opens connections for clients that wait and are not already covered by one being opened.
+    func openForWaiters() {
+        var needed = waiters.count - opening
+        while needed > 0 {
+            guard pool.reserveConnection() else {
+                pool.requestIdleConnection(for: self)
+                return
+            }
+            open()
+            needed -= 1
+        }
+    }
+
+    func releaseIdleIfUnneeded() {
+        guard waiters.isEmpty, let server = idle.popLast() else { return }
+        server.close()
+    }
+
+    /// Opens one connection; the budget is already reserved.
+    private func open() {
+        opening += 1
+        nextServerID += 1
+        let settings = self.settings
+        let server = ServerConnection(id: nextServerID, address: settings.address, partition: self) { [self] server, error in
+            opening -= 1
+            if let error {
+                if servers.removeValue(forKey: ObjectIdentifier(server)) != nil { pool.returnConnection(from: self) }
+                connectFailed(error)
+            } else {
+                lastConnectError = nil
+                checkin(server)
+            }
+        }
+        servers[ObjectIdentifier(server)] = server
+        ClientBootstrap(group: eventLoop)
+            .connectTimeout(settings.connectTimeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(server) }
+            }
+            .connect(host: settings.address.host, port: settings.address.port)
+            .whenComplete { [self] result in
+                switch result {
+                case .success:
+                    var credentials = settings.credentials
+                    if let keys = pool.scramKeys { credentials.scramKeys = (keys.clientKey, keys.serverKey) }
+                    server.beginLogin(credentials: credentials)
+                case .failure(let error):
+                    servers.removeValue(forKey: ObjectIdentifier(server))
+                    opening -= 1
+                    pool.returnConnection(from: self)
+                    connectFailed(error)
+                }
+            }
+    }
+
+    private func connectFailed(_ error: any Error) {
+        let reason = "could not connect to server \(settings.address) for database \"\(pool.key.database)\": \(error)"
+        lastConnectError = reason
+        logger.warning("\(reason)")
+        // Clients only wait for nothing when no connection can ever come back to them.
+        guard servers.isEmpty, opening == 0 else { return }
+        let failed = waiters
+        waiters.removeAll()
+        pool.waitingClients.subtract(failed.count, ordering: .relaxed)
+        for client in failed {
+            client.waitFailed(ErrorFields(.fatal, SQLState.cannotConnect, reason))
+        }
+    }
+
+    // MARK: the janitor
+
+    private func startJanitor() {
+        janitor = eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [weak self] _ in
+            self?.runJanitor()
+        }
+    }
+
+    /// Closes connections idle too long or too old, and keeps `min_pool_size` open (partition 0).
+    private func runJanitor() {
+        let now = NIODeadline.now()
+        let keep = index == 0 ? settings.minSize : 0
+        var remaining = servers.count
+        // The front of `idle` holds the least recently used connections.
+        idle.removeAll { server in
+            let tooOld = settings.lifetime.map { server.createdAt + $0 < now } ?? false
+            let idleTooLong = settings.idleTimeout.map { server.lastUsedAt + $0 < now } ?? false
+            guard tooOld || (idleTooLong && remaining > keep) else { return false }
+            remaining -= 1
+            server.close()
+            return true
+        }
+        if servers.count < keep, waiters.isEmpty {
+            for _ in servers.count..<keep {
+                guard pool.reserveConnection() else { break }
+                open()
+            }
+        }
+    }
+
+    func closeAll() {
+        janitor?.cancel()
+        for server in idle { server.close() }
+        idle.removeAll()
+    }
+}

@@ -1,0 +1,95 @@
+import Logging
+import NIOCore
+import Synchronization
+
+/// What every client session shares: the config snapshot, the pools, the cancel keys and the
+/// client counts. Read on login and at transaction boundaries, never per message.
+final class ProxyRuntime: @unchecked Sendable {
+    let loops: [any EventLoop]
+    let logger: Logger
+    let cancelRegistry = CancelRegistry()
+    private let snapshot: Mutex<ProxyConfig>
+    private let pools = Mutex<[PoolKey: Pool]>([:])
+    private let clientsPerUser = Mutex<[String: Int]>([:])
+    private let plainVerifiers = Mutex<[String: SCRAMVerifier]>([:])
+    let clientCount = Atomic<Int>(0)
+
+    init(config: ProxyConfig, loops: [any EventLoop], logger: Logger) {
+        self.snapshot = Mutex(config)
+        self.loops = loops
+        self.logger = logger
+    }
+
+    var config: ProxyConfig { snapshot.withLock { $0 } }
+
+    /// The pool of (database, user), made on first use from the current config.
+    func pool(for key: PoolKey, identity: ClientLogin.Identity) -> Pool {
+        if let pool = pools.withLock({ $0[key] }) { return pool }
+        let settings = poolSettings(for: identity, config: config)
+        let made = Pool(key: key, settings: settings, loops: loops, logger: logger)
+        return pools.withLock { pools in
+            if let existing = pools[key] { return existing }
+            pools[key] = made
+            return made
+        }
+    }
+
+    var allPools: [Pool] { pools.withLock { Array($0.values) } }
+
+    private func poolSettings(for identity: ClientLogin.Identity, config: ProxyConfig) -> PoolSettings {
+        let user = identity.user
+        let database = identity.database
+        let general = config.general
+        func optional(_ milliseconds: Int64) -> TimeAmount? { milliseconds > 0 ? .milliseconds(milliseconds) : nil }
+        let secret = (user.serverPassword ?? user.password).map(StoredSecret.init(parsing:))
+        return PoolSettings(
+            mode: config.poolMode(user: user.name, database: database.name),
+            size: config.poolSize(user: user.name, database: database.name),
+            minSize: config.minPoolSize(user: user.name, database: database.name),
+            address: BackendAddress(host: database.host, port: database.port),
+            credentials: ServerCredentials(user: user.serverUser ?? user.name, database: database.databaseName, secret: secret),
+            resetQuery: general.serverResetQuery,
+            resetQueryAlways: general.serverResetQueryAlways,
+            idleTimeout: optional(general.serverIdleTimeout),
+            lifetime: optional(general.serverLifetime),
+            queryWaitTimeout: optional(general.queryWaitTimeout),
+            connectTimeout: .milliseconds(max(general.serverConnectTimeout, 1)))
+    }
+
+    /// Counts a logged-in client against the global and per-user limits.
+    func admitClient(user: UserConfig) -> Bool {
+        let limit = config.general.maxClientConnections
+        guard clientCount.add(1, ordering: .relaxed).newValue <= limit else {
+            clientCount.subtract(1, ordering: .relaxed)
+            return false
+        }
+        let admitted = clientsPerUser.withLock { counts in
+            let current = counts[user.name, default: 0]
+            if let max = user.maxClientConnections, current >= max { return false }
+            counts[user.name] = current + 1
+            return true
+        }
+        if !admitted { clientCount.subtract(1, ordering: .relaxed) }
+        return admitted
+    }
+
+    func clientLeft(user: UserConfig) {
+        clientCount.subtract(1, ordering: .relaxed)
+        clientsPerUser.withLock { $0[user.name, default: 1] -= 1 }
+    }
+
+    /// A SCRAM verifier for a clear-text password, with a salt chosen once per process, so a
+    /// client can use SCRAM even when users.toml holds the password in clear.
+    func verifierForPlain(user: String, password: String) -> SCRAMVerifier {
+        let key = user + "\u{0}" + password
+        if let known = plainVerifiers.withLock({ $0[key] }) { return known }
+        var generator = SystemRandomNumberGenerator()
+        let salt = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let verifier = SCRAMVerifier.make(password: password, salt: salt, iterations: 4096)
+        return plainVerifiers.withLock { verifiers in
+            if let known = verifiers[key] { return known }
+            verifiers[key] = verifier
+            return verifier
+        }
+    }
+}

@@ -1,0 +1,78 @@
+import CLibPQ
+import Foundation
+import XCTest
+
+final class CopyAndCancelTests: XCTestCase {
+    private func residentMemory() -> Int {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return Int(line.split(separator: " ").dropFirst().first ?? "0").map { $0 * 1024 } ?? 0
+    }
+
+    func testCopyBothWaysInBothModes() async throws {
+        for mode in ["transaction", "session"] {
+            let proxy = try await ProxyFixture(backendPort: TestCluster.shared.port, general: "pool_mode = \"\(mode)\"")
+            let connection = try PQConnection(proxy.conninfo())
+            XCTAssertTrue(connection.exec("CREATE TEMP TABLE IF NOT EXISTS copied(id int, name text)").ok || mode == "transaction")
+            XCTAssertTrue(connection.exec("CREATE TABLE IF NOT EXISTS copied_\(mode)(id int, name text); TRUNCATE copied_\(mode)").ok)
+            let loaded = connection.copyIn("COPY copied_\(mode) FROM STDIN", chunks: 10_000, chunk: "1\tsome text\n")
+            XCTAssertTrue(loaded.ok, loaded.message ?? "")
+            XCTAssertEqual(loaded.commandTag, "COPY 10000")
+            XCTAssertEqual(connection.exec("SELECT count(*) FROM copied_\(mode)").firstValue, "10000")
+            let (bytes, outcome) = connection.copyOut("COPY copied_\(mode) TO STDOUT")
+            XCTAssertTrue(outcome.ok)
+            XCTAssertEqual(bytes, 10_000 * "1\tsome text\n".utf8.count)
+            // A COPY the server rejects mid-stream leaves the connection usable.
+            let bad = connection.copyIn("COPY copied_\(mode) FROM STDIN", chunks: 3, chunk: "not a number\tx\n")
+            XCTAssertEqual(bad.sqlState, "22P02")
+            XCTAssertEqual(connection.exec("SELECT 1").firstValue, "1")
+            await proxy.stop()
+        }
+    }
+
+    func testLargeCopyOutStreamsWithoutBuffering() async throws {
+        let proxy = try await ProxyFixture(backendPort: TestCluster.shared.port)
+        defer { Task { await proxy.stop() } }
+        let connection = try PQConnection(proxy.conninfo())
+        _ = connection.copyOut("COPY (SELECT 1) TO STDOUT")  // warm up the pool
+        let before = residentMemory()
+        // About 400 MB through pgproxy.
+        let (bytes, outcome) = connection.copyOut("COPY (SELECT repeat('x', 4000) FROM generate_series(1, 100000)) TO STDOUT")
+        XCTAssertTrue(outcome.ok)
+        XCTAssertEqual(bytes, 100_000 * 4001)
+        let growth = residentMemory() - before
+        XCTAssertLessThan(growth, 64 << 20, "the proxy buffered the stream: RSS grew by \(growth >> 20) MB")
+    }
+
+    func testCancelReachesOnlyTheRightServer() async throws {
+        for mode in ["transaction", "session"] {
+            let proxy = try await ProxyFixture(backendPort: TestCluster.shared.port, general: "pool_mode = \"\(mode)\"")
+            let sleeper = try PQConnection(proxy.conninfo())
+            let bystander = try PQConnection(proxy.conninfo())
+            XCTAssertTrue(PQsendQuery(bystander.raw, "SELECT pg_sleep(1.5), 'finished'") == 1)
+            XCTAssertTrue(PQsendQuery(sleeper.raw, "SELECT pg_sleep(30)") == 1)
+            try await Task.sleep(nanoseconds: 300_000_000)
+            let started = Date()
+            XCTAssertTrue(sleeper.cancel())
+            let result = PQgetResult(sleeper.raw)
+            let outcome = PQConnection.outcome(result)
+            PQclear(result)
+            while let extra = PQgetResult(sleeper.raw) { PQclear(extra) }
+            XCTAssertEqual(outcome.sqlState, "57014", mode)
+            XCTAssertLessThan(Date().timeIntervalSince(started), 5)
+            let other = PQGetAll(bystander)
+            XCTAssertEqual(other.first?.rows.first?.last ?? nil, "finished", "the cancel hit only the sleeper")
+            XCTAssertEqual(sleeper.exec("SELECT 'still usable'").firstValue, "still usable")
+            await proxy.stop()
+        }
+    }
+}
+
+private func PQGetAll(_ connection: PQConnection) -> [PQOutcome] {
+    var outcomes: [PQOutcome] = []
+    while let result = PQgetResult(connection.raw) {
+        outcomes.append(PQConnection.outcome(result))
+        PQclear(result)
+    }
+    return outcomes
+}

@@ -1,0 +1,199 @@
+import CLibPQ
+import Foundation
+
+/// What one libpq result said.
+struct PQOutcome {
+    var status: ExecStatusType
+    var rows: [[String?]]
+    var sqlState: String?
+    var message: String?
+    var commandTag: String
+
+    var ok: Bool { status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_EMPTY_QUERY || status == PGRES_PIPELINE_SYNC }
+    var firstValue: String? { rows.first?.first ?? nil }
+}
+
+struct PQError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// A small Swift face over libpq for the tests: the reference C client.
+final class PQConnection {
+    let raw: OpaquePointer
+    private(set) var notices: [String] = []
+
+    init(_ conninfo: String) throws {
+        raw = PQconnectdb(conninfo)
+        guard PQstatus(raw) == CONNECTION_OK else {
+            let message = String(cString: PQerrorMessage(raw))
+            PQfinish(raw)
+            throw PQError(description: message)
+        }
+        PQsetNoticeReceiver(raw, { context, result in
+            let connection = Unmanaged<PQConnection>.fromOpaque(context!).takeUnretainedValue()
+            connection.notices.append(String(cString: PQresultErrorMessage(result)))
+        }, Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    deinit { PQfinish(raw) }
+
+    var isOK: Bool { PQstatus(raw) == CONNECTION_OK }
+    var transactionStatus: PGTransactionStatusType { PQtransactionStatus(raw) }
+
+    static func outcome(_ result: OpaquePointer?) -> PQOutcome {
+        guard let result else { return PQOutcome(status: PGRES_FATAL_ERROR, rows: [], sqlState: nil, message: "no result", commandTag: "") }
+        var rows: [[String?]] = []
+        for row in 0..<PQntuples(result) {
+            rows.append((0..<PQnfields(result)).map { column in
+                PQgetisnull(result, row, column) == 1 ? nil : String(cString: PQgetvalue(result, row, column))
+            })
+        }
+        let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+        let message = PQresultErrorField(result, Int32(UInt8(ascii: "M"))).map { String(cString: $0) }
+        return PQOutcome(status: PQresultStatus(result), rows: rows, sqlState: state, message: message, commandTag: String(cString: PQcmdStatus(result)))
+    }
+
+    /// Runs a simple query; returns the last result (as libpq's PQexec does).
+    @discardableResult
+    func exec(_ sql: String) -> PQOutcome {
+        let result = PQexec(raw, sql)
+        defer { PQclear(result) }
+        return Self.outcome(result)
+    }
+
+    /// Runs a simple query and returns every result it produced (multi-statement queries).
+    func execAll(_ sql: String) -> [PQOutcome] {
+        guard PQsendQuery(raw, sql) == 1 else { return [PQOutcome(status: PGRES_FATAL_ERROR, rows: [], sqlState: nil, message: lastError, commandTag: "")] }
+        return drainResults()
+    }
+
+    /// Extended protocol with text parameters (unnamed statement).
+    @discardableResult
+    func execParams(_ sql: String, _ parameters: [String?]) -> PQOutcome {
+        let result = withCStrings(parameters) { values in
+            PQexecParams(raw, sql, Int32(parameters.count), nil, values, nil, nil, 0)
+        }
+        defer { PQclear(result) }
+        return Self.outcome(result)
+    }
+
+    func prepare(_ name: String, _ sql: String) -> PQOutcome {
+        let result = PQprepare(raw, name, sql, 0, nil)
+        defer { PQclear(result) }
+        return Self.outcome(result)
+    }
+
+    func execPrepared(_ name: String, _ parameters: [String?]) -> PQOutcome {
+        let result = withCStrings(parameters) { values in
+            PQexecPrepared(raw, name, Int32(parameters.count), values, nil, nil, 0)
+        }
+        defer { PQclear(result) }
+        return Self.outcome(result)
+    }
+
+    var lastError: String { String(cString: PQerrorMessage(raw)) }
+
+    // MARK: pipeline mode
+
+    /// Sends every statement in pipeline mode with a Sync after each group, then collects results.
+    func pipeline(_ groups: [[(String, [String?])]]) throws -> [[PQOutcome]] {
+        guard PQenterPipelineMode(raw) == 1 else { throw PQError(description: lastError) }
+        for group in groups {
+            for (sql, parameters) in group {
+                let sent = withCStrings(parameters) { values in
+                    PQsendQueryParams(raw, sql, Int32(parameters.count), nil, values, nil, nil, 0)
+                }
+                guard sent == 1 else { throw PQError(description: lastError) }
+            }
+            guard PQpipelineSync(raw) == 1 else { throw PQError(description: lastError) }
+        }
+        var outcomes: [[PQOutcome]] = []
+        for group in groups {
+            var results: [PQOutcome] = []
+            for _ in group {
+                let result = PQgetResult(raw)
+                results.append(Self.outcome(result))
+                PQclear(result)
+                // Each statement's results end with a NULL.
+                if let extra = PQgetResult(raw) { PQclear(extra) }
+            }
+            let sync = PQgetResult(raw)
+            results.append(Self.outcome(sync))
+            PQclear(sync)
+            outcomes.append(results)
+        }
+        guard PQexitPipelineMode(raw) == 1 else { throw PQError(description: lastError) }
+        return outcomes
+    }
+
+    // MARK: COPY
+
+    func copyIn(_ sql: String, chunks: Int, chunk: String) -> PQOutcome {
+        let start = PQexec(raw, sql)
+        guard PQresultStatus(start) == PGRES_COPY_IN else { defer { PQclear(start) }; return Self.outcome(start) }
+        PQclear(start)
+        let bytes = Array(chunk.utf8)
+        for _ in 0..<chunks {
+            _ = bytes.withUnsafeBufferPointer { pointer in
+                pointer.withMemoryRebound(to: CChar.self) { PQputCopyData(raw, $0.baseAddress, Int32(bytes.count)) }
+            }
+        }
+        PQputCopyEnd(raw, nil)
+        return drainResults().last ?? PQOutcome(status: PGRES_FATAL_ERROR, rows: [], sqlState: nil, message: "no result", commandTag: "")
+    }
+
+    /// Runs COPY ... TO STDOUT; returns the byte count received and the final outcome.
+    func copyOut(_ sql: String) -> (bytes: Int, outcome: PQOutcome) {
+        let start = PQexec(raw, sql)
+        guard PQresultStatus(start) == PGRES_COPY_OUT else { defer { PQclear(start) }; return (0, Self.outcome(start)) }
+        PQclear(start)
+        var total = 0
+        while true {
+            var buffer: UnsafeMutablePointer<CChar>?
+            let count = PQgetCopyData(raw, &buffer, 0)
+            if count > 0 { total += Int(count) }
+            if let buffer { PQfreemem(buffer) }
+            if count < 0 { break }
+        }
+        return (total, drainResults().last ?? PQOutcome(status: PGRES_FATAL_ERROR, rows: [], sqlState: nil, message: "no result", commandTag: ""))
+    }
+
+    private func drainResults() -> [PQOutcome] {
+        var outcomes: [PQOutcome] = []
+        while let result = PQgetResult(raw) {
+            outcomes.append(Self.outcome(result))
+            PQclear(result)
+        }
+        return outcomes
+    }
+
+    // MARK: cancel and notifications
+
+    /// Sends a CancelRequest on a new connection, as an application would from another thread.
+    func cancel() -> Bool {
+        guard let cancel = PQgetCancel(raw) else { return false }
+        defer { PQfreeCancel(cancel) }
+        var errorBuffer = [CChar](repeating: 0, count: 256)
+        return PQcancel(cancel, &errorBuffer, 256) == 1
+    }
+
+    func notifications() -> [(channel: String, payload: String)] {
+        PQconsumeInput(raw)
+        var received: [(String, String)] = []
+        while let notify = PQnotifies(raw) {
+            received.append((String(cString: notify.pointee.relname), String(cString: notify.pointee.extra)))
+            PQfreemem(notify)
+        }
+        return received
+    }
+
+    var backendPID: Int32 { PQbackendPID(raw) }
+}
+
+private func withCStrings<R>(_ strings: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R) -> R {
+    var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { $0.map { strdup($0) } ?? nil }
+    defer { pointers.forEach { free($0) } }
+    return pointers.withUnsafeMutableBufferPointer { buffer in
+        buffer.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: buffer.count) { body($0) }
+    }
+}

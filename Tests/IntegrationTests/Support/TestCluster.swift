@@ -1,0 +1,124 @@
+import Foundation
+import XCTest
+
+/// The repository root, found from this file's path.
+let repositoryRoot: URL = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+/// Result of running a program to completion.
+struct CommandResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// Runs a program and waits for it, output captured through files. posix_spawn and waitpid
+/// rather than Foundation's Process: Process waits until every inherited descriptor closes, and
+/// a server the program starts in the background keeps them open forever.
+@discardableResult
+func runCommand(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
+    let base = NSTemporaryDirectory() + "pgproxy-cmd-\(UUID().uuidString)"
+    defer {
+        unlink(base + ".out")
+        unlink(base + ".err")
+    }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, base + ".out", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    posix_spawn_file_actions_addopen(&actions, 2, base + ".err", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+    let env = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer {
+        argv.forEach { free($0) }
+        env.forEach { free($0) }
+    }
+    var pid: pid_t = 0
+    let spawned = posix_spawn(&pid, executable, &actions, nil, argv, env)
+    guard spawned == 0 else { throw NSError(domain: "spawn", code: Int(spawned), userInfo: [NSLocalizedDescriptionKey: "cannot run \(executable)"]) }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+    let exitCode = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    return CommandResult(
+        status: exitCode,
+        stdout: (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? "",
+        stderr: (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? "")
+}
+
+/// A free TCP port below 32768 (PostgreSQL cannot be told to pick its own).
+func freeLowPort() -> Int {
+    for _ in 0..<200 {
+        let port = Int.random(in: 20_000..<32_000)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        if bound == 0 { return port }
+    }
+    fatalError("no free port")
+}
+
+/// A throwaway PostgreSQL 15 cluster, made with scripts/pg-cluster.sh (roles: app/app SCRAM
+/// superuser, md5_user, plain_user, trust_user, bench; databases app and bench).
+final class TestCluster: @unchecked Sendable {
+    let directory: String
+    let port: Int
+
+    private static let script = repositoryRoot.appendingPathComponent("scripts/pg-cluster.sh").path
+
+    /// One cluster shared by the tests that do not stop or break it.
+    static let shared: TestCluster = {
+        do {
+            let cluster = try TestCluster()
+            XCTestObservationCenter.shared.addTestObserver(ClusterRemover(cluster))
+            return cluster
+        } catch {
+            fatalError("could not create the shared test cluster: \(error)")
+        }
+    }()
+
+    init(maxConnections: Int = 300) throws {
+        port = freeLowPort()
+        directory = NSTemporaryDirectory() + "pgproxy-test-\(getpid())-\(port)"
+        try Self.script(["create", directory, String(port), "--max-connections", String(maxConnections)])
+    }
+
+    /// A cluster that is not running yet and has no data (for "backend down" tests).
+    init(unstartedOnPort port: Int) {
+        self.port = port
+        directory = NSTemporaryDirectory() + "pgproxy-test-\(getpid())-\(port)"
+    }
+
+    func create() throws { try Self.script(["create", directory, String(port)]) }
+    func start() throws { try Self.script(["start", directory]) }
+    func stop(_ mode: String = "fast") throws { try Self.script(["stop", directory, mode]) }
+    func destroy() { _ = try? Self.script(["destroy", directory]) }
+
+    private static func script(_ arguments: [String]) throws {
+        let result = try runCommand("/bin/bash", [script] + arguments)
+        if result.status != 0 {
+            throw NSError(domain: "TestCluster", code: Int(result.status), userInfo: [NSLocalizedDescriptionKey: "pg-cluster.sh \(arguments.joined(separator: " ")): \(result.stderr)"])
+        }
+    }
+
+    /// Runs SQL directly on the server (not through pgproxy) as the trust superuser.
+    @discardableResult
+    func psql(_ sql: String, database: String = "app") throws -> String {
+        let result = try runCommand("/usr/bin/psql", ["-XAtq", "-v", "ON_ERROR_STOP=1", "host=127.0.0.1 port=\(port) user=postgres dbname=\(database)", "-c", sql])
+        guard result.status == 0 else { throw NSError(domain: "psql", code: 1, userInfo: [NSLocalizedDescriptionKey: result.stderr]) }
+        return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+/// Destroys the shared cluster when the test bundle finishes.
+private final class ClusterRemover: NSObject, XCTestObservation {
+    let cluster: TestCluster
+    init(_ cluster: TestCluster) { self.cluster = cluster }
+    func testBundleDidFinish(_ testBundle: Bundle) { cluster.destroy() }
+}

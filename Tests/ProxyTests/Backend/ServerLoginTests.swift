@@ -1,0 +1,84 @@
+import NIOCore
+import XCTest
+
+@testable import Proxy
+
+final class ServerLoginTests: XCTestCase {
+    private func message(_ id: UInt8, _ body: (inout ByteBuffer) -> Void) -> (UInt8, ByteBuffer) {
+        var buffer = ByteBuffer()
+        body(&buffer)
+        return (id, buffer)
+    }
+
+    private func sent(_ action: ServerLogin.Action) -> ByteBuffer? {
+        if case .send(let buffer) = action { return buffer }
+        return nil
+    }
+
+    func testSCRAMAgainstARealExchange() throws {
+        let verifier = SCRAMVerifier.make(password: "secret", salt: Array("saltsaltsaltsalt".utf8), iterations: 4096)
+        var server = SCRAMServerExchange(verifier: verifier)
+        var login = ServerLogin(credentials: ServerCredentials(user: "app", database: "app", secret: .plain("secret")))
+
+        let (id, body) = message(BackendID.authentication) { $0.writeInteger(Int32(10)); $0.writeCString("SCRAM-SHA-256"); $0.writeInteger(UInt8(0)) }
+        var initial = try XCTUnwrap(sent(try login.receive(id: id, body: body)))
+        initial.moveReaderIndex(forwardBy: 5)
+        XCTAssertEqual(initial.readNullTerminatedString(), "SCRAM-SHA-256")
+        let length = Int(initial.readInteger(as: Int32.self)!)
+        let serverFirst = try server.receiveClientFirst(initial.readBytes(length: length)!)
+
+        var response = try XCTUnwrap(sent(try login.receive(id: BackendID.authentication, body: ByteBuffer(bytes: [0, 0, 0, 11] + serverFirst))))
+        response.moveReaderIndex(forwardBy: 5)
+        let serverFinal = try server.receiveClientFinal(Array(response.readableBytesView))
+
+        guard case .wait = try login.receive(id: BackendID.authentication, body: ByteBuffer(bytes: [0, 0, 0, 12] + serverFinal)) else { return XCTFail() }
+        guard case .wait = try login.receive(id: BackendID.authentication, body: ByteBuffer(bytes: [0, 0, 0, 0])) else { return XCTFail() }
+        let (_, status) = message(BackendID.parameterStatus) { $0.writeCString("server_version"); $0.writeCString("15.18") }
+        _ = try login.receive(id: BackendID.parameterStatus, body: status)
+        let (_, key) = message(BackendID.backendKeyData) { $0.writeInteger(Int32(77)); $0.writeInteger(Int32(88)) }
+        _ = try login.receive(id: BackendID.backendKeyData, body: key)
+        guard case .ready = try login.receive(id: BackendID.readyForQuery, body: ByteBuffer(bytes: [UInt8(ascii: "I")])) else { return XCTFail() }
+        XCTAssertEqual(login.parameters["server_version"], "15.18")
+        XCTAssertEqual(login.backendKey?.processID, 77)
+    }
+
+    func testForgedServerSignatureIsRejected() throws {
+        var login = ServerLogin(credentials: ServerCredentials(user: "app", database: "app", secret: .plain("secret")))
+        let (id, body) = message(BackendID.authentication) { $0.writeInteger(Int32(10)); $0.writeCString("SCRAM-SHA-256"); $0.writeInteger(UInt8(0)) }
+        var initial = try XCTUnwrap(sent(try login.receive(id: id, body: body)))
+        initial.moveReaderIndex(forwardBy: 5)
+        _ = initial.readNullTerminatedString()
+        let length = Int(initial.readInteger(as: Int32.self)!)
+        let verifier = SCRAMVerifier.make(password: "other", salt: Array("saltsaltsaltsalt".utf8), iterations: 4096)
+        var impostor = SCRAMServerExchange(verifier: verifier)
+        let serverFirst = try impostor.receiveClientFirst(initial.readBytes(length: length)!)
+        _ = try login.receive(id: BackendID.authentication, body: ByteBuffer(bytes: [0, 0, 0, 11] + serverFirst))
+        let forged = Array("v=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".utf8)
+        XCTAssertThrowsError(try login.receive(id: BackendID.authentication, body: ByteBuffer(bytes: [0, 0, 0, 12] + forged)))
+    }
+
+    func testMD5WithStoredHashAndCleartext() throws {
+        let salt: [UInt8] = [1, 2, 3, 4]
+        var md5 = ServerLogin(credentials: ServerCredentials(user: "u", database: "d", secret: .md5(MD5Password.stored(user: "u", password: "p"))))
+        var reply = try XCTUnwrap(sent(try md5.receive(id: BackendID.authentication, body: ByteBuffer(bytes: [0, 0, 0, 5] + salt))))
+        reply.moveReaderIndex(forwardBy: 5)
+        XCTAssertEqual(reply.readNullTerminatedString(), MD5Password.clientResponse(user: "u", password: "p", salt: salt))
+
+        var clear = ServerLogin(credentials: ServerCredentials(user: "u", database: "d", secret: .plain("p")))
+        reply = try XCTUnwrap(sent(try clear.receive(id: BackendID.authentication, body: ByteBuffer(bytes: [0, 0, 0, 3]))))
+        reply.moveReaderIndex(forwardBy: 5)
+        XCTAssertEqual(reply.readNullTerminatedString(), "p")
+    }
+
+    func testServerErrorAndMissingPassword() {
+        var login = ServerLogin(credentials: ServerCredentials(user: "u", database: "d", secret: nil))
+        XCTAssertThrowsError(try login.receive(id: BackendID.authentication, body: ByteBuffer(bytes: [0, 0, 0, 3])))
+        var error = ByteBuffer()
+        ErrorFields(.fatal, "28P01", "password authentication failed").write(into: &error)
+        error.moveReaderIndex(forwardBy: 5)
+        XCTAssertThrowsError(try login.receive(id: BackendID.errorResponse, body: error)) { thrown in
+            guard case .server(let fields) = thrown as? ServerLogin.Failure else { return XCTFail() }
+            XCTAssertEqual(fields.sqlState, "28P01")
+        }
+    }
+}
