@@ -25,9 +25,8 @@ final class PQConnection {
     init(_ conninfo: String) throws {
         raw = PQconnectdb(conninfo)
         guard PQstatus(raw) == CONNECTION_OK else {
-            let message = String(cString: PQerrorMessage(raw))
-            PQfinish(raw)
-            throw PQError(description: message)
+            // deinit runs PQfinish.
+            throw PQError(description: String(cString: PQerrorMessage(raw)))
         }
         PQsetNoticeReceiver(raw, { context, result in
             let connection = Unmanaged<PQConnection>.fromOpaque(context!).takeUnretainedValue()
