@@ -31,7 +31,7 @@ final class ServerConnection: ChannelDuplexHandler {
 
     let id: Int
     let address: BackendAddress
-    unowned let partition: PoolPartition
+    unowned(unsafe) let partition: PoolPartition
     private(set) var state: State = .connecting
     private var context: ChannelHandlerContext?
     private var onLogin: ((ServerConnection, (any Error)?) -> Void)?
@@ -39,10 +39,17 @@ final class ServerConnection: ChannelDuplexHandler {
     /// Values the server reported with ParameterStatus.
     var parameters: [String: String] = [:]
     /// Unreported settings pgproxy set on this connection (e.g. extra_float_digits).
-    var setValues: [String: String] = [:]
+    var setValues: [String: String] = [:] {
+        didSet { syncedSignature = 0 }
+    }
+    /// The `ClientParameters.signature` this connection was last brought in line with; 0 when
+    /// unknown (it changed since, or never was).
+    var syncedSignature = 0
     private(set) var backendKey: (processID: Int32, secretKey: Int32)?
-    let createdAt = NIODeadline.now()
+    let createdAt: NIODeadline
     var lastUsedAt = NIODeadline.now()
+    /// When `server_lifetime` runs out; the connection is closed the next time it is idle.
+    private let expiresAt: NIODeadline?
     private(set) var transactionStatus: TransactionStatus = .idle
     private(set) var inCopyIn = false
 
@@ -54,11 +61,20 @@ final class ServerConnection: ChannelDuplexHandler {
     private var readsPaused = false
     private var readPending = false
 
-    init(id: Int, address: BackendAddress, partition: PoolPartition, onLogin: @escaping (ServerConnection, (any Error)?) -> Void) {
+    init(id: Int, address: BackendAddress, partition: PoolPartition, lifetime: TimeAmount?, onLogin: @escaping (ServerConnection, (any Error)?) -> Void) {
+        let now = NIODeadline.now()
+        self.createdAt = now
+        self.expiresAt = lifetime.map { now + $0 }
         self.id = id
         self.address = address
         self.partition = partition
         self.onLogin = onLogin
+    }
+
+    @inline(__always)
+    func expired(at now: NIODeadline) -> Bool {
+        if let expiresAt { return expiresAt < now }
+        return false
     }
 
     var isClosed: Bool { if case .closed = state { return true } else { return false } }
@@ -108,7 +124,6 @@ final class ServerConnection: ChannelDuplexHandler {
     func attach(to client: ClientSession) {
         self.client = client
         state = .attached
-        lastUsedAt = .now()
     }
 
     /// Bytes from the attached client, already scanned by it; flushed at the end of its burst.
@@ -136,7 +151,7 @@ final class ServerConnection: ChannelDuplexHandler {
     /// `unsynced` says it sent extended-protocol messages without a Sync.
     func release(owed: Int, unsynced: Bool, resetQuery: String?) {
         client = nil
-        lastUsedAt = .now()
+        lastUsedAt = partition.clock
         guard !isClosed else { return }
         var owed = owed
         if inCopyIn {
@@ -264,6 +279,7 @@ final class ServerConnection: ChannelDuplexHandler {
         var body = body
         guard let name = body.readNullTerminatedString(), let value = body.readNullTerminatedString() else { return nil }
         parameters[name] = value
+        syncedSignature = 0
         return (name, value)
     }
 

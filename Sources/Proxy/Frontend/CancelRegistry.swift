@@ -6,9 +6,11 @@ import Synchronization
 /// Maps the BackendKeyData pgproxy gave each client to that client, so a CancelRequest arriving
 /// on a new connection reaches the server running that client's statement, and no other.
 final class CancelRegistry: Sendable {
+    /// Strong on purpose: a weak reference would give every session a side table and slow down
+    /// each retain on the data path. Sessions unregister when they leave.
     private struct Entry {
         var secretKey: Int32
-        weak var session: ClientSession?
+        var session: ClientSession
         var loop: any EventLoop
     }
 
@@ -32,8 +34,8 @@ final class CancelRegistry: Sendable {
 
     func cancel(processID: Int32, secretKey: Int32) {
         let target: (ClientSession, any EventLoop)? = entries.withLock { entries in
-            guard let entry = entries[processID], entry.secretKey == secretKey, let session = entry.session else { return nil }
-            return (session, entry.loop)
+            guard let entry = entries[processID], entry.secretKey == secretKey else { return nil }
+            return (entry.session, entry.loop)
         }
         guard let (session, loop) = target else { return }
         loop.execute { session.forwardCancel() }
@@ -41,7 +43,7 @@ final class CancelRegistry: Sendable {
 
     /// Every live session with its loop (used to drain clients at shutdown).
     func allSessions() -> [(ClientSession, any EventLoop)] {
-        entries.withLock { $0.values.compactMap { entry in entry.session.map { ($0, entry.loop) } } }
+        entries.withLock { $0.values.map { ($0.session, $0.loop) } }
     }
 
     var count: Int { entries.withLock { $0.count } }

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The settings a client asked for (startup packet, `options`, and later `SET`s the server
 /// reported), and how to bring a pooled server connection in line with them before use.
 struct ClientParameters {
@@ -11,9 +13,23 @@ struct ClientParameters {
         uniqueKeysWithValues: reported.map { ($0.lowercased(), $0) })
 
     /// Name → value the client expects its server connection to have.
-    private(set) var values: [String: String] = [:]
+    private(set) var values: [String: String] = [:] {
+        didSet { cachedSignature = nil }
+    }
+    private var cachedSignature: Int?
 
     init() {}
+
+    /// Equal for clients whose settings are equal: a server connection last brought in line with a
+    /// set of settings needs no work for any client with the same signature (checked per transaction).
+    var signature: Int {
+        mutating get {
+            if let cachedSignature { return cachedSignature }
+            let made = ParameterSetInterner.shared.signature(of: values)
+            cachedSignature = made
+            return made
+        }
+    }
 
     static func canonicalName(_ name: String) -> String { canonical[name.lowercased()] ?? name.lowercased() }
     static func isReported(_ name: String) -> Bool { canonical[name.lowercased()] != nil }
@@ -100,5 +116,28 @@ struct ClientParameters {
             index += 1
         }
         return result
+    }
+}
+
+/// Gives each distinct set of settings a number, so comparing a client's settings with a server
+/// connection's is an integer comparison. Consulted only when a client's settings change.
+final class ParameterSetInterner: Sendable {
+    static let shared = ParameterSetInterner()
+    private struct Table {
+        var numbers: [[String: String]: Int] = [:]
+        var next = 1
+    }
+    private let table = Mutex(Table())
+
+    func signature(of values: [String: String]) -> Int {
+        table.withLock { table in
+            if let known = table.numbers[values] { return known }
+            // Bounded: forgetting old sets only costs a full comparison later; numbers never repeat.
+            if table.numbers.count >= 10_000 { table.numbers.removeAll() }
+            let number = table.next
+            table.next += 1
+            table.numbers[values] = number
+            return number
+        }
     }
 }

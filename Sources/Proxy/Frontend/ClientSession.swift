@@ -254,19 +254,25 @@ final class ClientSession: ChannelDuplexHandler {
 
     private func requestServer() {
         guard let partition, let context else { return }
+        if let server = partition.takeIdle() {
+            serverAssigned(server)
+            return
+        }
         waiting = true
         setPausedForServer(true)
         if let timeout = partition.settings.queryWaitTimeout {
             waitTimer = context.eventLoop.scheduleTask(in: timeout) { [self] in waitTimedOut() }
         }
-        partition.checkout(for: self)
+        partition.enqueue(self)
     }
 
-    /// Called by the partition with a server for this client.
+    /// Called with a server for this client: at once from the idle list, or later by the partition.
     func serverAssigned(_ server: ServerConnection) {
-        waiting = false
-        waitTimer?.cancel()
-        waitTimer = nil
+        if waiting {
+            waiting = false
+            waitTimer?.cancel()
+            waitTimer = nil
+        }
         guard phase != .closed else {
             server.release(owed: 0, unsynced: false, resetQuery: resetQuery(afterSession: true))
             return
@@ -285,7 +291,13 @@ final class ClientSession: ChannelDuplexHandler {
                 return
             }
         }
+        let signature = parameters.signature
+        if server.syncedSignature == signature {
+            attach(server)
+            return
+        }
         guard let sync = parameters.synchronization(reported: server.parameters, set: server.setValues) else {
+            server.syncedSignature = signature
             attach(server)
             return
         }
@@ -303,6 +315,7 @@ final class ClientSession: ChannelDuplexHandler {
                 }
             }
             server.setValues = server.setValues.filter { parameters.values[$0.key] != nil }
+            server.syncedSignature = parameters.signature
             guard phase != .closed else {
                 server.release(owed: 0, unsynced: false, resetQuery: resetQuery(afterSession: true))
                 return

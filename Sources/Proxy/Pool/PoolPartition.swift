@@ -10,6 +10,10 @@ final class PoolPartition {
     let eventLoop: any EventLoop
     private(set) var logger: Logger
     private unowned(unsafe) var pool: Pool!
+    /// A copy of the pool's settings, so the data path reads a stored value.
+    private(set) var settings: PoolSettings!
+    /// Now, to the second: refreshed by the janitor so the data path never reads the clock.
+    private(set) var clock = NIODeadline.now()
 
     private var idle: [ServerConnection] = []
     private var servers: [ObjectIdentifier: ServerConnection] = [:]
@@ -27,10 +31,10 @@ final class PoolPartition {
 
     func attach(to pool: Pool) {
         self.pool = pool
+        self.settings = pool.settings
         eventLoop.execute { self.startJanitor() }
     }
 
-    var settings: PoolSettings { pool.settings }
     var idleCount: Int { idle.count }
     var serverCount: Int { servers.count }
     var waitingCount: Int { waiters.count }
@@ -38,18 +42,22 @@ final class PoolPartition {
 
     // MARK: checkout and checkin
 
-    /// Hands `client` a server now (`client.serverAssigned`) or queues it until one is free.
-    func checkout(for client: ClientSession) {
-        eventLoop.preconditionInEventLoop()
+    /// The most recently used idle server, if any.
+    @inline(__always)
+    func takeIdle() -> ServerConnection? {
         while let server = idle.popLast() {
             if server.isClosed { continue }
-            if let lifetime = settings.lifetime, server.createdAt + lifetime < .now() {
+            if server.expired(at: clock) {
                 server.close()
                 continue
             }
-            client.serverAssigned(server)
-            return
+            return server
         }
+        return nil
+    }
+
+    /// Queues `client` until a server is free for it (`client.serverAssigned`).
+    func enqueue(_ client: ClientSession) {
         waiters.append(client)
         pool.waitingClients.add(1, ordering: .relaxed)
         openForWaiters()
@@ -65,7 +73,7 @@ final class PoolPartition {
     /// A server is free again (its client is done, or it just logged in).
     func checkin(_ server: ServerConnection) {
         guard !server.isClosed else { return }
-        if let lifetime = settings.lifetime, server.createdAt + lifetime < .now() {
+        if server.expired(at: clock) {
             server.close()
             return
         }
@@ -113,8 +121,8 @@ final class PoolPartition {
     private func open() {
         opening += 1
         nextServerID += 1
-        let settings = self.settings
-        let server = ServerConnection(id: nextServerID, address: settings.address, partition: self) { [self] server, error in
+        let settings: PoolSettings = self.settings
+        let server = ServerConnection(id: nextServerID, address: settings.address, partition: self, lifetime: settings.lifetime) { [self] server, error in
             opening -= 1
             if let error {
                 if servers.removeValue(forKey: ObjectIdentifier(server)) != nil { pool.returnConnection(from: self) }
@@ -164,19 +172,22 @@ final class PoolPartition {
     // MARK: the janitor
 
     private func startJanitor() {
-        janitor = eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [weak self] _ in
-            self?.runJanitor()
+        // Captured strongly (a weak reference would slow every retain of the partition); the
+        // cycle ends when closeAll cancels the task.
+        janitor = eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
+            self.runJanitor()
         }
     }
 
     /// Closes connections idle too long or too old, and keeps `min_pool_size` open (partition 0).
     private func runJanitor() {
         let now = NIODeadline.now()
+        clock = now
         let keep = index == 0 ? settings.minSize : 0
         var remaining = servers.count
         // The front of `idle` holds the least recently used connections.
         idle.removeAll { server in
-            let tooOld = settings.lifetime.map { server.createdAt + $0 < now } ?? false
+            let tooOld = server.expired(at: now)
             let idleTooLong = settings.idleTimeout.map { server.lastUsedAt + $0 < now } ?? false
             guard tooOld || (idleTooLong && remaining > keep) else { return false }
             remaining -= 1
