@@ -91,3 +91,27 @@ final class PoolingTests: XCTestCase {
         XCTAssertLessThanOrEqual(Int(servers) ?? 99, 5, "never more than the pool size")
     }
 }
+
+extension PoolingTests {
+    func testClientLimitsAreEnforcedAndReleased() async throws {
+        let users = """
+            [[users]]
+            name = "app"
+            password = "app"
+            max_client_connections = 2
+            """
+        let proxy = try await ProxyFixture(backendPort: TestCluster.shared.port, users: users)
+        defer { Task { await proxy.stop() } }
+        var first: PQConnection? = try PQConnection(proxy.conninfo())
+        let second = try PQConnection(proxy.conninfo())
+        XCTAssertThrowsError(try PQConnection(proxy.conninfo())) { error in
+            XCTAssertTrue("\(error)".contains("max_client_connections"), "\(error)")
+        }
+        XCTAssertEqual(first?.exec("SELECT 1").firstValue, "1")
+        first = nil
+        try await Task.sleep(nanoseconds: 100_000_000)
+        let third = try PQConnection(proxy.conninfo())
+        XCTAssertEqual(third.exec("SELECT 3").firstValue, "3")
+        XCTAssertEqual(second.exec("SELECT 2").firstValue, "2")
+    }
+}

@@ -251,10 +251,7 @@ final class ServerConnection: ChannelDuplexHandler {
             try scanner.scan(buffer) { id, body, _ in
                 switch id {
                 case BackendID.readyForQuery:
-                    if let status = body?.getInteger(at: body!.readerIndex, as: UInt8.self) {
-                        transactionStatus = TransactionStatus(rawValue: status) ?? .idle
-                    }
-                    inCopyIn = false
+                    recordReadyForQuery(body)
                     ready = true
                 case BackendID.parameterStatus:
                     if let body, let (name, value) = recordParameter(body) { client.trackParameter(name, value) }
@@ -274,6 +271,14 @@ final class ServerConnection: ChannelDuplexHandler {
         if ready { client.serverReadyForQuery(transactionStatus) }
     }
 
+    @inline(__always)
+    private func recordReadyForQuery(_ body: ByteBuffer?) {
+        if let body, let status = body.getInteger(at: body.readerIndex, as: UInt8.self) {
+            transactionStatus = TransactionStatus(rawValue: status) ?? .idle
+        }
+        inCopyIn = false
+    }
+
     @discardableResult
     private func recordParameter(_ body: ByteBuffer) -> (String, String)? {
         var body = body
@@ -290,10 +295,7 @@ final class ServerConnection: ChannelDuplexHandler {
             try scanner.scan(buffer) { id, body, _ in
                 switch id {
                 case BackendID.readyForQuery:
-                    if let status = body?.getInteger(at: body!.readerIndex, as: UInt8.self) {
-                        transactionStatus = TransactionStatus(rawValue: status) ?? .idle
-                    }
-                    inCopyIn = false
+                    recordReadyForQuery(body)
                     internalReadyForQuery()
                 case BackendID.parameterStatus:
                     if let body { recordParameter(body) }

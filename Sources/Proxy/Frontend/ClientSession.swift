@@ -25,6 +25,8 @@ final class ClientSession: ChannelDuplexHandler {
     private var partition: PoolPartition?
     private var mode = PoolMode.transaction
     private var parameters = ClientParameters()
+    /// Counted against max_client_connections (and so must be uncounted when leaving).
+    private var admitted = false
     private(set) var processID: Int32 = 0
     private(set) var secretKey: Int32 = 0
 
@@ -37,7 +39,7 @@ final class ClientSession: ChannelDuplexHandler {
         ]),
         capture: MessageSet([]))
     /// Client bytes that arrived while no server was attached.
-    private var pending = CircularBuffer<ByteBuffer>()
+    private var pending = CircularBuffer<ByteBuffer>(initialCapacity: 2)
     private var waiting = false
     private var waitTimer: Scheduled<Void>?
     /// ReadyForQuery messages the server still owes (one per Query, Sync and FunctionCall sent).
@@ -178,9 +180,10 @@ final class ClientSession: ChannelDuplexHandler {
         let key = PoolKey(database: identity.database.name, user: identity.user.name)
         mode = config.poolMode(user: identity.user.name, database: identity.database.name)
         guard runtime.admitClient(user: identity.user) else {
-            refuse(ErrorFields(.fatal, SQLState.tooManyConnections, "too many client connections for user \"\(identity.user.name)\" (max_client_connections)"))
+            refuse(ErrorFields(.fatal, SQLState.tooManyConnections, "too many client connections for user \"\(identity.user.name)\" or in total (max_client_connections)"))
             return
         }
+        admitted = true
         let pool = runtime.pool(for: key, identity: identity)
         if let keys = identity.scramKeys, pool.scramKeys == nil { pool.scramKeys = keys }
         self.pool = pool
@@ -188,7 +191,9 @@ final class ClientSession: ChannelDuplexHandler {
         (processID, secretKey) = runtime.cancelRegistry.register(self, loop: context.eventLoop)
         if let defaults = pool.serverParameters {
             completeLogin(serverDefaults: defaults)
-            if let early = framer.takeRemainder() { clientBytes(early) }
+            let early = framer.takeRemainder()
+            framer = MessageFramer()
+            if let early { clientBytes(early) }
         } else {
             // The first client of a pool waits for a server login to learn what to tell clients.
             phase = .awaitingServerForLogin
@@ -208,6 +213,8 @@ final class ClientSession: ChannelDuplexHandler {
         buffer.writeReadyForQuery(.idle)
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
         phase = .ready
+        // The login buffers are not needed again: an idle client should cost as little as possible.
+        startupBuffer = ByteBuffer()
     }
 
     // MARK: the data path
@@ -280,7 +287,9 @@ final class ClientSession: ChannelDuplexHandler {
         if phase == .awaitingServerForLogin {
             pool?.learn(parameters: server.parameters)
             completeLogin(serverDefaults: pool?.serverParameters ?? server.parameters)
-            if let early = framer.takeRemainder() {
+            let early = framer.takeRemainder()
+            framer = MessageFramer()
+            if let early {
                 waiting = true  // queue the early bytes behind this very server
                 clientBytes(early)
                 waiting = false
@@ -413,7 +422,6 @@ final class ClientSession: ChannelDuplexHandler {
     /// The client is gone (Terminate or closed socket): give back what it holds.
     private func leave() {
         guard phase != .closed else { return }
-        let wasLoggedIn = identity != nil
         phase = .closed
         loginTimer?.cancel()
         if waiting {
@@ -425,9 +433,10 @@ final class ClientSession: ChannelDuplexHandler {
             self.server = nil
             server.release(owed: outstanding, unsynced: unsynced, resetQuery: resetQuery(afterSession: true))
         }
-        if wasLoggedIn {
-            runtime.cancelRegistry.unregister(processID: processID)
-            if let identity { runtime.clientLeft(user: identity.user) }
+        if processID != 0 { runtime.cancelRegistry.unregister(processID: processID) }
+        if admitted, let identity {
+            admitted = false
+            runtime.clientLeft(user: identity.user)
         }
         context?.close(promise: nil)
     }
