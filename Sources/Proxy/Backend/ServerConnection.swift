@@ -230,9 +230,14 @@ final class ServerConnection: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
+        // `client` is set exactly while attached: test it first and skip copying `state`.
+        if let client {
+            forwardToClient(buffer, client)
+            return
+        }
         switch state {
         case .attached:
-            forwardToClient(buffer)
+            break
         case .loggingIn(var login, var framer):
             state = .connecting  // placeholder while the values are borrowed
             loginRead(buffer, login: &login, framer: &framer)
@@ -244,8 +249,7 @@ final class ServerConnection: ChannelDuplexHandler {
     }
 
     @inline(__always)
-    private func forwardToClient(_ buffer: ByteBuffer) {
-        guard let client else { return }
+    private func forwardToClient(_ buffer: ByteBuffer, _ client: ClientSession) {
         var ready = false
         do {
             try scanner.scan(buffer) { id, body, _ in

@@ -40,8 +40,11 @@ final class ClientSession: ChannelDuplexHandler {
         capture: MessageSet([]))
     /// Client bytes that arrived while no server was attached.
     private var pending = CircularBuffer<ByteBuffer>(initialCapacity: 2)
+    private var pendingBytes = 0
+    private static let pendingLimit = 256 * 1024
     private var waiting = false
-    private var waitTimer: Scheduled<Void>?
+    /// When this client started waiting for a server; the partition's janitor times it out.
+    private(set) var waitingSince = NIODeadline.uptimeNanoseconds(0)
     /// ReadyForQuery messages the server still owes (one per Query, Sync and FunctionCall sent).
     private var outstanding = 0
     /// Extended-protocol messages were sent after the last Sync.
@@ -250,7 +253,14 @@ final class ClientSession: ChannelDuplexHandler {
                 wroteToServer = true
             } else {
                 pending.append(buffer)
-                if !waiting { requestServer() }
+                pendingBytes += buffer.readableBytes
+                if !waiting {
+                    requestServer()
+                } else if pendingBytes > Self.pendingLimit {
+                    // Stop reading a client that keeps sending while it waits. Not done for every
+                    // wait: pausing costs two epoll_ctl calls, and a waiting client rarely sends more.
+                    setPausedForServer(true)
+                }
             }
         }
         if terminateAt != nil {
@@ -260,26 +270,19 @@ final class ClientSession: ChannelDuplexHandler {
     }
 
     private func requestServer() {
-        guard let partition, let context else { return }
+        guard let partition else { return }
         if let server = partition.takeIdle() {
             serverAssigned(server)
             return
         }
         waiting = true
-        setPausedForServer(true)
-        if let timeout = partition.settings.queryWaitTimeout {
-            waitTimer = context.eventLoop.scheduleTask(in: timeout) { [self] in waitTimedOut() }
-        }
+        waitingSince = .now()
         partition.enqueue(self)
     }
 
     /// Called with a server for this client: at once from the idle list, or later by the partition.
     func serverAssigned(_ server: ServerConnection) {
-        if waiting {
-            waiting = false
-            waitTimer?.cancel()
-            waitTimer = nil
-        }
+        waiting = false
         guard phase != .closed else {
             server.release(owed: 0, unsynced: false, resetQuery: resetQuery(afterSession: true))
             return
@@ -337,6 +340,7 @@ final class ClientSession: ChannelDuplexHandler {
         self.server = server
         server.attach(to: self)
         while let buffer = pending.popFirst() { server.write(buffer) }
+        pendingBytes = 0
         server.flush()
         setPausedForServer(false)
     }
@@ -344,13 +348,12 @@ final class ClientSession: ChannelDuplexHandler {
     /// Called by the partition when no server can be had.
     func waitFailed(_ error: ErrorFields) {
         waiting = false
-        waitTimer?.cancel()
         refuse(error)
     }
 
-    private func waitTimedOut() {
+    /// Called by the partition's janitor, which has already taken this client off its queue.
+    func waitTimedOut() {
         guard waiting, let partition else { return }
-        partition.cancelWait(for: self)
         waiting = false
         let seconds = (partition.settings.queryWaitTimeout?.nanoseconds ?? 0) / 1_000_000_000
         var message = "pool \(partition.settings.credentials.database)/\(identity?.user.name ?? "") is exhausted: no server connection became free within \(seconds)s (query_wait_timeout)"
@@ -426,7 +429,6 @@ final class ClientSession: ChannelDuplexHandler {
         loginTimer?.cancel()
         if waiting {
             partition?.cancelWait(for: self)
-            waitTimer?.cancel()
             waiting = false
         }
         if let server {

@@ -174,15 +174,27 @@ final class PoolPartition {
     private func startJanitor() {
         // Captured strongly (a weak reference would slow every retain of the partition); the
         // cycle ends when closeAll cancels the task.
-        janitor = eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
+        // Often enough to time out waiting clients close to query_wait_timeout.
+        var period = TimeAmount.seconds(1)
+        if let wait = settings.queryWaitTimeout { period = .nanoseconds(max(min(period.nanoseconds, wait.nanoseconds / 4), 10_000_000)) }
+        janitor = eventLoop.scheduleRepeatedTask(initialDelay: period, delay: period) { _ in
             self.runJanitor()
         }
     }
 
-    /// Closes connections idle too long or too old, and keeps `min_pool_size` open (partition 0).
+    /// Times out clients that waited longer than query_wait_timeout (the queue is in arrival
+    /// order, so only its head needs looking at), closes connections idle too long or too old,
+    /// and keeps `min_pool_size` open (partition 0). One timer per partition instead of one per wait.
     private func runJanitor() {
         let now = NIODeadline.now()
         clock = now
+        if let timeout = settings.queryWaitTimeout {
+            while let first = waiters.first, first.waitingSince + timeout < now {
+                waiters.removeFirst()
+                pool.waitingClients.subtract(1, ordering: .relaxed)
+                first.waitTimedOut()
+            }
+        }
         let keep = index == 0 ? settings.minSize : 0
         var remaining = servers.count
         // The front of `idle` holds the least recently used connections.
