@@ -4,23 +4,23 @@ import XCTest
 
 final class ConfigLoaderTests: XCTestCase {
     // The smallest files that load; most tests change one of them.
-    private static let minimalConfig = """
+    static let minimalConfig = """
         [[databases]]
         name = "app"
         host = "db.local"
         """
-    private static let minimalUsers = """
+    static let minimalUsers = """
         [[users]]
         name = "alice"
         password = "secret"
         """
 
-    private func load(_ config: String, users: String = minimalUsers) throws -> ProxyConfig {
+    func load(_ config: String, users: String = minimalUsers) throws -> ProxyConfig {
         try ConfigLoader.parse(configText: config, configPath: "pgproxy.toml", usersText: users, usersPath: "users.toml")
     }
 
     /// Every error of a load that must fail.
-    private func refusals(
+    func refusals(
         _ config: String,
         users: String = minimalUsers,
         file: StaticString = #filePath,
@@ -39,7 +39,7 @@ final class ConfigLoaderTests: XCTestCase {
     }
 
     /// Asserts exactly one error, at `file:line` about `key`, whose reason contains `reason`.
-    private func assertOne(
+    func assertOne(
         _ errors: [ConfigError],
         file expectedFile: String = "pgproxy.toml",
         line expectedLine: Int?,
@@ -462,203 +462,4 @@ final class ConfigLoaderTests: XCTestCase {
     }
 
     // MARK: - Features not built yet
-
-    func testSectionsOfFeaturesNotBuiltYet() {
-        for section in ["[admin]", "[tls]", "[rest_api]", "[mqtt]", "[prometheus]",
-                        "[[plugins]]", "[[sharded_tables]]", "[[omnisharded_tables]]"] {
-            let name = section.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-            let errors = refusals(Self.minimalConfig + "\n\n\(section)\nenabled = true\n")
-            assertOne(errors, line: 5, key: name, reason: "\(section) (")
-            XCTAssertTrue(errors.first?.reason.hasSuffix("is not supported yet in this version of pgproxy") ?? false,
-                          "\(errors)")
-        }
-    }
-
-    func testGeneralKeysOfFeaturesNotBuiltYet() {
-        for key in ["load_balancing = \"random\"", "healthcheck_interval = \"30s\"", "ban_time = 60000", "autoreload = true"] {
-            let name = String(key.prefix { $0 != " " })
-            let errors = refusals("[general]\nport = 6432\n\(key)\n" + Self.minimalConfig)
-            assertOne(errors, line: 3, key: "general.\(name)", reason: "is not supported yet in this version of pgproxy")
-        }
-    }
-
-    func testDatabaseKeysOfFeaturesNotBuiltYet() throws {
-        XCTAssertNoThrow(try load(Self.minimalConfig + "\nrole = \"primary\"\nshard = 0\n"))
-        let errors = refusals(Self.minimalConfig + "\nrole = \"replica\"\nshard = 1\nweight = 100\n")
-        XCTAssertEqual(errors.map(\.key), ["databases[0].role", "databases[0].shard", "databases[0].weight"])
-        XCTAssertEqual(errors.map(\.line), [4, 5, 6])
-        XCTAssertEqual(errors[0].reason,
-                       "role \"replica\" (replicas) is not supported yet in this version of pgproxy; only \"primary\" is accepted")
-        XCTAssertEqual(errors[1].reason,
-                       "shard 1 (sharding) is not supported yet in this version of pgproxy; only 0 is accepted")
-        XCTAssertTrue(errors[2].reason.contains("is not supported yet"))
-        XCTAssertEqual(refusals(Self.minimalConfig + "\nshard = \"0\"\n").first?.reason, "expected an integer, got a string")
-    }
-
-    // MARK: - Many errors at once
-
-    func testEveryErrorOfBothFilesIsReportedInOrder() {
-        let config = """
-            [general]
-            port = 65536
-            pool_mode = "statement"
-            load_balancing = "random"
-
-            [tls]
-            cert = "x"
-
-            [[databases]]
-            name = "app"
-            host = ""
-            """
-        let users = """
-            [[users]]
-            name = "alice"
-            password = "a"
-            database = "nope"
-            pool_sise = 3
-            """
-        let errors = refusals(config, users: users)
-        XCTAssertEqual(errors.map { "\($0.file):\($0.line ?? 0):\($0.key)" }, [
-            "pgproxy.toml:2:general.port",
-            "pgproxy.toml:3:general.pool_mode",
-            "pgproxy.toml:4:general.load_balancing",
-            "pgproxy.toml:6:tls",
-            "pgproxy.toml:11:databases[0].host",
-            "users.toml:4:users[0].database",
-            "users.toml:5:users[0].pool_sise",
-        ])
-        let text = ConfigErrors(errors: errors).description
-        XCTAssertEqual(text.split(separator: "\n").count, 7)
-        XCTAssertTrue(text.hasPrefix("pgproxy.toml:2: general.port: must be between 0 and 65535, got 65536\n"), text)
-        XCTAssertEqual(ConfigErrors(errors: errors).localizedDescription, text)
-    }
-
-    func testErrorDescriptionWithoutLineOrKey() {
-        XCTAssertEqual(ConfigError(file: "a.toml", line: nil, key: "databases", reason: "r").description, "a.toml: databases: r")
-        XCTAssertEqual(ConfigError(file: "a.toml", line: 3, key: "", reason: "r").description, "a.toml:3: r")
-    }
-
-    // MARK: - Lines found in awkward text
-
-    func testLinesSurviveMultilineStringsAndDottedHeaders() {
-        let errors = refusals("""
-            [general]
-            server_reset_query = \"\"\"
-            port = 1
-            [[databases]]
-            \"\"\"
-            'port' = -1
-
-            [[databases]]
-            name = "app"   # trailing comment
-            host = "h"
-            [databases.extra]
-            x = 1
-            """)
-        XCTAssertEqual(errors.map(\.key), ["general.port", "databases[0].extra"])
-        XCTAssertEqual(errors.map(\.line), [6, 11])
-    }
-
-    // MARK: - Lookups
-
-    func testPoolSettingsPreferUserThenDatabaseThenDefault() throws {
-        let config = try load("""
-            [general]
-            default_pool_size = 10
-            min_pool_size = 1
-            pool_mode = "transaction"
-
-            [[databases]]
-            name = "plain"
-            host = "h"
-
-            [[databases]]
-            name = "tuned"
-            host = "h"
-            pool_size = 30
-            pool_mode = "session"
-            min_pool_size = 3
-            """, users: """
-            [[users]]
-            name = "alice"
-            password = "a"
-
-            [[users]]
-            name = "alice"
-            password = "b"
-            database = "tuned"
-            pool_size = 7
-            min_pool_size = 2
-
-            [[users]]
-            name = "bob"
-            password = "c"
-            database = "plain"
-            pool_mode = "session"
-            """)
-        XCTAssertEqual(config.database(named: "tuned")?.poolSize, 30)
-        XCTAssertNil(config.database(named: "missing"))
-
-        XCTAssertEqual(config.user(named: "alice", database: "tuned")?.password, "b")
-        XCTAssertEqual(config.user(named: "alice", database: "plain")?.password, "a")
-        XCTAssertEqual(config.user(named: "bob", database: "plain")?.password, "c")
-        XCTAssertNil(config.user(named: "bob", database: "tuned"))
-        XCTAssertNil(config.user(named: "alice", database: "missing"))
-        XCTAssertNil(config.user(named: "carol", database: "plain"))
-
-        XCTAssertEqual(config.poolSize(user: "alice", database: "tuned"), 7)
-        XCTAssertEqual(config.poolSize(user: "alice", database: "plain"), 10)
-        XCTAssertEqual(config.poolSize(user: "bob", database: "plain"), 10)
-        XCTAssertEqual(config.poolSize(user: "carol", database: "tuned"), 30)
-
-        XCTAssertEqual(config.poolMode(user: "alice", database: "tuned"), .session)
-        XCTAssertEqual(config.poolMode(user: "alice", database: "plain"), .transaction)
-        XCTAssertEqual(config.poolMode(user: "bob", database: "plain"), .session)
-
-        XCTAssertEqual(config.minPoolSize(user: "alice", database: "tuned"), 2)
-        XCTAssertEqual(config.minPoolSize(user: "alice", database: "plain"), 1)
-        XCTAssertEqual(config.minPoolSize(user: "carol", database: "tuned"), 3)
-    }
-
-    // MARK: - Files
-
-    func testMissingFilesAreBothNamed() {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pgproxy-config-\(UUID())")
-        XCTAssertThrowsError(try ConfigLoader.load(configPath: directory.path + "/pgproxy.toml", usersPath: directory.path + "/users.toml")) {
-            let errors = ($0 as? ConfigErrors)?.errors ?? []
-            XCTAssertEqual(errors.map(\.file), [directory.path + "/pgproxy.toml", directory.path + "/users.toml"])
-            XCTAssertTrue(errors.allSatisfy { $0.reason.contains("does not exist") }, "\(errors)")
-        }
-    }
-
-    func testLoadReadsFilesFromDisk() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pgproxy-config-\(UUID())")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let configPath = directory.appendingPathComponent("pgproxy.toml").path
-        let usersPath = directory.appendingPathComponent("users.toml").path
-        try Self.minimalConfig.write(toFile: configPath, atomically: true, encoding: .utf8)
-        try Self.minimalUsers.write(toFile: usersPath, atomically: true, encoding: .utf8)
-        let config = try ConfigLoader.load(configPath: configPath, usersPath: usersPath)
-        XCTAssertEqual(config.configPath, configPath)
-        XCTAssertEqual(config.users.map(\.name), ["alice"])
-    }
-
-    func testExampleFilesInTheRepositoryLoad() throws {
-        // Tests/ProxyTests/Config/ThisFile.swift: the repository root is three folders up.
-        var root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        for _ in 0..<3 { root.deleteLastPathComponent() }
-        let config = try ConfigLoader.load(
-            configPath: root.appendingPathComponent("pgproxy.toml").path,
-            usersPath: root.appendingPathComponent("users.toml").path
-        )
-        XCTAssertEqual(config.general.host, "127.0.0.1")
-        XCTAssertEqual(config.general.port, 6432)
-        XCTAssertEqual(config.general.poolMode, .transaction)
-        XCTAssertEqual(config.general.defaultPoolSize, 20)
-        // scripts/demo.sh connects with dbname=app to a PostgreSQL on port 15432.
-        XCTAssertEqual(config.databases, [DatabaseConfig(name: "app", host: "127.0.0.1", port: 15432)])
-        XCTAssertEqual(config.user(named: "app", database: "app")?.password, "app")
-    }
 }
