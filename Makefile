@@ -13,10 +13,12 @@ build:
 release:
 	swift build -c release --product pgproxy
 
+# The suites are XCTest; without --disable-swift-testing the run would end on Swift Testing's
+# "0 tests" line instead of XCTest's summary.
 test:
 	scripts/install-deps.sh
 	swift build --build-tests
-	swift test
+	swift test --disable-swift-testing
 
 bench:
 	bench/run
