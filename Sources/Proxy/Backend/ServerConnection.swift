@@ -78,7 +78,6 @@ final class ServerConnection: ChannelDuplexHandler {
     }
 
     var isClosed: Bool { if case .closed = state { return true } else { return false } }
-    var channel: (any Channel)? { context?.channel }
 
     // MARK: login
 

@@ -85,7 +85,10 @@ final class ClientSession: ChannelDuplexHandler {
         case .ready: clientBytes(buffer)
         case .startup: startupBytes(buffer)
         case .authenticating: authenticationBytes(buffer)
-        case .awaitingServerForLogin: framer.append(buffer)
+        case .awaitingServerForLogin:
+            // Held until the first server login completes; a client that floods meanwhile waits.
+            framer.append(buffer)
+            if framer.buffer.readableBytes > Self.pendingLimit { setPausedForServer(true) }
         case .closed: break
         }
     }

@@ -35,11 +35,6 @@ final class PoolPartition {
         eventLoop.execute { self.startJanitor() }
     }
 
-    var idleCount: Int { idle.count }
-    var serverCount: Int { servers.count }
-    var waitingCount: Int { waiters.count }
-    var activeCount: Int { servers.count - idle.count - opening }
-
     // MARK: checkout and checkin
 
     /// The most recently used idle server, if any.
