@@ -8,11 +8,26 @@ final class ProxyRuntime: @unchecked Sendable {
     let loops: [any EventLoop]
     let logger: Logger
     let cancelRegistry = CancelRegistry()
-    private let snapshot: Mutex<ProxyConfig>
+    let backendStatus = BackendStatus()
+    let snapshot: Mutex<ProxyConfig>
     private let pools = Mutex<[PoolKey: Pool]>([:])
     private let clientsPerUser = Mutex<[String: Int]>([:])
-    private let plainVerifiers = Mutex<[String: SCRAMVerifier]>([:])
+    let plainVerifiers = Mutex<[String: SCRAMVerifier]>([:])
     let clientCount = Atomic<Int>(0)
+    /// Connections that have not finished logging in (SHOW LISTS login_clients).
+    let clientsLoggingIn = Atomic<Int>(0)
+    /// Databases under PAUSE or KILL ("*" for all): pools made for them start paused.
+    let pausedDatabases = Mutex<Set<String>>([])
+    /// Databases refused to new clients (DISABLE).
+    let disabledDatabases = Mutex<Set<String>>([])
+    /// Outcomes of RELOAD, SIGHUP and autoreload.
+    let reloads = Mutex(ReloadHistory())
+    /// Totals at the start of the current stats period, and the averages of the last one.
+    let statsPeriods = Mutex(StatsPeriods())
+    /// When the process started (wall clock, seconds since 1970).
+    let startTime = wallClockSeconds()
+    /// Set by the server: stops pgproxy as SIGTERM would (`waitForClients`: as SHUTDOWN WAIT_FOR_CLIENTS).
+    let shutdownHandler = Mutex<(@Sendable (_ waitForClients: Bool) -> Void)?>(nil)
 
     init(config: ProxyConfig, loops: [any EventLoop], logger: Logger) {
         self.snapshot = Mutex(config)
@@ -25,8 +40,11 @@ final class ProxyRuntime: @unchecked Sendable {
     /// The pool of (database, user), made on first use from the current config.
     func pool(for key: PoolKey, identity: ClientLogin.Identity) -> Pool {
         if let pool = pools.withLock({ $0[key] }) { return pool }
-        let settings = poolSettings(for: identity, config: config)
-        let made = Pool(key: key, settings: settings, loops: loops, logger: logger)
+        let settings = poolSettings(user: identity.user, database: identity.database, config: config)
+        let made = Pool(key: key, settings: settings, loops: loops, backendStatus: backendStatus, logger: logger)
+        if pausedDatabases.withLock({ $0.contains("*") || $0.contains(key.database) }) {
+            made.paused.store(true, ordering: .relaxed)
+        }
         return pools.withLock { pools in
             if let existing = pools[key] { return existing }
             pools[key] = made
@@ -36,9 +54,7 @@ final class ProxyRuntime: @unchecked Sendable {
 
     var allPools: [Pool] { pools.withLock { Array($0.values) } }
 
-    private func poolSettings(for identity: ClientLogin.Identity, config: ProxyConfig) -> PoolSettings {
-        let user = identity.user
-        let database = identity.database
+    func poolSettings(user: UserConfig, database: DatabaseConfig, config: ProxyConfig) -> PoolSettings {
         let general = config.general
         func optional(_ milliseconds: Int64) -> TimeAmount? { milliseconds > 0 ? .milliseconds(milliseconds) : nil }
         let secret = (user.serverPassword ?? user.password).map(StoredSecret.init(parsing:))

@@ -1,19 +1,25 @@
 import Logging
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// pgproxy's listener and everything behind it. Start it, read `port`, shut it down.
 public final class ProxyServer: @unchecked Sendable {
-    public let config: ProxyConfig
     private let group: MultiThreadedEventLoopGroup
     private let ownsGroup: Bool
     private let runtime: ProxyRuntime
     private var listener: (any Channel)?
+    private var metricsServer: MetricsHTTPServer?
+    private var autoreload: RepeatedTask?
+    private var statsTask: RepeatedTask?
     private let logger: Logger
+    private let stopping = Atomic<Bool>(false)
+    /// Set by SIGTERM/SHUTDOWN while a SHUTDOWN WAIT_FOR_CLIENTS waits, to drain as usual instead.
+    private let drainNow = Atomic<Bool>(false)
+    private let stopped = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
     /// `group` defaults to one of `config.general.workers` threads, owned by the server.
     public init(config: ProxyConfig, group: MultiThreadedEventLoopGroup? = nil, logger: Logger) {
-        self.config = config
         self.logger = logger
         if let group {
             self.group = group
@@ -27,11 +33,14 @@ public final class ProxyServer: @unchecked Sendable {
         self.runtime = ProxyRuntime(config: config, loops: loops, logger: logger)
     }
 
-    /// Binds the listening socket; returns the port (useful with `port = 0`).
+    /// The configuration in force (it changes with each successful reload).
+    public var config: ProxyConfig { runtime.config }
+
+    /// Binds the listening socket (and /metrics, if configured); returns the client port.
     @discardableResult
     public func start() async throws -> Int {
         let runtime = self.runtime
-        let config = self.config
+        let config = runtime.config
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -39,30 +48,98 @@ public final class ProxyServer: @unchecked Sendable {
             .childChannelOption(.socketOption(.so_keepalive), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ClientSession(runtime: runtime, config: config))
+                    try channel.pipeline.syncOperations.addHandler(ClientSession(runtime: runtime, config: runtime.config))
                 }
             }
         let channel = try await bootstrap.bind(host: config.general.host, port: config.general.port).get()
         listener = channel
         let port = channel.localAddress?.port ?? config.general.port
         logger.info("pgproxy \(ProxyVersion.string) listening on \(config.general.host):\(port) (\(config.general.workers) workers, \(config.general.poolMode.rawValue) pooling)")
+        if let prometheus = config.prometheus { try await startMetrics(prometheus) }
+        statsTask = runtime.startStatsPeriods()
+        if config.general.autoreload > 0 { startAutoreload(every: config.general.autoreload) }
+        runtime.shutdownHandler.withLock { handler in
+            handler = { [self] waitForClients in
+                Task { await self.shutdown(waitForClients: waitForClients) }
+            }
+        }
         return port
     }
 
     public var port: Int? { listener?.localAddress?.port }
 
+    /// The port /metrics listens on, when `[prometheus]` is configured.
+    public private(set) var metricsPort: Int?
+
     /// Number of connected, logged-in clients.
     public var clientCount: Int { runtime.clientCount.load(ordering: .relaxed) }
 
+    /// Re-reads both config files and applies them (what SIGHUP and RELOAD do).
+    @discardableResult
+    public func reload() -> ReloadOutcome { runtime.reload() }
+
+    private func startMetrics(_ prometheus: PrometheusConfig) async throws {
+        let exporter = PrometheusExporter()
+        runtime.backendStatus.observeLatency { key, seconds in
+            exporter.observeConnectLatency(database: key.database, host: key.address.host, port: key.address.port, seconds: seconds)
+        }
+        let runtime = self.runtime
+        let loop = runtime.loops[0]
+        let server = MetricsHTTPServer(host: prometheus.host, port: prometheus.port, group: group, logger: logger) {
+            runtime.metricsReport(on: loop).map { exporter.render($0) }
+        }
+        metricsPort = try await server.start()
+        metricsServer = server
+        logger.info("serving Prometheus metrics on http://\(prometheus.host):\(metricsPort ?? prometheus.port)/metrics")
+    }
+
+    /// Reloads when either file's modification time changes.
+    private func startAutoreload(every milliseconds: Int64) {
+        let runtime = self.runtime
+        var last = ConfigFiles.fingerprint(runtime.config)
+        autoreload = runtime.loops[0].scheduleRepeatedTask(initialDelay: .milliseconds(milliseconds), delay: .milliseconds(milliseconds)) { _ in
+            let now = ConfigFiles.fingerprint(runtime.config)
+            guard now != last else { return }
+            last = now
+            runtime.logger.info("configuration files changed: reloading (autoreload)")
+            _ = runtime.reload()
+        }
+    }
+
+    /// Returns once the server has stopped (after `shutdown`, SHUTDOWN, or SIGTERM handling).
+    public func waitUntilStopped() async {
+        await withCheckedContinuation { continuation in
+            let done = stopped.withLock { state in
+                if !state.done { state.waiters.append(continuation) }
+                return state.done
+            }
+            if done { continuation.resume() }
+        }
+    }
+
     /// Stops accepting, lets running transactions finish for up to `shutdown_timeout`, then closes
-    /// every client and server connection.
-    public func shutdown() async {
-        logger.info("shutting down: no new connections; waiting for running transactions")
+    /// every client and server connection. With `waitForClients`, first waits for every client
+    /// to disconnect on its own (SHUTDOWN WAIT_FOR_CLIENTS), however long that takes.
+    public func shutdown(waitForClients: Bool = false) async {
+        if stopping.exchange(true, ordering: .relaxed) {
+            if !waitForClients { drainNow.store(true, ordering: .relaxed) }
+            await waitUntilStopped()
+            return
+        }
         try? await listener?.close()
+        autoreload?.cancel()
+        statsTask?.cancel()
+        if waitForClients {
+            logger.info("shutting down: no new connections; waiting for every client to disconnect")
+            while runtime.clientCount.load(ordering: .relaxed) > 0, !drainNow.load(ordering: .relaxed) {
+                try? await Task.sleep(nanoseconds: 50_000_000)
+            }
+        }
+        logger.info("shutting down: no new connections; waiting for running transactions")
         for (session, loop) in runtime.cancelRegistry.allSessions() {
             loop.execute { session.requestShutdown() }
         }
-        let deadline = NIODeadline.now() + .milliseconds(config.general.shutdownTimeout)
+        let deadline = NIODeadline.now() + .milliseconds(runtime.config.general.shutdownTimeout)
         while runtime.cancelRegistry.count > 0, NIODeadline.now() < deadline {
             try? await Task.sleep(nanoseconds: 50_000_000)
         }
@@ -70,8 +147,15 @@ public final class ProxyServer: @unchecked Sendable {
             loop.execute { session.forceClose() }
         }
         for pool in runtime.allPools { pool.closeAll() }
+        await metricsServer?.stop()
         try? await Task.sleep(nanoseconds: 100_000_000)
         if ownsGroup { try? await group.shutdownGracefully() }
         logger.info("pgproxy stopped")
+        let waiters = stopped.withLock { state in
+            state.done = true
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
     }
 }

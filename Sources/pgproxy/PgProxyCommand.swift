@@ -47,11 +47,16 @@ struct PgProxyCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         SignalWaiter.onEach(SIGHUP) {
-            logger.warning("SIGHUP received: live reload is not supported yet; restart pgproxy to apply configuration changes")
+            logger.info("SIGHUP received: reloading \(config) and \(users)")
+            server.reload()
         }
-        let signal = await SignalWaiter.next([SIGTERM, SIGINT])
-        logger.info("received signal \(signal)")
-        await server.shutdown()
+        // Either a signal stops the server, or the admin console's SHUTDOWN already did.
+        Task {
+            let signal = await SignalWaiter.next([SIGTERM, SIGINT])
+            logger.info("received signal \(signal)")
+            await server.shutdown()
+        }
+        await server.waitUntilStopped()
     }
 }
 

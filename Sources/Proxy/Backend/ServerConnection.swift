@@ -31,6 +31,8 @@ final class ServerConnection: ChannelDuplexHandler {
 
     let id: Int
     let address: BackendAddress
+    /// The pool's generation when this connection was opened (see `Pool.generation`).
+    let generation: Int
     unowned(unsafe) let partition: PoolPartition
     private(set) var state: State = .connecting
     private var context: ChannelHandlerContext?
@@ -61,8 +63,12 @@ final class ServerConnection: ChannelDuplexHandler {
     private var readsPaused = false
     private var readPending = false
 
-    init(id: Int, address: BackendAddress, partition: PoolPartition, lifetime: TimeAmount?, onLogin: @escaping (ServerConnection, (any Error)?) -> Void) {
+    init(
+        id: Int, address: BackendAddress, partition: PoolPartition, lifetime: TimeAmount?, generation: Int,
+        onLogin: @escaping (ServerConnection, (any Error)?) -> Void
+    ) {
         let now = NIODeadline.now()
+        self.generation = generation
         self.createdAt = now
         self.expiresAt = lifetime.map { now + $0 }
         self.id = id
@@ -219,6 +225,8 @@ final class ServerConnection: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
+    var localAddress: SocketAddress? { context?.channel.localAddress }
+
     func channelActive(context: ChannelHandlerContext) {
         context.fireChannelActive()
     }
@@ -260,6 +268,8 @@ final class ServerConnection: ChannelDuplexHandler {
                     if let body, let (name, value) = recordParameter(body) { client.trackParameter(name, value) }
                 case BackendID.copyInResponse:
                     inCopyIn = true
+                case BackendID.errorResponse:
+                    client.serverSentError()
                 default:
                     break
                 }

@@ -8,6 +8,11 @@ struct ServerCredentials: Sendable {
     /// ClientKey/ServerKey recovered from a client's SCRAM login: lets pgproxy log in to the server
     /// with a stored SCRAM secret it cannot reverse, as long as the server holds the same verifier.
     var scramKeys: (clientKey: [UInt8], serverKey: [UInt8])?
+
+    /// Whether a connection logged in with `other` is as good as one logged in with these.
+    func sameLogin(as other: ServerCredentials) -> Bool {
+        user == other.user && database == other.database && secret == other.secret
+    }
 }
 
 /// The login conversation with a server, as a state machine without I/O: fed the server's

@@ -4,7 +4,7 @@ extension ConfigLoader {
         "host", "port", "workers", "pool_mode", "default_pool_size", "min_pool_size",
         "max_client_connections", "auth_type", "server_idle_timeout", "server_lifetime",
         "query_wait_timeout", "server_connect_timeout", "client_login_timeout", "shutdown_timeout",
-        "server_reset_query", "server_reset_query_always", "log_level",
+        "server_reset_query", "server_reset_query_always", "log_level", "stats_period", "autoreload",
     ]
 
     /// Values of `log_level`, the levels swift-log knows.
@@ -45,6 +45,10 @@ extension ConfigLoader {
         if let value = reader.string("server_reset_query") { general.serverResetQuery = value }
         if let value = reader.bool("server_reset_query_always") { general.serverResetQueryAlways = value }
         if let value = reader.oneOf("log_level", logLevels) { general.logLevel = value }
+        if let value = reader.duration("stats_period", zeroAllowed: false) {
+            if value < 1000 { reader.fail("stats_period", "must be at least 1s, got \(value)ms") } else { general.statsPeriod = value }
+        }
+        if let value = reader.duration("autoreload", zeroAllowed: true) { general.autoreload = value }
 
         if general.minPoolSize > general.defaultPoolSize,
            !reader.failed("min_pool_size"), !reader.failed("default_pool_size") {

@@ -58,7 +58,7 @@ public enum ConfigLoader {
     // MARK: - Both files
 
     /// Sections each file may hold; the other file's are named in errors to catch mix-ups.
-    private static let configSections = ["general", "databases"]
+    private static let configSections = ["general", "databases", "admin", "prometheus"]
     private static let usersSections = ["users"]
 
     /// A nil text stands for a file that could not be read and whose error is logged already;
@@ -77,8 +77,10 @@ public enum ConfigLoader {
 
         var general: GeneralConfig?
         var databases: [DatabaseConfig]?
+        var admin: AdminConfig?
+        var prometheus: PrometheusConfig?
         if let configTable {
-            (general, databases) = readConfigFile(configTable, file: configPath, usersFile: usersPath, source: configSource, log: log)
+            (general, databases, admin, prometheus) = readConfigFile(configTable, file: configPath, usersFile: usersPath, source: configSource, log: log)
         }
         var users: [UserConfig] = []
         if let usersTable {
@@ -101,6 +103,8 @@ public enum ConfigLoader {
             general: general ?? GeneralConfig(),
             databases: databases ?? [],
             users: users,
+            admin: admin,
+            prometheus: prometheus,
             configPath: configPath,
             usersPath: usersPath
         )
@@ -114,7 +118,7 @@ public enum ConfigLoader {
         usersFile: String,
         source: SourceMap,
         log: ErrorLog
-    ) -> (GeneralConfig, [DatabaseConfig]) {
+    ) -> (GeneralConfig, [DatabaseConfig], AdminConfig?, PrometheusConfig?) {
         for key in table.keys.sorted() where !configSections.contains(key) {
             let value = table[key]!
             let line = source.line(section: key)
@@ -147,13 +151,16 @@ public enum ConfigLoader {
             }
         }
 
+        let admin = table["admin"].flatMap { readAdmin($0, general: general, file: file, source: source, log: log) }
+        let prometheus = table["prometheus"].flatMap { readPrometheus($0, general: general, file: file, source: source, log: log) }
         guard let value = table["databases"], value.array.map({ !$0.isEmpty }) ?? true else {
             log.add(file: file, line: source.line(section: nil, key: "databases"), key: "databases",
                     reason: "at least one [[databases]] entry is required: pgproxy has nothing to serve without one")
-            return (general, [])
+            return (general, [], admin, prometheus)
         }
         let databases = readDatabases(value, general: general, file: file, source: source, log: log)
-        return (general, databases)
+        checkReservedDatabaseNames(databases, file: file, source: source, log: log)
+        return (general, databases, admin, prometheus)
     }
 
     // MARK: - users.toml

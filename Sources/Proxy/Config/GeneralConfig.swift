@@ -41,6 +41,10 @@ public struct GeneralConfig: Sendable, Equatable {
     public var serverResetQueryAlways: Bool = false
     /// One of trace, debug, info, notice, warning, error, critical (`log_level`).
     public var logLevel: String = "info"
+    /// Averages in SHOW STATS are over this period (`stats_period`).
+    public var statsPeriod: Int64 = 60_000
+    /// Check the config files this often and reload when they changed (`autoreload`); 0 = never.
+    public var autoreload: Int64 = 0
 
     /// The documented defaults.
     public init() {}

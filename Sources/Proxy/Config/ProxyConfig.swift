@@ -9,6 +9,10 @@ public struct ProxyConfig: Sendable, Equatable {
     public var databases: [DatabaseConfig]
     /// The `[[users]]` entries, in file order.
     public var users: [UserConfig]
+    /// `[admin]`; nil leaves the admin console closed.
+    public var admin: AdminConfig?
+    /// `[prometheus]`; nil serves no metrics.
+    public var prometheus: PrometheusConfig?
     /// Path `pgproxy.toml` was read from, so a reload reads the same file.
     public var configPath: String
     /// Path `users.toml` was read from, so a reload reads the same file.
@@ -19,12 +23,16 @@ public struct ProxyConfig: Sendable, Equatable {
         general: GeneralConfig,
         databases: [DatabaseConfig],
         users: [UserConfig],
+        admin: AdminConfig? = nil,
+        prometheus: PrometheusConfig? = nil,
         configPath: String,
         usersPath: String
     ) {
         self.general = general
         self.databases = databases
         self.users = users
+        self.admin = admin
+        self.prometheus = prometheus
         self.configPath = configPath
         self.usersPath = usersPath
     }

@@ -41,6 +41,11 @@ final class CancelRegistry: Sendable {
         loop.execute { session.forwardCancel() }
     }
 
+    /// The session with this process ID (KILL_CLIENT).
+    func session(processID: Int32) -> (ClientSession, any EventLoop)? {
+        entries.withLock { entries in entries[processID].map { ($0.session, $0.loop) } }
+    }
+
     /// Every live session with its loop (used to drain clients at shutdown).
     func allSessions() -> [(ClientSession, any EventLoop)] {
         entries.withLock { $0.values.map { ($0.session, $0.loop) } }

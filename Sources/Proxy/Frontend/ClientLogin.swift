@@ -20,6 +20,8 @@ struct ClientLogin {
         var database: DatabaseConfig
         var parameters: [(String, String)]
         var scramKeys: ServerSCRAMKeys?
+        /// Logged in to the admin console rather than a pool.
+        var isAdmin = false
     }
 
     private enum State {
@@ -79,6 +81,9 @@ struct ClientLogin {
             return .refuse(ErrorFields(.fatal, SQLState.invalidAuthorization, "no PostgreSQL user name specified in startup packet"))
         }
         let databaseName = (database?.isEmpty ?? true) ? user : database!
+        if AdminConfig.databaseNames.contains(databaseName) {
+            return adminStartup(user: user, database: databaseName, settings: settings, version: version, unrecognized: unrecognized)
+        }
         guard let databaseConfig = config.database(named: databaseName) else {
             return .refuse(ErrorFields(.fatal, SQLState.invalidCatalogName, "database \"\(databaseName)\" does not exist in pgproxy's configuration"))
         }
@@ -86,6 +91,26 @@ struct ClientLogin {
             return .refuse(ErrorFields(.fatal, SQLState.invalidAuthorization, "user \"\(user)\" is not allowed to connect to database \"\(databaseName)\" through pgproxy (not in users.toml)"))
         }
         let identity = Identity(user: userConfig, database: databaseConfig, parameters: settings)
+        var reply = ByteBuffer()
+        if version & 0xFFFF != 0 || !unrecognized.isEmpty {
+            reply.writeNegotiateProtocolVersion(newestMinor: StartupCode.protocol3, unrecognized: unrecognized)
+        }
+        return requestAuthentication(identity, reply: &reply)
+    }
+
+    /// A login to the admin console: only the `[admin]` user may have it.
+    private mutating func adminStartup(user: String, database: String, settings: [(String, String)], version: Int32, unrecognized: [String]) -> Action {
+        guard let admin = config.admin else {
+            return .refuse(ErrorFields(.fatal, SQLState.invalidAuthorization, "the admin console is not enabled (no [admin] section in pgproxy.toml)"))
+        }
+        guard user == admin.user else {
+            return .refuse(ErrorFields(.fatal, SQLState.invalidAuthorization, "user \"\(user)\" is not allowed to use the admin console (database \"\(database)\")"))
+        }
+        var identity = Identity(
+            user: UserConfig(name: admin.user, password: admin.password),
+            database: DatabaseConfig(name: database, host: ""),
+            parameters: settings)
+        identity.isAdmin = true
         var reply = ByteBuffer()
         if version & 0xFFFF != 0 || !unrecognized.isEmpty {
             reply.writeNegotiateProtocolVersion(newestMinor: StartupCode.protocol3, unrecognized: unrecognized)

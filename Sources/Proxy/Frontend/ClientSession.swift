@@ -9,7 +9,7 @@ final class ClientSession: ChannelDuplexHandler {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    enum Phase { case startup, authenticating, awaitingServerForLogin, ready, closed }
+    enum Phase { case startup, authenticating, awaitingServerForLogin, ready, admin, closed }
 
     let runtime: ProxyRuntime
     private let config: ProxyConfig
@@ -22,6 +22,8 @@ final class ClientSession: ChannelDuplexHandler {
 
     private(set) var identity: ClientLogin.Identity?
     private var pool: Pool?
+    /// The console, for a client logged in to the admin database.
+    private var admin: AdminConsole?
     private var partition: PoolPartition?
     private var mode = PoolMode.transaction
     private var parameters = ClientParameters()
@@ -54,6 +56,16 @@ final class ClientSession: ChannelDuplexHandler {
     private var pausedForBackpressure = false
     private var readPending = false
     private var shutdownRequested = false
+    /// Uptime (ns) when the statements now outstanding were sent, and when the running
+    /// transaction's first statement was; 0 when none. Only for the pool's statistics.
+    private var querySince: UInt64 = 0
+    private var transactionSince: UInt64 = 0
+    private var lastRequest: UInt64 = 0
+    /// Counted in the partition's client count.
+    private var countedInPartition = false
+    private var countedAsLoggingIn = false
+    /// When the client connected, for SHOW CLIENTS.
+    let connectedAt = NIODeadline.now()
 
     init(runtime: ProxyRuntime, config: ProxyConfig) {
         self.runtime = runtime
@@ -68,6 +80,8 @@ final class ClientSession: ChannelDuplexHandler {
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
     func channelActive(context: ChannelHandlerContext) {
+        runtime.clientsLoggingIn.add(1, ordering: .relaxed)
+        countedAsLoggingIn = true
         let timeout = config.general.clientLoginTimeout
         if timeout > 0 {
             loginTimer = context.eventLoop.scheduleTask(in: .milliseconds(timeout)) { [self] in
@@ -83,6 +97,7 @@ final class ClientSession: ChannelDuplexHandler {
         let buffer = unwrapInboundIn(data)
         switch phase {
         case .ready: clientBytes(buffer)
+        case .admin: admin?.receive(buffer)
         case .startup: startupBytes(buffer)
         case .authenticating: authenticationBytes(buffer)
         case .awaitingServerForLogin:
@@ -179,10 +194,25 @@ final class ClientSession: ChannelDuplexHandler {
         return startupBuffer.slice()
     }
 
+    private func loginEnded() {
+        guard countedAsLoggingIn else { return }
+        countedAsLoggingIn = false
+        runtime.clientsLoggingIn.subtract(1, ordering: .relaxed)
+    }
+
     private func authenticated(_ identity: ClientLogin.Identity) {
+        loginEnded()
         guard let context else { return }
         self.identity = identity
         if let rest = takeStartupRemainder() { framer.append(rest) }
+        if identity.isAdmin {
+            openAdminConsole(context: context)
+            return
+        }
+        if runtime.disabledDatabases.withLock({ $0.contains(identity.database.name) }) {
+            refuse(ErrorFields(.fatal, SQLState.objectNotInPrerequisiteState, "database \"\(identity.database.name)\" is disabled (DISABLE); new connections are refused until ENABLE"))
+            return
+        }
         let key = PoolKey(database: identity.database.name, user: identity.user.name)
         mode = config.poolMode(user: identity.user.name, database: identity.database.name)
         guard runtime.admitClient(user: identity.user) else {
@@ -193,7 +223,10 @@ final class ClientSession: ChannelDuplexHandler {
         let pool = runtime.pool(for: key, identity: identity)
         if let keys = identity.scramKeys, pool.scramKeys == nil { pool.scramKeys = keys }
         self.pool = pool
-        partition = pool.partition(for: context.eventLoop)
+        let partition = pool.partition(for: context.eventLoop)
+        self.partition = partition
+        partition.clients += 1
+        countedInPartition = true
         (processID, secretKey) = runtime.cancelRegistry.register(self, loop: context.eventLoop)
         if let defaults = pool.serverParameters {
             completeLogin(serverDefaults: defaults)
@@ -205,6 +238,32 @@ final class ClientSession: ChannelDuplexHandler {
             phase = .awaitingServerForLogin
             requestServer()
         }
+    }
+
+    private func openAdminConsole(context: ChannelHandlerContext) {
+        loginTimer?.cancel()
+        (processID, secretKey) = runtime.cancelRegistry.register(self, loop: context.eventLoop)
+        var buffer = context.channel.allocator.buffer(capacity: 256)
+        for (name, value) in [("server_version", ProxyVersion.string), ("server_encoding", "UTF8"), ("client_encoding", "UTF8"),
+                              ("DateStyle", "ISO, MDY"), ("integer_datetimes", "on"), ("standard_conforming_strings", "on"),
+                              ("TimeZone", "UTC"), ("application_name", "")] {
+            buffer.writeParameterStatus(name, value)
+        }
+        buffer.writeBackendKeyData(processID: processID, secretKey: secretKey)
+        buffer.writeReadyForQuery(.idle)
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        phase = .admin
+        startupBuffer = ByteBuffer()
+        let console = AdminConsole(
+            context: AdminContext(runtime: runtime, loop: context.eventLoop, processID: processID),
+            send: { [weak self] reply in
+                guard let self, let context = self.context else { return }
+                context.writeAndFlush(self.wrapOutboundOut(reply), promise: nil)
+            },
+            close: { [weak self] in self?.leave() })
+        admin = console
+        if let early = framer.takeRemainder() { console.receive(early) }
+        framer = MessageFramer()
     }
 
     private func completeLogin(serverDefaults: [String: String]) {
@@ -228,6 +287,7 @@ final class ClientSession: ChannelDuplexHandler {
     @inline(__always)
     private func clientBytes(_ buffer: ByteBuffer) {
         var terminateAt: Int?
+        let wasIdle = outstanding == 0 && !unsynced
         do {
             try scanner.scan(buffer) { id, _, end in
                 switch id {
@@ -245,6 +305,15 @@ final class ClientSession: ChannelDuplexHandler {
         } catch {
             refuse(ErrorFields(.fatal, SQLState.protocolViolation, "invalid message from client: \(error)"))
             return
+        }
+        if let partition {
+            partition.counters.bytesReceived &+= UInt64(buffer.readableBytes)
+            if wasIdle, outstanding > 0 || unsynced {
+                let now = NIODeadline.now().uptimeNanoseconds
+                querySince = now
+                lastRequest = now
+                if transactionSince == 0 { transactionSince = now }
+            }
         }
         var buffer = buffer
         if let terminateAt {
@@ -285,6 +354,10 @@ final class ClientSession: ChannelDuplexHandler {
 
     /// Called with a server for this client: at once from the idle list, or later by the partition.
     func serverAssigned(_ server: ServerConnection) {
+        if waiting, let partition {
+            let waited = NIODeadline.now() - waitingSince
+            partition.counters.waitMicros &+= UInt64(max(waited.nanoseconds / 1000, 0))
+        }
         waiting = false
         guard phase != .closed else {
             server.release(owed: 0, unsynced: false, resetQuery: resetQuery(afterSession: true))
@@ -341,6 +414,7 @@ final class ClientSession: ChannelDuplexHandler {
 
     private func attach(_ server: ServerConnection) {
         self.server = server
+        partition?.counters.serverAssignments &+= 1
         server.attach(to: self)
         while let buffer = pending.popFirst() { server.write(buffer) }
         pendingBytes = 0
@@ -368,8 +442,11 @@ final class ClientSession: ChannelDuplexHandler {
 
     @inline(__always)
     func writeFromServer(_ buffer: ByteBuffer) {
+        partition?.counters.bytesSent &+= UInt64(buffer.readableBytes)
         context?.write(wrapOutboundOut(buffer), promise: nil)
     }
+
+    func serverSentError() { partition?.counters.errors &+= 1 }
 
     @inline(__always)
     func flushToClient() { context?.flush() }
@@ -381,7 +458,20 @@ final class ClientSession: ChannelDuplexHandler {
     @inline(__always)
     func serverReadyForQuery(_ status: TransactionStatus) {
         outstanding = max(outstanding - 1, 0)
-        guard outstanding == 0, !unsynced, status == .idle else { return }
+        guard let partition else { return }
+        partition.counters.queries &+= 1
+        guard outstanding == 0, !unsynced else { return }
+        if querySince != 0 {
+            let now = NIODeadline.now().uptimeNanoseconds
+            partition.counters.queryMicros &+= (now &- querySince) / 1000
+            querySince = 0
+            if status == .idle, transactionSince != 0 {
+                partition.counters.transactions &+= 1
+                partition.counters.transactionMicros &+= (now &- transactionSince) / 1000
+                transactionSince = 0
+            }
+        }
+        guard status == .idle else { return }
         if mode == .transaction {
             releaseServer()
         }
@@ -429,6 +519,11 @@ final class ClientSession: ChannelDuplexHandler {
     private func leave() {
         guard phase != .closed else { return }
         phase = .closed
+        loginEnded()
+        if let admin {
+            self.admin = nil
+            admin.stop()
+        }
         loginTimer?.cancel()
         if waiting {
             partition?.cancelWait(for: self)
@@ -437,6 +532,10 @@ final class ClientSession: ChannelDuplexHandler {
         if let server {
             self.server = nil
             server.release(owed: outstanding, unsynced: unsynced, resetQuery: resetQuery(afterSession: true))
+        }
+        if countedInPartition, let partition {
+            countedInPartition = false
+            partition.clients -= 1
         }
         if processID != 0 { runtime.cancelRegistry.unregister(processID: processID) }
         if admitted, let identity {
@@ -451,6 +550,7 @@ final class ClientSession: ChannelDuplexHandler {
         guard let context, phase != .closed else { return }
         var buffer = context.channel.allocator.buffer(capacity: 128)
         error.write(into: &buffer)
+        partition?.counters.errors &+= 1
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
         leave()
     }
@@ -477,6 +577,9 @@ final class ClientSession: ChannelDuplexHandler {
 }
 
 extension ClientSession {
+    /// KILL or KILL_CLIENT: sends `error` and closes; a running transaction is rolled back.
+    func kill(_ error: ErrorFields) { refuse(error) }
+
     /// Shutdown's deadline passed: close whatever the client is doing.
     func forceClose() {
         if let server {
@@ -484,5 +587,26 @@ extension ClientSession {
             server.close()
         }
         requestShutdown()
+    }
+}
+
+extension ClientSession {
+    /// This client as SHOW CLIENTS lists it; nil before it logged in.
+    func row() -> ClientRow? {
+        guard let identity, phase != .closed else { return nil }
+        // PgBouncer's states: "active" whether or not a server is linked (see link).
+        let state = waiting ? "waiting" : "active"
+        return ClientRow(
+            processID: processID, user: identity.user.name, database: identity.database.name, state: state,
+            remoteAddress: context?.channel.remoteAddress, localAddress: context?.channel.localAddress,
+            connectedAt: connectedAt,
+            requestAt: lastRequestAt,
+            waitingSince: waiting ? waitingSince : nil,
+            applicationName: parameters.values["application_name"] ?? "",
+            pointer: objectAddress(self), serverPointer: server.map(objectAddress))
+    }
+
+    private var lastRequestAt: NIODeadline? {
+        lastRequest == 0 ? nil : NIODeadline.uptimeNanoseconds(lastRequest)
     }
 }

@@ -30,7 +30,14 @@ struct PoolSettings: Sendable {
 /// partition is touched only on its own loop; everything shared is atomic or locked.)
 final class Pool: @unchecked Sendable {
     let key: PoolKey
-    let settings: PoolSettings
+    private let currentSettings: Mutex<PoolSettings>
+    /// `settings.size`, read on every connection open.
+    private let size: Atomic<Int>
+    /// Bumped when every existing server connection must be replaced (RECONNECT, a new address
+    /// or credentials on reload); a connection of an older generation is closed once idle.
+    let generation = Atomic<Int>(0)
+    /// PAUSE or KILL: no server is handed out or opened, and released ones are closed.
+    let paused = Atomic<Bool>(false)
     let partitions: [PoolPartition]
     private let loopIDs: [ObjectIdentifier]
     private let openConnections = Atomic<Int>(0)
@@ -40,9 +47,14 @@ final class Pool: @unchecked Sendable {
     private let learnedParameters = Mutex<[String: String]?>(nil)
     private let recoveredSCRAMKeys = Mutex<ServerSCRAMKeys?>(nil)
 
-    init(key: PoolKey, settings: PoolSettings, loops: [any EventLoop], logger: Logger) {
+    /// Where connection attempts are recorded (SHOW BACKENDS, /metrics).
+    let backendStatus: BackendStatus
+
+    init(key: PoolKey, settings: PoolSettings, loops: [any EventLoop], backendStatus: BackendStatus, logger: Logger) {
         self.key = key
-        self.settings = settings
+        self.backendStatus = backendStatus
+        self.currentSettings = Mutex(settings)
+        self.size = Atomic(settings.size)
         self.loopIDs = loops.map { ObjectIdentifier($0) }
         var logger = logger
         logger[metadataKey: "pool"] = "\(key)"
@@ -61,7 +73,8 @@ final class Pool: @unchecked Sendable {
     /// Takes one connection from the budget, or returns false when the pool is full.
     func reserveConnection() -> Bool {
         var current = openConnections.load(ordering: .relaxed)
-        while current < settings.size {
+        let size = size.load(ordering: .relaxed)
+        while current < size {
             let (exchanged, original) = openConnections.compareExchange(
                 expected: current, desired: current + 1, ordering: .relaxed)
             if exchanged { return true }
@@ -86,6 +99,45 @@ final class Pool: @unchecked Sendable {
     }
 
     var openConnectionCount: Int { openConnections.load(ordering: .relaxed) }
+
+    /// Every connection of the budget is open (or opening).
+    var isFull: Bool { openConnections.load(ordering: .relaxed) >= size.load(ordering: .relaxed) }
+
+    var settings: PoolSettings { currentSettings.withLock { $0 } }
+
+    /// Applies settings from a reloaded config. Connections to an old address, or logged in with
+    /// old credentials, are replaced as soon as they are idle; the rest carry on.
+    func update(settings new: PoolSettings) {
+        let old = currentSettings.withLock { current in
+            defer { current = new }
+            return current
+        }
+        size.store(new.size, ordering: .relaxed)
+        if old.address != new.address || !old.credentials.sameLogin(as: new.credentials) {
+            generation.add(1, ordering: .relaxed)
+        }
+        for partition in partitions {
+            partition.eventLoop.execute { partition.apply(settings: new) }
+        }
+    }
+
+    /// Replaces every server connection: idle ones now, busy ones when released (RECONNECT).
+    func reconnect() {
+        generation.add(1, ordering: .relaxed)
+        for partition in partitions { partition.eventLoop.execute { partition.closeStaleIdle() } }
+    }
+
+    /// PAUSE: stop handing out servers and close each one as it is released.
+    func pause() {
+        paused.store(true, ordering: .relaxed)
+        for partition in partitions { partition.eventLoop.execute { partition.closeStaleIdle() } }
+    }
+
+    /// RESUME: serve the clients that waited.
+    func resume() {
+        paused.store(false, ordering: .relaxed)
+        for partition in partitions { partition.eventLoop.execute { partition.serveWaiters() } }
+    }
 
     var serverParameters: [String: String]? { learnedParameters.withLock { $0 } }
 

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// The part of a pool that lives on one event loop: its idle server connections (most recently
 /// used first), its waiting clients in arrival order, and the connections being opened. Every
@@ -9,7 +10,7 @@ final class PoolPartition {
     let index: Int
     let eventLoop: any EventLoop
     private(set) var logger: Logger
-    private unowned(unsafe) var pool: Pool!
+    private(set) unowned(unsafe) var pool: Pool!
     /// A copy of the pool's settings, so the data path reads a stored value.
     private(set) var settings: PoolSettings!
     /// Now, to the second: refreshed by the janitor so the data path never reads the clock.
@@ -17,11 +18,17 @@ final class PoolPartition {
 
     private var idle: [ServerConnection] = []
     private var servers: [ObjectIdentifier: ServerConnection] = [:]
-    private var waiters = CircularBuffer<ClientSession>()
+    var serverConnections: Dictionary<ObjectIdentifier, ServerConnection>.Values { servers.values }
+    private(set) var waiters = CircularBuffer<ClientSession>()
     private var opening = 0
     private var janitor: RepeatedTask?
-    private var nextServerID = 0
+    /// Server connection IDs, unique in the process (SHOW SERVERS).
+    private static let serverIDs = Atomic<Int>(0)
     private(set) var lastConnectError: String?
+    /// Statistics, counted by the clients of this partition on its loop.
+    var counters = PoolCounters()
+    /// Logged-in clients of this partition.
+    var clients = 0
 
     init(index: Int, eventLoop: any EventLoop, logger: Logger) {
         self.index = index
@@ -40,9 +47,10 @@ final class PoolPartition {
     /// The most recently used idle server, if any.
     @inline(__always)
     func takeIdle() -> ServerConnection? {
+        if pool.paused.load(ordering: .relaxed) { return nil }
         while let server = idle.popLast() {
             if server.isClosed { continue }
-            if server.expired(at: clock) {
+            if server.expired(at: clock) || isStale(server) {
                 server.close()
                 continue
             }
@@ -68,7 +76,7 @@ final class PoolPartition {
     /// A server is free again (its client is done, or it just logged in).
     func checkin(_ server: ServerConnection) {
         guard !server.isClosed else { return }
-        if server.expired(at: clock) {
+        if server.expired(at: clock) || isStale(server) || pool.paused.load(ordering: .relaxed) {
             server.close()
             return
         }
@@ -77,8 +85,8 @@ final class PoolPartition {
             client.serverAssigned(server)
             return
         }
-        if pool.waitingClients.load(ordering: .relaxed) > 0 {
-            // Clients of another loop are waiting and this one has none: give the budget back.
+        if pool.waitingClients.load(ordering: .relaxed) > 0, pool.isFull {
+            // Clients of another loop wait for a budget this one holds idle: give it back.
             server.close()
             return
         }
@@ -96,6 +104,7 @@ final class PoolPartition {
 
     /// Opens connections for clients that wait and are not already covered by one being opened.
     func openForWaiters() {
+        guard !pool.paused.load(ordering: .relaxed) else { return }
         var needed = waiters.count - opening
         while needed > 0 {
             guard pool.reserveConnection() else {
@@ -115,15 +124,21 @@ final class PoolPartition {
     /// Opens one connection; the budget is already reserved.
     private func open() {
         opening += 1
-        nextServerID += 1
+        let serverID = Self.serverIDs.add(1, ordering: .relaxed).newValue
         let settings: PoolSettings = self.settings
-        let server = ServerConnection(id: nextServerID, address: settings.address, partition: self, lifetime: settings.lifetime) { [self] server, error in
+        let started = NIODeadline.now()
+        let server = ServerConnection(
+            id: serverID, address: settings.address, partition: self, lifetime: settings.lifetime,
+            generation: pool.generation.load(ordering: .relaxed)
+        ) { [self] server, error in
             opening -= 1
             if let error {
                 if servers.removeValue(forKey: ObjectIdentifier(server)) != nil { pool.returnConnection(from: self) }
                 connectFailed(error)
             } else {
                 lastConnectError = nil
+                let seconds = Double((NIODeadline.now() - started).nanoseconds) / 1e9
+                pool.backendStatus.connected(database: pool.key.database, address: settings.address, seconds: seconds)
                 checkin(server)
             }
         }
@@ -153,6 +168,7 @@ final class PoolPartition {
     private func connectFailed(_ error: any Error) {
         let reason = "could not connect to server \(settings.address) for database \"\(pool.key.database)\": \(error)"
         lastConnectError = reason
+        pool.backendStatus.connectFailed(database: pool.key.database, address: settings.address, error: "\(error)")
         logger.warning("\(reason)")
         // Clients only wait for nothing when no connection can ever come back to them.
         guard servers.isEmpty, opening == 0 else { return }
@@ -190,23 +206,80 @@ final class PoolPartition {
                 first.waitTimedOut()
             }
         }
-        let keep = index == 0 ? settings.minSize : 0
+        // A pool made smaller by a reload gives up idle connections beyond its new size.
+        var excess = pool.openConnectionCount - settings.size
+        while excess > 0, let server = idle.first {
+            idle.removeFirst()
+            server.close()
+            excess -= 1
+        }
+        let keep = index == 0 && !pool.paused.load(ordering: .relaxed) ? settings.minSize : 0
         var remaining = servers.count
         // The front of `idle` holds the least recently used connections.
+        // Closed after the list is rewritten: closing can call back into serverClosed.
+        var retired: [ServerConnection] = []
         idle.removeAll { server in
             let tooOld = server.expired(at: now)
             let idleTooLong = settings.idleTimeout.map { server.lastUsedAt + $0 < now } ?? false
             guard tooOld || (idleTooLong && remaining > keep) else { return false }
             remaining -= 1
-            server.close()
+            retired.append(server)
             return true
         }
+        for server in retired { server.close() }
         if servers.count < keep, waiters.isEmpty {
             for _ in servers.count..<keep {
                 guard pool.reserveConnection() else { break }
                 open()
             }
         }
+    }
+
+    /// Whether `server` belongs to a generation RECONNECT or a reload has retired.
+    @inline(__always)
+    private func isStale(_ server: ServerConnection) -> Bool {
+        server.generation != pool.generation.load(ordering: .relaxed)
+    }
+
+    /// Takes settings from a reloaded config (the pool has already changed its budget).
+    func apply(settings new: PoolSettings) {
+        let periodChanged = new.queryWaitTimeout != settings.queryWaitTimeout
+        settings = new
+        if periodChanged {
+            janitor?.cancel()
+            startJanitor()
+        }
+        closeStaleIdle()
+        openForWaiters()
+    }
+
+    /// Closes idle connections that are stale, or all of them while the pool is paused.
+    func closeStaleIdle() {
+        let paused = pool.paused.load(ordering: .relaxed)
+        var retired: [ServerConnection] = []
+        idle.removeAll { server in
+            guard paused || isStale(server) else { return false }
+            retired.append(server)
+            return true
+        }
+        for server in retired { server.close() }
+    }
+
+    /// After RESUME: hand idle connections to waiting clients and open more if needed.
+    func serveWaiters() {
+        while !waiters.isEmpty, let server = takeIdle() {
+            checkin(server)
+        }
+        openForWaiters()
+    }
+
+    /// Drops every client and server of this partition (KILL).
+    func killAll(_ error: ErrorFields) {
+        let waiting = waiters
+        waiters.removeAll()
+        pool.waitingClients.subtract(waiting.count, ordering: .relaxed)
+        for client in waiting { client.waitFailed(error) }
+        for server in servers.values { server.close() }
     }
 
     func closeAll() {

@@ -47,17 +47,23 @@ extension ByteBuffer {
         }
     }
 
-    /// A RowDescription whose columns are all text (OID 25), as admin commands return.
+    /// A RowDescription whose columns are all text (OID 25).
     mutating func writeTextRowDescription(_ columns: [String]) {
+        writeRowDescription(columns.map { ($0, 25, -1) })
+    }
+
+    /// A RowDescription of text-format columns with the given type OIDs and sizes, as admin
+    /// commands return.
+    mutating func writeRowDescription(_ columns: [(name: String, typeOID: Int32, size: Int16)]) {
         writeMessage(id: BackendID.rowDescription) { body in
             body.writeInteger(Int16(columns.count))
             for column in columns {
-                body.writeCString(column)
+                body.writeCString(column.name)
                 body.writeInteger(Int32(0))  // table oid
                 body.writeInteger(Int16(0))  // column number
-                body.writeInteger(Int32(25))  // text
-                body.writeInteger(Int16(-1))
-                body.writeInteger(Int32(-1))
+                body.writeInteger(column.typeOID)
+                body.writeInteger(column.size)
+                body.writeInteger(Int32(-1))  // type modifier
                 body.writeInteger(Int16(0))  // text format
             }
         }

@@ -76,4 +76,8 @@ enum SQLState {
     static let adminShutdown = "57P01"
     static let featureNotSupported = "0A000"
     static let internalError = "XX000"
+    static let syntaxError = "42601"
+    static let undefinedObject = "42704"
+    static let configFileError = "F0000"
+    static let objectNotInPrerequisiteState = "55000"
 }

@@ -132,6 +132,8 @@ struct MessageFramer {
 
     mutating func append(_ bytes: ByteBuffer) {
         var bytes = bytes
+        // Everything before was consumed: start over instead of growing without end.
+        if buffer.readableBytes == 0 { buffer.clear() }
         buffer.writeBuffer(&bytes)
     }
 

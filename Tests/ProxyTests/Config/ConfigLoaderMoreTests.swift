@@ -5,7 +5,7 @@ import XCTest
 /// Refusals of unbuilt features, error ordering, line finding, lookups and file loading.
 extension ConfigLoaderTests {
     func testSectionsOfFeaturesNotBuiltYet() {
-        for section in ["[admin]", "[tls]", "[rest_api]", "[mqtt]", "[prometheus]",
+        for section in ["[tls]", "[rest_api]", "[mqtt]",
                         "[[plugins]]", "[[sharded_tables]]", "[[omnisharded_tables]]"] {
             let name = section.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
             let errors = refusals(Self.minimalConfig + "\n\n\(section)\nenabled = true\n")
@@ -16,7 +16,7 @@ extension ConfigLoaderTests {
     }
 
     func testGeneralKeysOfFeaturesNotBuiltYet() {
-        for key in ["load_balancing = \"random\"", "healthcheck_interval = \"30s\"", "ban_time = 60000", "autoreload = true"] {
+        for key in ["load_balancing = \"random\"", "healthcheck_interval = \"30s\"", "ban_time = 60000"] {
             let name = String(key.prefix { $0 != " " })
             let errors = refusals("[general]\nport = 6432\n\(key)\n" + Self.minimalConfig)
             assertOne(errors, line: 3, key: "general.\(name)", reason: "is not supported yet in this version of pgproxy")

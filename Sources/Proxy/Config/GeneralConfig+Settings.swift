@@ -1,0 +1,21 @@
+extension GeneralConfig {
+    /// Every [general] key as written in pgproxy.toml with its value (durations in milliseconds)
+    /// and whether RELOAD applies a change to it.
+    var settings: [(key: String, value: String?, changeable: Bool)] {
+        let general = self
+        return [
+            ("host", general.host, false), ("port", String(general.port), false),
+            ("workers", String(general.workers), false), ("pool_mode", general.poolMode.rawValue, true),
+            ("default_pool_size", String(general.defaultPoolSize), true), ("min_pool_size", String(general.minPoolSize), true),
+            ("max_client_connections", String(general.maxClientConnections), true), ("auth_type", general.authType.rawValue, true),
+            ("server_idle_timeout", String(general.serverIdleTimeout), true), ("server_lifetime", String(general.serverLifetime), true),
+            ("query_wait_timeout", String(general.queryWaitTimeout), true),
+            ("server_connect_timeout", String(general.serverConnectTimeout), true),
+            ("client_login_timeout", String(general.clientLoginTimeout), true), ("shutdown_timeout", String(general.shutdownTimeout), true),
+            ("server_reset_query", general.serverResetQuery, true),
+            ("server_reset_query_always", general.serverResetQueryAlways ? "true" : "false", true),
+            ("log_level", general.logLevel, false), ("stats_period", String(general.statsPeriod), false),
+            ("autoreload", String(general.autoreload), false),
+        ]
+    }
+}

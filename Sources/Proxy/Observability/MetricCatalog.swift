@@ -1,0 +1,118 @@
+import Prometheus
+
+/// The name and HELP text of one exported metric family.
+///
+/// Every family is declared once in ``MetricCatalog`` because the registry traps when one name is
+/// registered twice with different help texts; a single source for both rules that out.
+struct MetricSpec: Sendable {
+    let name: String
+    let help: String
+
+    /// The registry takes names through a descriptor; the catalog's names are already complete,
+    /// so they go in whole as `metricName` with no namespace or unit to join on.
+    var descriptor: MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
+    }
+}
+
+/// Every metric family pgproxy exports. Names are part of the operator-facing interface
+/// (dashboards and alerts use them): change them only deliberately.
+enum MetricCatalog {
+    // MARK: Pools, labelled {database, user}
+
+    static let poolInfo = MetricSpec(
+        name: "pgproxy_pool_info", help: "Pools by database and user; the mode label is the pool mode. Always 1.")
+    static let poolClients = MetricSpec(
+        name: "pgproxy_pool_clients", help: "Clients of the pool by state (active: linked to a server, waiting: queued for one).")
+    static let poolServers = MetricSpec(
+        name: "pgproxy_pool_servers",
+        help: "Server connections of the pool by state (active, idle, login, tested: running a reset or parameter sync).")
+    static let poolMaxWait = MetricSpec(
+        name: "pgproxy_pool_max_wait_seconds", help: "How long the oldest waiting client of the pool has waited.")
+
+    /// A monotonic total of ``MetricsReport/PoolFigures`` and the counter it feeds.
+    struct PoolTotal: Sendable {
+        let spec: MetricSpec
+        /// 1 for plain counts; 1_000_000 turns microseconds into the exported seconds.
+        let divisor: UInt64
+        let read: @Sendable (MetricsReport.PoolFigures) -> UInt64
+    }
+
+    static let poolTotals: [PoolTotal] = [
+        PoolTotal(
+            spec: MetricSpec(name: "pgproxy_pool_transactions_total", help: "Transactions completed through the pool."),
+            divisor: 1, read: { $0.transactions }),
+        PoolTotal(
+            spec: MetricSpec(name: "pgproxy_pool_queries_total", help: "Queries completed through the pool."),
+            divisor: 1, read: { $0.queries }),
+        PoolTotal(
+            spec: MetricSpec(name: "pgproxy_pool_received_bytes_total", help: "Bytes received from the pool's clients."),
+            divisor: 1, read: { $0.bytesReceived }),
+        PoolTotal(
+            spec: MetricSpec(name: "pgproxy_pool_sent_bytes_total", help: "Bytes sent to the pool's clients."),
+            divisor: 1, read: { $0.bytesSent }),
+        PoolTotal(
+            spec: MetricSpec(
+                name: "pgproxy_pool_transaction_seconds_total", help: "Time spent in transactions through the pool."),
+            divisor: 1_000_000, read: { $0.transactionMicros }),
+        PoolTotal(
+            spec: MetricSpec(name: "pgproxy_pool_query_seconds_total", help: "Time spent in queries through the pool."),
+            divisor: 1_000_000, read: { $0.queryMicros }),
+        PoolTotal(
+            spec: MetricSpec(
+                name: "pgproxy_pool_wait_seconds_total", help: "Time the pool's clients spent waiting for a server."),
+            divisor: 1_000_000, read: { $0.waitMicros }),
+        PoolTotal(
+            spec: MetricSpec(name: "pgproxy_pool_errors_total", help: "ErrorResponses sent to the pool's clients."),
+            divisor: 1, read: { $0.errors }),
+        PoolTotal(
+            spec: MetricSpec(
+                name: "pgproxy_pool_server_assignments_total", help: "Times a server connection was given to a client."),
+            divisor: 1, read: { $0.serverAssignments }),
+    ]
+
+    // MARK: Backends, labelled {database, backend="host:port", role}
+
+    static let backendUp = MetricSpec(
+        name: "pgproxy_backend_up", help: "1 if the backend passed its last health check, else 0.")
+    static let backendBanned = MetricSpec(
+        name: "pgproxy_backend_banned", help: "1 if the backend is banned from new server connections, else 0.")
+    static let backendConnectFailures = MetricSpec(
+        name: "pgproxy_backend_connect_failures_total", help: "Failed connection or login attempts to the backend.")
+    /// Labelled {database, backend} only: a role change should not restart the distribution.
+    static let backendConnectLatency = MetricSpec(
+        name: "pgproxy_backend_connect_latency_seconds",
+        help: "Time to connect and log in a new server connection.")
+    /// 1 ms to 5 s: a local server logs in within a few ms, a remote TLS+SCRAM login within
+    /// hundreds, and anything past 5 s is a connect timeout in all but name.
+    static let connectLatencyBuckets: [Double] = [
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+    ]
+
+    // MARK: Process-wide
+
+    static let clientsConnected = MetricSpec(
+        name: "pgproxy_clients_connected", help: "Client connections open to pgproxy, in any state.")
+    static let configReloads = MetricSpec(
+        name: "pgproxy_config_reloads_total", help: "Configuration reloads by result (success, failure).")
+    static let configLastReloadSuccess = MetricSpec(
+        name: "pgproxy_config_last_reload_success", help: "1 if the last configuration reload succeeded, else 0.")
+    static let configLastReloadTimestamp = MetricSpec(
+        name: "pgproxy_config_last_reload_timestamp_seconds",
+        help: "Unix time of the last configuration reload attempt; 0 if none.")
+
+    static let residentMemory = MetricSpec(
+        name: "pgproxy_process_resident_memory_bytes", help: "Resident memory size of the process.")
+    static let virtualMemory = MetricSpec(
+        name: "pgproxy_process_virtual_memory_bytes", help: "Virtual memory size of the process.")
+    static let cpuSeconds = MetricSpec(
+        name: "pgproxy_process_cpu_seconds_total", help: "User and system CPU time used by the process.")
+    static let openFDs = MetricSpec(
+        name: "pgproxy_process_open_fds", help: "File descriptors open in the process.")
+    static let maxFDs = MetricSpec(
+        name: "pgproxy_process_max_fds", help: "Limit on open file descriptors (RLIMIT_NOFILE soft limit).")
+    static let startTime = MetricSpec(
+        name: "pgproxy_process_start_time_seconds", help: "Unix time the process started.")
+    static let uptime = MetricSpec(
+        name: "pgproxy_uptime_seconds", help: "Seconds since the process started.")
+}

@@ -1,0 +1,40 @@
+import NIOCore
+
+extension ProxyRuntime {
+    /// Everything /metrics shows, gathered from the pools (each on its own loop) and the backends.
+    func metricsReport(on loop: any EventLoop) -> EventLoopFuture<MetricsReport> {
+        let config = config
+        return poolReports(on: loop).map { [self] reports in
+            let pools = reports.map { report in
+                let figures = report.figures
+                let counters = figures.counters
+                let maxWait = figures.oldestWait.map { Double((NIODeadline.now() - $0).nanoseconds) / 1e9 } ?? 0
+                return MetricsReport.PoolFigures(
+                    database: report.key.database, user: report.key.user, mode: report.settings.mode.rawValue,
+                    clientsActive: figures.clientsActive, clientsWaiting: figures.clientsWaiting,
+                    serversActive: figures.serversActive, serversIdle: figures.serversIdle,
+                    serversLogin: figures.serversLogin, serversTested: figures.serversTested,
+                    maxWaitSeconds: maxWait,
+                    transactions: counters.transactions, queries: counters.queries,
+                    bytesReceived: counters.bytesReceived, bytesSent: counters.bytesSent,
+                    transactionMicros: counters.transactionMicros, queryMicros: counters.queryMicros,
+                    waitMicros: counters.waitMicros, errors: counters.errors,
+                    serverAssignments: counters.serverAssignments)
+            }
+            let backends = config.databases.map { database in
+                let address = BackendAddress(host: database.host, port: database.port)
+                let entry = backendStatus.entry(database: database.name, address: address)
+                return MetricsReport.BackendFigures(
+                    database: database.name, host: database.host, port: database.port, role: "primary",
+                    healthy: entry?.healthy ?? true, banned: false, connectFailures: entry?.connectFailures ?? 0)
+            }
+            let reloads = reloads.withLock { $0 }
+            return MetricsReport(
+                pools: pools, backends: backends,
+                clientsConnected: clientCount.load(ordering: .relaxed),
+                reloadsSucceeded: reloads.succeeded, reloadsFailed: reloads.failed,
+                lastReloadSuccess: reloads.lastSucceeded, lastReloadTimestamp: reloads.lastAt,
+                startTime: startTime)
+        }
+    }
+}
