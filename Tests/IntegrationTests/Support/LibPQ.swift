@@ -8,9 +8,19 @@ struct PQOutcome {
     var sqlState: String?
     var message: String?
     var commandTag: String
+    /// Column names and type OIDs of a result set.
+    var columns: [String] = []
+    var types: [UInt32] = []
 
     var ok: Bool { status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_EMPTY_QUERY || status == PGRES_PIPELINE_SYNC }
     var firstValue: String? { rows.first?.first ?? nil }
+
+    /// The rows as dictionaries from column name to value.
+    var records: [[String: String]] {
+        rows.map { row in
+            Dictionary(uniqueKeysWithValues: zip(columns, row).map { ($0, $1 ?? "NULL") })
+        }
+    }
 }
 
 struct PQError: Error, CustomStringConvertible {
@@ -49,7 +59,11 @@ final class PQConnection {
         }
         let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
         let message = PQresultErrorField(result, Int32(UInt8(ascii: "M"))).map { String(cString: $0) }
-        return PQOutcome(status: PQresultStatus(result), rows: rows, sqlState: state, message: message, commandTag: String(cString: PQcmdStatus(result)))
+        return PQOutcome(
+            status: PQresultStatus(result), rows: rows, sqlState: state, message: message,
+            commandTag: String(cString: PQcmdStatus(result)),
+            columns: (0..<PQnfields(result)).map { String(cString: PQfname(result, $0)) },
+            types: (0..<PQnfields(result)).map { UInt32(PQftype(result, $0)) })
     }
 
     /// Runs a simple query; returns the last result (as libpq's PQexec does).
@@ -91,6 +105,20 @@ final class PQConnection {
     }
 
     var lastError: String { String(cString: PQerrorMessage(raw)) }
+
+    // MARK: asynchronous use
+
+    /// Sends a simple query without waiting for its results.
+    func send(_ sql: String) -> Bool { PQsendQuery(raw, sql) == 1 }
+
+    /// Whether results of a sent query are still awaited (reads what has arrived).
+    var isBusy: Bool {
+        PQconsumeInput(raw)
+        return PQisBusy(raw) == 1
+    }
+
+    /// Waits for every result of the query sent last.
+    func results() -> [PQOutcome] { drainResults() }
 
     // MARK: pipeline mode
 

@@ -9,60 +9,97 @@ import XCTest
 final class ProxyFixture: @unchecked Sendable {
     let server: ProxyServer
     let port: Int
+    /// Where the fixture wrote pgproxy.toml and users.toml (RELOAD and SIGHUP re-read them).
+    let directory: String
+    let backendPort: Int
+    var configPath: String { directory + "/pgproxy.toml" }
+    var usersPath: String { directory + "/users.toml" }
 
-    /// `general` holds extra `[general]` lines; users are app/app (SCRAM on the server) plus the
-    /// other test roles, each allowed on database `app`.
-    init(backendPort: Int, general: String = "", users: String? = nil, workers: Int = 2) async throws {
-        let configText = """
-            [general]
-            host = "127.0.0.1"
-            port = 0
-            workers = \(workers)
-            \(general)
+    static let adminSection = """
+        [admin]
+        user = "admin"
+        password = "admin"
+        """
 
-            [[databases]]
-            name = "app"
-            host = "127.0.0.1"
-            port = \(backendPort)
-
-            [[databases]]
-            name = "bench"
-            host = "127.0.0.1"
-            port = \(backendPort)
-            """
-        let usersText = users ?? """
-            [[users]]
-            name = "app"
-            password = "app"
-
-            [[users]]
-            name = "md5_user"
-            password = "md5_user"
-            database = "app"
-
-            [[users]]
-            name = "plain_user"
-            password = "plain_user"
-            database = "app"
-
-            [[users]]
-            name = "trust_user"
-            password = "trust_user"
-            database = "app"
-
-            [[users]]
-            name = "bench"
-            password = "bench"
-            """
-        let config = try ConfigLoader.parse(configText: configText, configPath: "test.toml", usersText: usersText, usersPath: "test-users.toml")
+    /// `general` holds extra `[general]` lines and `sections` extra sections such as `[admin]`;
+    /// users are app/app (SCRAM on the server) plus the other test roles, each allowed on
+    /// database `app`.
+    init(backendPort: Int, general: String = "", sections: String = "", users: String? = nil, workers: Int = 2) async throws {
+        self.backendPort = backendPort
+        directory = NSTemporaryDirectory() + "pgproxy-fixture-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try Self.configText(backendPort: backendPort, general: "workers = \(workers)\n" + general, sections: sections)
+            .write(toFile: directory + "/pgproxy.toml", atomically: true, encoding: .utf8)
+        try (users ?? Self.defaultUsers).write(toFile: directory + "/users.toml", atomically: true, encoding: .utf8)
+        let config = try ConfigLoader.load(configPath: directory + "/pgproxy.toml", usersPath: directory + "/users.toml")
         var logger = Logger(label: "pgproxy-test")
         logger.logLevel = ProcessInfo.processInfo.environment["PGPROXY_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
         server = ProxyServer(config: config, logger: logger)
         port = try await server.start()
     }
 
+    deinit { try? FileManager.default.removeItem(atPath: directory) }
+
+    /// pgproxy.toml as the fixture writes it; port 0 so each fixture gets a free port.
+    static func configText(backendPort: Int, general: String, sections: String = "") -> String {
+        """
+        [general]
+        host = "127.0.0.1"
+        port = 0
+        \(general)
+
+        [[databases]]
+        name = "app"
+        host = "127.0.0.1"
+        port = \(backendPort)
+
+        [[databases]]
+        name = "bench"
+        host = "127.0.0.1"
+        port = \(backendPort)
+
+        \(sections)
+        """
+    }
+
+    static let defaultUsers = """
+        [[users]]
+        name = "app"
+        password = "app"
+
+        [[users]]
+        name = "md5_user"
+        password = "md5_user"
+        database = "app"
+
+        [[users]]
+        name = "plain_user"
+        password = "plain_user"
+        database = "app"
+
+        [[users]]
+        name = "trust_user"
+        password = "trust_user"
+        database = "app"
+
+        [[users]]
+        name = "bench"
+        password = "bench"
+        """
+
+    /// Replaces pgproxy.toml (for RELOAD tests); the port stays whatever was bound.
+    func rewriteConfig(general: String, sections: String = "") throws {
+        try Self.configText(backendPort: backendPort, general: general, sections: sections)
+            .write(toFile: configPath, atomically: true, encoding: .utf8)
+    }
+
     func conninfo(user: String = "app", password: String? = nil, database: String = "app", extra: String = "") -> String {
         "host=127.0.0.1 port=\(port) user=\(user) password=\(password ?? user) dbname=\(database) \(extra)"
+    }
+
+    /// A libpq connection to the admin console (needs `adminSection` in `sections`).
+    func admin() throws -> PQConnection {
+        try PQConnection(conninfo(user: "admin", database: "pgproxy"))
     }
 
     /// psql through pgproxy; returns stdout, or throws with stderr.

@@ -35,7 +35,7 @@ func runCommand(_ executable: String, _ arguments: [String], environment: [Strin
         env.forEach { free($0) }
     }
     var pid: pid_t = 0
-    let spawned = posix_spawn(&pid, executable, &actions, nil, argv, env)
+    let spawned = withCleanSignals { attributes in posix_spawn(&pid, executable, &actions, &attributes, argv, env) }
     guard spawned == 0 else { throw NSError(domain: "spawn", code: Int(spawned), userInfo: [NSLocalizedDescriptionKey: "cannot run \(executable)"]) }
     var status: Int32 = 0
     while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
@@ -121,4 +121,41 @@ private final class ClusterRemover: NSObject, XCTestObservation {
     let cluster: TestCluster
     init(_ cluster: TestCluster) { self.cluster = cluster }
     func testBundleDidFinish(_ testBundle: Bundle) { cluster.destroy() }
+}
+
+/// Starts a program in the background with stdout and stderr appended to `output`; returns its pid.
+func spawnBackground(_ executable: String, _ arguments: [String], output: String) throws -> pid_t {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+    let env = ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer {
+        argv.forEach { free($0) }
+        env.forEach { free($0) }
+    }
+    var pid: pid_t = 0
+    let spawned = withCleanSignals { attributes in posix_spawn(&pid, executable, &actions, &attributes, argv, env) }
+    guard spawned == 0 else { throw NSError(domain: "spawn", code: Int(spawned), userInfo: [NSLocalizedDescriptionKey: "cannot run \(executable)"]) }
+    return pid
+}
+
+/// Spawn attributes that give the child no blocked and no ignored signals. Test threads block
+/// some (dispatch's do), and a child inheriting that mask never sees SIGALRM (pgbench -T) or
+/// SIGHUP/SIGTERM (pgproxy).
+private func withCleanSignals(_ body: (inout posix_spawnattr_t) -> Int32) -> Int32 {
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var empty = sigset_t()
+    sigemptyset(&empty)
+    posix_spawnattr_setsigmask(&attributes, &empty)
+    var all = sigset_t()
+    sigfillset(&all)
+    posix_spawnattr_setsigdefault(&attributes, &all)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+    return body(&attributes)
 }
