@@ -17,7 +17,7 @@ enum ShowStats: AdminCommand {
         return runtime.totalsByDatabase(on: context.loop).map { totals in
             let averages = runtime.statsPeriods.withLock { $0.averages }
             let rows: [[String?]] = totals.keys.sorted().map { database in
-                [database] + totalValues(totals[database]!) + averageValues(averages[database] ?? .init())
+                [database] + totalValues(totals[database]!) + averageValues(averages[database] ?? PoolCounters())
             }
             return .rows(columns: columns, rows: rows)
         }
@@ -28,7 +28,7 @@ enum ShowStats: AdminCommand {
          total.transactionMicros, total.queryMicros, total.waitMicros].map { String($0) }
     }
 
-    static func averageValues(_ average: StatsPeriods.Averages) -> [String?] {
+    static func averageValues(_ average: PoolCounters) -> [String?] {
         [average.transactions, average.queries, average.bytesReceived, average.bytesSent,
          average.transactionMicros, average.queryMicros, average.waitMicros].map { String($0) }
     }
@@ -60,7 +60,7 @@ enum ShowStatsAverages: AdminCommand {
         return runtime.totalsByDatabase(on: context.loop).map { totals in
             let averages = runtime.statsPeriods.withLock { $0.averages }
             return .rows(columns: ShowStatsTotals.columns, rows: totals.keys.sorted().map {
-                [$0] + ShowStats.averageValues(averages[$0] ?? .init())
+                [$0] + ShowStats.averageValues(averages[$0] ?? PoolCounters())
             })
         }
     }

@@ -26,7 +26,7 @@ final class ClientSession: ChannelDuplexHandler {
     private var admin: AdminConsole?
     private var partition: PoolPartition?
     private var mode = PoolMode.transaction
-    private var parameters = ClientParameters()
+    private(set) var parameters = ClientParameters()
     /// Counted against max_client_connections (and so must be uncounted when leaving).
     private var admitted = false
     private(set) var processID: Int32 = 0
@@ -44,7 +44,7 @@ final class ClientSession: ChannelDuplexHandler {
     private var pending = CircularBuffer<ByteBuffer>(initialCapacity: 2)
     private var pendingBytes = 0
     private static let pendingLimit = 256 * 1024
-    private var waiting = false
+    private(set) var waiting = false
     /// When this client started waiting for a server; the partition's janitor times it out.
     private(set) var waitingSince = NIODeadline.uptimeNanoseconds(0)
     /// ReadyForQuery messages the server still owes (one per Query, Sync and FunctionCall sent).
@@ -60,7 +60,7 @@ final class ClientSession: ChannelDuplexHandler {
     /// transaction's first statement was; 0 when none. Only for the pool's statistics.
     private var querySince: UInt64 = 0
     private var transactionSince: UInt64 = 0
-    private var lastRequest: UInt64 = 0
+    private(set) var lastRequest: UInt64 = 0
     /// Counted in the partition's client count.
     private var countedInPartition = false
     private var countedAsLoggingIn = false
@@ -78,6 +78,9 @@ final class ClientSession: ChannelDuplexHandler {
     // MARK: channel events
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    /// The client's channel while connected.
+    var channel: (any Channel)? { context?.channel }
 
     func channelActive(context: ChannelHandlerContext) {
         runtime.clientsLoggingIn.add(1, ordering: .relaxed)
@@ -243,17 +246,12 @@ final class ClientSession: ChannelDuplexHandler {
     private func openAdminConsole(context: ChannelHandlerContext) {
         loginTimer?.cancel()
         (processID, secretKey) = runtime.cancelRegistry.register(self, loop: context.eventLoop)
-        var buffer = context.channel.allocator.buffer(capacity: 256)
-        for (name, value) in [("server_version", ProxyVersion.string), ("server_encoding", "UTF8"), ("client_encoding", "UTF8"),
-                              ("DateStyle", "ISO, MDY"), ("integer_datetimes", "on"), ("standard_conforming_strings", "on"),
-                              ("TimeZone", "UTC"), ("application_name", "")] {
-            buffer.writeParameterStatus(name, value)
-        }
-        buffer.writeBackendKeyData(processID: processID, secretKey: secretKey)
-        buffer.writeReadyForQuery(.idle)
-        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        finishLogin(context: context, reporting: [
+            ("server_version", ProxyVersion.string), ("server_encoding", "UTF8"), ("client_encoding", "UTF8"),
+            ("DateStyle", "ISO, MDY"), ("integer_datetimes", "on"), ("standard_conforming_strings", "on"),
+            ("TimeZone", "UTC"), ("application_name", ""),
+        ])
         phase = .admin
-        startupBuffer = ByteBuffer()
         let console = AdminConsole(
             context: AdminContext(runtime: runtime, loop: context.eventLoop, processID: processID),
             send: { [weak self] reply in
@@ -270,14 +268,17 @@ final class ClientSession: ChannelDuplexHandler {
         guard let context, let identity else { return }
         loginTimer?.cancel()
         parameters = ClientParameters(startup: identity.parameters, serverDefaults: serverDefaults)
+        finishLogin(context: context, reporting: parameters.parameterStatus(serverDefaults: serverDefaults))
+        phase = .ready
+    }
+
+    /// ParameterStatus for each setting, BackendKeyData and the first ReadyForQuery.
+    private func finishLogin(context: ChannelHandlerContext, reporting settings: [(String, String)]) {
         var buffer = context.channel.allocator.buffer(capacity: 512)
-        for (name, value) in parameters.parameterStatus(serverDefaults: serverDefaults) {
-            buffer.writeParameterStatus(name, value)
-        }
+        for (name, value) in settings { buffer.writeParameterStatus(name, value) }
         buffer.writeBackendKeyData(processID: processID, secretKey: secretKey)
         buffer.writeReadyForQuery(.idle)
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
-        phase = .ready
         // The login buffers are not needed again: an idle client should cost as little as possible.
         startupBuffer = ByteBuffer()
     }
@@ -587,26 +588,5 @@ extension ClientSession {
             server.close()
         }
         requestShutdown()
-    }
-}
-
-extension ClientSession {
-    /// This client as SHOW CLIENTS lists it; nil before it logged in.
-    func row() -> ClientRow? {
-        guard let identity, phase != .closed else { return nil }
-        // PgBouncer's states: "active" whether or not a server is linked (see link).
-        let state = waiting ? "waiting" : "active"
-        return ClientRow(
-            processID: processID, user: identity.user.name, database: identity.database.name, state: state,
-            remoteAddress: context?.channel.remoteAddress, localAddress: context?.channel.localAddress,
-            connectedAt: connectedAt,
-            requestAt: lastRequestAt,
-            waitingSince: waiting ? waitingSince : nil,
-            applicationName: parameters.values["application_name"] ?? "",
-            pointer: objectAddress(self), serverPointer: server.map(objectAddress))
-    }
-
-    private var lastRequestAt: NIODeadline? {
-        lastRequest == 0 ? nil : NIODeadline.uptimeNanoseconds(lastRequest)
     }
 }

@@ -6,31 +6,20 @@ func wallClockSeconds() -> Double { Date().timeIntervalSince1970 }
 /// Per-database totals at the start of the current stats period and the averages of the last
 /// complete one, as SHOW STATS and SHOW STATS_AVERAGES report them.
 struct StatsPeriods: Sendable {
-    /// Per second, except the times, which are per transaction, per query and per assignment.
-    struct Averages: Sendable, Equatable {
-        var transactions: UInt64 = 0
-        var queries: UInt64 = 0
-        var serverAssignments: UInt64 = 0
-        var bytesReceived: UInt64 = 0
-        var bytesSent: UInt64 = 0
-        var transactionMicros: UInt64 = 0
-        var queryMicros: UInt64 = 0
-        var waitMicros: UInt64 = 0
-    }
-
     private(set) var periodStart: [String: PoolCounters] = [:]
-    private(set) var averages: [String: Averages] = [:]
+    /// Counts and bytes per second; times per transaction, per query and per assignment.
+    private(set) var averages: [String: PoolCounters] = [:]
     private(set) var startedAt: Double = wallClockSeconds()
 
     /// Closes the period that began at the last call, given each database's totals now.
     mutating func close(totals: [String: PoolCounters], at now: Double = wallClockSeconds()) {
         let seconds = max(now - startedAt, 0.001)
-        var next: [String: Averages] = [:]
+        var next: [String: PoolCounters] = [:]
         for (database, total) in totals {
             let delta = total.since(periodStart[database] ?? PoolCounters())
             func perSecond(_ value: UInt64) -> UInt64 { UInt64((Double(value) / seconds).rounded()) }
             func per(_ value: UInt64, _ count: UInt64) -> UInt64 { count == 0 ? 0 : value / count }
-            next[database] = Averages(
+            next[database] = PoolCounters(
                 transactions: perSecond(delta.transactions),
                 queries: perSecond(delta.queries),
                 serverAssignments: perSecond(delta.serverAssignments),
@@ -38,7 +27,8 @@ struct StatsPeriods: Sendable {
                 bytesSent: perSecond(delta.bytesSent),
                 transactionMicros: per(delta.transactionMicros, delta.transactions),
                 queryMicros: per(delta.queryMicros, delta.queries),
-                waitMicros: per(delta.waitMicros, delta.serverAssignments))
+                waitMicros: per(delta.waitMicros, delta.serverAssignments),
+                errors: perSecond(delta.errors))
         }
         averages = next
         periodStart = totals

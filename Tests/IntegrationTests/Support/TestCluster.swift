@@ -22,21 +22,7 @@ func runCommand(_ executable: String, _ arguments: [String], environment: [Strin
         unlink(base + ".out")
         unlink(base + ".err")
     }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, base + ".out", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    posix_spawn_file_actions_addopen(&actions, 2, base + ".err", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-    let env = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer {
-        argv.forEach { free($0) }
-        env.forEach { free($0) }
-    }
-    var pid: pid_t = 0
-    let spawned = withCleanSignals { attributes in posix_spawn(&pid, executable, &actions, &attributes, argv, env) }
-    guard spawned == 0 else { throw NSError(domain: "spawn", code: Int(spawned), userInfo: [NSLocalizedDescriptionKey: "cannot run \(executable)"]) }
+    let pid = try spawn(executable, arguments, stdout: base + ".out", stderr: base + ".err", environment: environment)
     var status: Int32 = 0
     while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
     let exitCode = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
@@ -125,14 +111,24 @@ private final class ClusterRemover: NSObject, XCTestObservation {
 
 /// Starts a program in the background with stdout and stderr appended to `output`; returns its pid.
 func spawnBackground(_ executable: String, _ arguments: [String], output: String) throws -> pid_t {
+    try spawn(executable, arguments, stdout: output, stderr: nil)
+}
+
+/// Starts a program with stdin from /dev/null and output appended to files (`stderr` nil: to
+/// the stdout file); returns its pid without waiting.
+private func spawn(_ executable: String, _ arguments: [String], stdout: String, stderr: String?, environment: [String: String] = [:]) throws -> pid_t {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+    if let stderr {
+        posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+    } else {
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    }
     let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-    let env = ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    let env = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { strdup("\($0.key)=\($0.value)") } + [nil]
     defer {
         argv.forEach { free($0) }
         env.forEach { free($0) }
