@@ -90,6 +90,25 @@ final class ReloadTests: XCTestCase {
         await proxy.stop()
     }
 
+    func testANewServerAddressReplacesIdleServerConnections() async throws {
+        let proxy = try await ProxyFixture(backendPort: TestCluster.shared.port, sections: ProxyFixture.adminSection)
+        let client = try PQConnection(proxy.conninfo())
+        let before = client.exec("SELECT pg_backend_pid()").firstValue
+        XCTAssertEqual(client.exec("SELECT pg_backend_pid()").firstValue, before, "one idle server is reused")
+        let config = ProxyFixture.configText(backendPort: proxy.backendPort, general: "workers = 2", sections: ProxyFixture.adminSection)
+        let moved = config.replacingOccurrences(of: "name = \"app\"\nhost = \"127.0.0.1\"", with: "name = \"app\"\nhost = \"localhost\"")
+        XCTAssertNotEqual(moved, config)
+        try moved.write(toFile: proxy.configPath, atomically: true, encoding: .utf8)
+        let admin = try proxy.admin()
+        XCTAssertEqual(admin.exec("RELOAD").commandTag, "RELOAD")
+        XCTAssertTrue(admin.notices.contains { $0.contains("database app changed") }, "\(admin.notices)")
+        let after = client.exec("SELECT pg_backend_pid()").firstValue
+        XCTAssertNotNil(after)
+        XCTAssertNotEqual(after, before, "the connection to the old address was replaced")
+        XCTAssertEqual(admin.exec("SHOW SERVERS").records.map { $0["addr"] ?? "" }, ["localhost"])
+        await proxy.stop()
+    }
+
     func testAutoreloadNoticesEditedFiles() async throws {
         let proxy = try await ProxyFixture(backendPort: TestCluster.shared.port,
                                            general: "autoreload = 100\ndefault_pool_size = 4", sections: ProxyFixture.adminSection)
