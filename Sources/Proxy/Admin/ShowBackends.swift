@@ -30,7 +30,9 @@ enum ShowBackends: AdminCommand {
             }
             func milliseconds(_ seconds: Double?) -> String? { seconds.map { String(format: "%.3f", $0 * 1000) } }
             return [
-                database.name, database.host, String(database.port), "primary", "0", "100", state, nil,
+                // Role and shard are the only ones the config accepts until replicas and sharding
+                // exist; weight is unset (NULL) until load balancing does.
+                database.name, database.host, String(database.port), "primary", "0", nil, state, nil,
                 String(open), String(entry?.connects ?? 0), String(entry?.connectFailures ?? 0),
                 milliseconds(entry?.lastConnectSeconds), milliseconds(entry?.averageConnectSeconds), entry?.lastError,
             ]
