@@ -16,17 +16,11 @@ extension ProxyRuntime {
         let new: ProxyConfig
         do {
             new = try ConfigLoader.load(configPath: old.configPath, usersPath: old.usersPath)
-        } catch let errors as ConfigErrors {
-            reloads.withLock { history in
-                history.failed += 1
-                history.lastSucceeded = false
-                history.lastAt = wallClockSeconds()
-            }
-            logger.error("reload refused, the running configuration is unchanged:\n\(errors)")
-            return .refused(errors)
         } catch {
-            let errors = ConfigErrors(errors: [ConfigError(file: old.configPath, line: nil, key: "", reason: "\(error)")])
-            reloads.withLock { $0.failed += 1; $0.lastSucceeded = false; $0.lastAt = wallClockSeconds() }
+            let errors = error as? ConfigErrors
+                ?? ConfigErrors(errors: [ConfigError(file: old.configPath, line: nil, key: "", reason: "\(error)")])
+            reloads.withLock { $0.record(success: false) }
+            logger.error("reload refused, the running configuration is unchanged:\n\(errors)")
             return .refused(errors)
         }
         let needRestart = Self.settingsNeedingRestart(old: old, new: new)
@@ -38,11 +32,7 @@ extension ProxyRuntime {
             pool.update(settings: poolSettings(user: user, database: database, config: new))
         }
         let changes = Self.describeChanges(old: old, new: new)
-        reloads.withLock { history in
-            history.succeeded += 1
-            history.lastSucceeded = true
-            history.lastAt = wallClockSeconds()
-        }
+        reloads.withLock { $0.record(success: true) }
         if changes.isEmpty {
             logger.info("reloaded \(new.configPath) and \(new.usersPath): no changes")
         } else {

@@ -60,7 +60,9 @@ extension ProxyRuntime {
     func totalsByDatabase(on loop: any EventLoop) -> EventLoopFuture<[String: PoolCounters]> {
         poolReports(on: loop).map { reports in
             var totals: [String: PoolCounters] = [:]
-            for report in reports { totals[report.key.database, default: PoolCounters()] = totals[report.key.database, default: PoolCounters()] + report.figures.counters }
+            for report in reports {
+                totals[report.key.database] = (totals[report.key.database] ?? PoolCounters()) + report.figures.counters
+            }
             return totals
         }
     }

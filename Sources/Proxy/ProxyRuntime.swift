@@ -42,7 +42,7 @@ final class ProxyRuntime: @unchecked Sendable {
         if let pool = pools.withLock({ $0[key] }) { return pool }
         let settings = poolSettings(user: identity.user, database: identity.database, config: config)
         let made = Pool(key: key, settings: settings, loops: loops, backendStatus: backendStatus, logger: logger)
-        if pausedDatabases.withLock({ $0.contains("*") || $0.contains(key.database) }) {
+        if isPaused(database: key.database) {
             made.paused.store(true, ordering: .relaxed)
         }
         return pools.withLock { pools in

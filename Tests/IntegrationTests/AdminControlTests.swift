@@ -49,6 +49,23 @@ final class AdminControlTests: XCTestCase {
         await proxy.stop()
     }
 
+    func testResumingOneDatabaseOfAGlobalPauseLeavesTheOthersPaused() async throws {
+        let proxy = try await ProxyFixture(backendPort: TestCluster.shared.port, sections: ProxyFixture.adminSection)
+        let admin = try proxy.admin()
+        XCTAssertEqual(admin.exec("PAUSE").commandTag, "PAUSE")
+        XCTAssertEqual(admin.exec("RESUME app").commandTag, "RESUME")
+        // Both pools are made after the pause: app's must serve, bench's must wait.
+        let app = try PQConnection(proxy.conninfo())
+        XCTAssertEqual(app.exec("SELECT 'app runs'").firstValue, "app runs")
+        let bench = try PQConnection(proxy.conninfo(user: "bench", database: "bench"))
+        XCTAssertTrue(bench.send("SELECT 'bench resumed'"))
+        usleep(300_000)
+        XCTAssertTrue(bench.isBusy, "bench is still paused")
+        XCTAssertEqual(admin.exec("RESUME").commandTag, "RESUME")
+        XCTAssertEqual(bench.results().first?.firstValue, "bench resumed")
+        await proxy.stop()
+    }
+
     func testKillDropsTheDatabasesClientsAndKeepsItPaused() async throws {
         let proxy = try await ProxyFixture(backendPort: TestCluster.shared.port, sections: ProxyFixture.adminSection)
         let admin = try proxy.admin()

@@ -13,9 +13,8 @@ enum Kill: AdminCommand {
         case .success(let database): name = database
         }
         let runtime = context.runtime
-        runtime.pausedDatabases.withLock { _ = $0.insert(name) }
-        let pools = runtime.allPools.filter { $0.key.database == name }
-        for pool in pools { pool.paused.store(true, ordering: .relaxed) }
+        // Its servers are all closed below, after their clients.
+        let pools = runtime.pause(database: name, closingIdle: false)
         let error = ErrorFields(.fatal, SQLState.adminShutdown, "terminating connection due to administrator command (KILL \(name))")
         var killed = 0
         for (session, loop) in runtime.cancelRegistry.allSessions() where session.identity?.database.name == name {

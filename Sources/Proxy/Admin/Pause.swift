@@ -7,19 +7,12 @@ enum Pause: AdminCommand {
     static let usage = "PAUSE [db]"
 
     static func run(_ arguments: [String], in context: AdminContext) -> EventLoopFuture<AdminReply> {
-        let pools: [Pool]
-        if arguments.isEmpty {
-            pools = context.runtime.allPools
-        } else {
-            switch context.database(arguments, usage: usage) {
-            case .failure(let error): return context.reply(.error(error))
-            case .success(let name): pools = context.runtime.allPools.filter { $0.key.database == name }
-            }
+        let database: String?
+        switch optionalDatabase(arguments, usage: usage, in: context) {
+        case .failure(let error): return context.reply(.error(error))
+        case .success(let name): database = name
         }
-        for pool in pools { pool.pause() }
-        _ = context.runtime.pausedDatabases.withLock { paused in
-            if arguments.isEmpty { paused.insert("*") } else { paused.insert(arguments[0]) }
-        }
+        let pools = context.runtime.pause(database: database)
         // Done when no server connection of these pools is left.
         let promise = context.loop.makePromise(of: AdminReply.self)
         func check() {
@@ -42,19 +35,17 @@ enum Resume: AdminCommand {
     static let usage = "RESUME [db]"
 
     static func run(_ arguments: [String], in context: AdminContext) -> EventLoopFuture<AdminReply> {
-        let pools: [Pool]
-        if arguments.isEmpty {
-            pools = context.runtime.allPools
-            context.runtime.pausedDatabases.withLock { $0.removeAll() }
-        } else {
-            switch context.database(arguments, usage: usage) {
-            case .failure(let error): return context.reply(.error(error))
-            case .success(let name):
-                pools = context.runtime.allPools.filter { $0.key.database == name }
-                _ = context.runtime.pausedDatabases.withLock { $0.remove(name) }
-            }
+        switch optionalDatabase(arguments, usage: usage, in: context) {
+        case .failure(let error): return context.reply(.error(error))
+        case .success(let database):
+            context.runtime.resume(database: database)
+            return context.reply(.done(tag: "RESUME"))
         }
-        for pool in pools { pool.resume() }
-        return context.reply(.done(tag: "RESUME"))
     }
+}
+
+/// The database of `PAUSE [db]`-style commands: nil for none, or an error for an unknown one.
+func optionalDatabase(_ arguments: [String], usage: String, in context: AdminContext) -> Result<String?, ErrorFields> {
+    guard !arguments.isEmpty else { return .success(nil) }
+    return context.database(arguments, usage: usage).map { Optional($0) }
 }

@@ -7,14 +7,11 @@ enum Reconnect: AdminCommand {
     static let usage = "RECONNECT [db]"
 
     static func run(_ arguments: [String], in context: AdminContext) -> EventLoopFuture<AdminReply> {
-        var pools = context.runtime.allPools
-        if !arguments.isEmpty {
-            switch context.database(arguments, usage: usage) {
-            case .failure(let error): return context.reply(.error(error))
-            case .success(let name): pools = pools.filter { $0.key.database == name }
-            }
+        switch optionalDatabase(arguments, usage: usage, in: context) {
+        case .failure(let error): return context.reply(.error(error))
+        case .success(let database):
+            for pool in context.runtime.allPools where database == nil || pool.key.database == database { pool.reconnect() }
+            return context.reply(.done(tag: "RECONNECT"))
         }
-        for pool in pools { pool.reconnect() }
-        return context.reply(.done(tag: "RECONNECT"))
     }
 }

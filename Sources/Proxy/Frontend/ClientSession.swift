@@ -61,8 +61,6 @@ final class ClientSession: ChannelDuplexHandler {
     private var querySince: UInt64 = 0
     private var transactionSince: UInt64 = 0
     private(set) var lastRequest: UInt64 = 0
-    /// Counted in the partition's client count.
-    private var countedInPartition = false
     private var countedAsLoggingIn = false
     /// When the client connected, for SHOW CLIENTS.
     let connectedAt = NIODeadline.now()
@@ -78,6 +76,9 @@ final class ClientSession: ChannelDuplexHandler {
     // MARK: channel events
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    /// Waits for its first server login, which tells pgproxy what to report to new clients.
+    var awaitsLogin: Bool { phase == .awaitingServerForLogin }
 
     /// The client's channel while connected.
     var channel: (any Channel)? { context?.channel }
@@ -228,8 +229,7 @@ final class ClientSession: ChannelDuplexHandler {
         self.pool = pool
         let partition = pool.partition(for: context.eventLoop)
         self.partition = partition
-        partition.clients += 1
-        countedInPartition = true
+        partition.clients += 1  // and -= 1 in leave(), which runs once
         (processID, secretKey) = runtime.cancelRegistry.register(self, loop: context.eventLoop)
         if let defaults = pool.serverParameters {
             completeLogin(serverDefaults: defaults)
@@ -377,6 +377,14 @@ final class ClientSession: ChannelDuplexHandler {
             if pending.isEmpty, mode == .transaction {
                 setPausedForServer(false)
                 partition?.checkin(server)
+                return
+            }
+            if let partition, partition.pool.paused.load(ordering: .relaxed) {
+                // The server only served the login; the client's statements wait for RESUME.
+                partition.checkin(server)
+                waiting = true
+                waitingSince = .now()
+                partition.enqueue(self)
                 return
             }
         }
@@ -534,10 +542,7 @@ final class ClientSession: ChannelDuplexHandler {
             self.server = nil
             server.release(owed: outstanding, unsynced: unsynced, resetQuery: resetQuery(afterSession: true))
         }
-        if countedInPartition, let partition {
-            countedInPartition = false
-            partition.clients -= 1
-        }
+        partition?.clients -= 1
         if processID != 0 { runtime.cancelRegistry.unregister(processID: processID) }
         if admitted, let identity {
             admitted = false

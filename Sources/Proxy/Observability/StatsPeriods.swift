@@ -43,4 +43,10 @@ struct ReloadHistory: Sendable {
     var lastSucceeded = true
     /// Seconds since 1970; 0 = never reloaded.
     var lastAt: Double = 0
+
+    mutating func record(success: Bool) {
+        if success { succeeded += 1 } else { failed += 1 }
+        lastSucceeded = success
+        lastAt = wallClockSeconds()
+    }
 }

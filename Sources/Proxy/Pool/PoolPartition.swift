@@ -76,6 +76,13 @@ final class PoolPartition {
     /// A server is free again (its client is done, or it just logged in).
     func checkin(_ server: ServerConnection) {
         guard !server.isClosed else { return }
+        if pool.paused.load(ordering: .relaxed), !server.expired(at: clock), !isStale(server),
+           let position = waiters.firstIndex(where: \.awaitsLogin) {
+            let client = waiters.remove(at: position)
+            pool.waitingClients.subtract(1, ordering: .relaxed)
+            client.serverAssigned(server)
+            return
+        }
         if server.expired(at: clock) || isStale(server) || pool.paused.load(ordering: .relaxed) {
             server.close()
             return
@@ -104,8 +111,12 @@ final class PoolPartition {
 
     /// Opens connections for clients that wait and are not already covered by one being opened.
     func openForWaiters() {
-        guard !pool.paused.load(ordering: .relaxed) else { return }
         var needed = waiters.count - opening
+        if pool.paused.load(ordering: .relaxed) {
+            // Paused, a pool still logs in once for a new pool's first clients: that login tells
+            // pgproxy what to report to them, and they can connect and wait for RESUME.
+            needed = opening == 0 && waiters.contains(where: \.awaitsLogin) ? 1 : 0
+        }
         while needed > 0 {
             guard pool.reserveConnection() else {
                 pool.requestIdleConnection(for: self)
