@@ -13,6 +13,8 @@ let package = Package(
     products: [
         .executable(name: "pgproxy", targets: ["pgproxy"]),
         .library(name: "Proxy", targets: ["Proxy"]),
+        // Built-in plugins: loaded with dlopen like any other, found next to the executable.
+        .library(name: "pgproxy_read_write_split", type: .dynamic, targets: ["ReadWriteSplit"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -25,11 +27,20 @@ let package = Package(
     ],
     targets: [
         .target(name: "PluginABI", path: "Sources/PluginABI"),
+        // libpg_query (Debian libpg-query-dev) behind a small C summary of a statement.
+        .target(
+            name: "SQLAnalysis",
+            dependencies: ["PluginABI"],
+            path: "Sources/SQLAnalysis",
+            linkerSettings: [.linkedLibrary("pg_query")]
+        ),
+        .target(name: "ReadWriteSplit", dependencies: ["PluginABI"], path: "Sources/plugins/ReadWriteSplit", swiftSettings: swiftSettings),
         .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ"),
         .target(
             name: "Proxy",
             dependencies: [
                 "PluginABI",
+                "SQLAnalysis",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -2,6 +2,8 @@
 # Throwaway PostgreSQL clusters for the demo, the integration tests and the benchmark.
 #
 #   pg-cluster.sh [-v] create DIR PORT [--max-connections N]
+#   pg-cluster.sh [-v] replica DIR PORT PRIMARY_PORT   (streaming replica: pg_basebackup -R)
+#   pg-cluster.sh [-v] promote DIR
 #   pg-cluster.sh [-v] start DIR
 #   pg-cluster.sh [-v] stop DIR [fast|immediate]
 #   pg-cluster.sh [-v] status DIR        (exit 0: running, 3: stopped)
@@ -27,7 +29,7 @@ while [ $# -gt 0 ]; do
 done
 set -- "${args[@]}"
 
-usage() { sed -n '4,8s/^# \{0,3\}//p' "$0" >&2; exit 2; }
+usage() { sed -n '4,10s/^# \{0,3\}//p' "$0" >&2; exit 2; }
 die() { echo "pg-cluster: $*" >&2; exit 1; }
 die_log() {
     echo "--- tail of $dir/log ---" >&2
@@ -109,6 +111,34 @@ CREATE DATABASE bench OWNER bench;
 EOF
 }
 
+replica() {
+    port=$1
+    local primary_port=$2
+    [[ $port =~ ^[0-9]+$ && $primary_port =~ ^[0-9]+$ ]] || die "bad port"
+    [ ! -e "$dir/data" ] || die "$dir/data already exists"
+    mkdir -p "$dir"
+    touch "$dir/.pg-cluster"
+    chown -R postgres:postgres "$dir"
+    chmod 0755 "$dir"
+    log "pg_basebackup from port $primary_port into $dir/data"
+    run as_postgres "$PGBIN/pg_basebackup" -h 127.0.0.1 -p "$primary_port" -U postgres -D "$dir/data" -R -X stream --checkpoint=fast \
+        || die "pg_basebackup failed"
+    cat >>"$dir/data/postgresql.conf" <<EOF
+
+# pg-cluster.sh: streaming replica of port $primary_port
+port = $port
+unix_socket_directories = '$dir'
+hot_standby = on
+EOF
+    start
+}
+
+promote() {
+    [ -f "$dir/data/PG_VERSION" ] || die "no cluster in $dir"
+    log "promoting $dir"
+    run pg_ctl -w -t 60 promote || die_log "promote failed"
+}
+
 start() {
     [ -f "$dir/data/PG_VERSION" ] || die "no cluster in $dir"
     if is_running; then log "already running"; return; fi
@@ -140,6 +170,8 @@ destroy() {
 
 case $cmd in
     create) [ $# -eq 3 ] || usage; create "$3" ;;
+    replica) [ $# -eq 4 ] || usage; replica "$3" "$4" ;;
+    promote) [ $# -eq 2 ] || usage; promote ;;
     start) [ $# -eq 2 ] || usage; start ;;
     stop) [ $# -le 3 ] || usage; stop "${3:-fast}" ;;
     status) [ $# -eq 2 ] || usage; status ;;

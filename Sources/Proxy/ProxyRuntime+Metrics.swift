@@ -3,7 +3,6 @@ import NIOCore
 extension ProxyRuntime {
     /// Everything /metrics shows, gathered from the pools (each on its own loop) and the backends.
     func metricsReport(on loop: any EventLoop) -> EventLoopFuture<MetricsReport> {
-        let config = config
         return poolReports(on: loop).map { [self] reports in
             let pools = reports.map { report in
                 let figures = report.figures
@@ -21,12 +20,14 @@ extension ProxyRuntime {
                     waitMicros: counters.waitMicros, errors: counters.errors,
                     serverAssignments: counters.serverAssignments)
             }
-            let backends = config.databases.map { database in
-                let address = BackendAddress(host: database.host, port: database.port)
-                let entry = backendStatus.entry(database: database.name, address: address)
+            let now = NIODeadline.now().uptimeNanoseconds
+            let backends = allBackends.map { backend in
+                let entry = backendStatus.entry(database: backend.database, address: backend.address)
                 return MetricsReport.BackendFigures(
-                    database: database.name, host: database.host, port: database.port, role: "primary",
-                    healthy: entry?.healthy ?? true, banned: false, connectFailures: entry?.connectFailures ?? 0)
+                    database: backend.database, host: backend.address.host, port: backend.address.port,
+                    role: backend.role?.rawValue ?? "unknown",
+                    healthy: backend.healthy && (entry?.healthy ?? true), banned: backend.bannedUntilUptime(now: now) != nil,
+                    connectFailures: entry?.connectFailures ?? 0)
             }
             let reloads = reloads.withLock { $0 }
             return MetricsReport(

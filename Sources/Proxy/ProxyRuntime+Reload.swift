@@ -26,8 +26,9 @@ extension ProxyRuntime {
         let needRestart = Self.settingsNeedingRestart(old: old, new: new)
         snapshot.withLock { $0 = new }
         plainVerifiers.withLock { $0.removeAll() }
+        applyTopologies(config: new)
         for pool in allPools {
-            guard let database = new.database(named: pool.key.database),
+            guard let database = new.hosts(of: pool.key.database).first(where: { $0.host.host == pool.backend.address.host && $0.host.port == pool.backend.address.port })?.host,
                   let user = new.user(named: pool.key.user, database: pool.key.database) else { continue }
             pool.update(settings: poolSettings(user: user, database: database, config: new))
         }
@@ -49,6 +50,7 @@ extension ProxyRuntime {
         let before = Dictionary(uniqueKeysWithValues: old.general.settings.map { ($0.key, $0.value) })
         var names = new.general.settings.filter { !$0.changeable && before[$0.key] != $0.value }.map(\.key)
         if old.prometheus != new.prometheus { names.append("[prometheus]") }
+        if old.plugins != new.plugins { names.append("[[plugins]]") }
         return names
     }
 
@@ -68,7 +70,16 @@ extension ProxyRuntime {
                 if previous != newByKey[name] { changes.append("\(kind) \(name) changed") }
             }
         }
-        diff("database", old.databases, new.databases) { $0.name }
+        func hostsByName(_ config: ProxyConfig) -> [[DatabaseConfig]] {
+            var order: [String] = []
+            var hosts: [String: [DatabaseConfig]] = [:]
+            for entry in config.databases {
+                if hosts[entry.name] == nil { order.append(entry.name) }
+                hosts[entry.name, default: []].append(entry)
+            }
+            return order.map { hosts[$0] ?? [] }
+        }
+        diff("database", hostsByName(old), hostsByName(new)) { $0.first?.name ?? "" }
         diff("user", old.users, new.users) { $0.name + ($0.database.map { "@" + $0 } ?? "") }
         if old.admin != new.admin { changes.append("[admin] changed") }
         return changes

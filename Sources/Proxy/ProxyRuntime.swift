@@ -10,7 +10,18 @@ final class ProxyRuntime: @unchecked Sendable {
     let cancelRegistry = CancelRegistry()
     let backendStatus = BackendStatus()
     let snapshot: Mutex<ProxyConfig>
-    private let pools = Mutex<[PoolKey: Pool]>([:])
+    /// Every pool, one per (database, user, host).
+    let pools = Mutex<[PoolID: Pool]>([:])
+    /// The pools of each (database, user).
+    let groups = Mutex<[PoolKey: PoolGroup]>([:])
+    /// Every configured host, kept across reloads while configured.
+    let backends = Mutex<[BackendStatus.Key: Backend]>([:])
+    /// The hosts of each database, as the current config lists them.
+    let topologies = Mutex<[String: DatabaseTopology]>([:])
+    /// The plugin chain, loaded at start.
+    var plugins = PluginChain.empty
+    /// One router per event loop, in `loops` order.
+    var routers: [Router] = []
     private let clientsPerUser = Mutex<[String: Int]>([:])
     let plainVerifiers = Mutex<[String: SCRAMVerifier]>([:])
     let clientCount = Atomic<Int>(0)
@@ -33,26 +44,55 @@ final class ProxyRuntime: @unchecked Sendable {
         self.snapshot = Mutex(config)
         self.loops = loops
         self.logger = logger
+        rebuildTopologies(config: config)
     }
 
     var config: ProxyConfig { snapshot.withLock { $0 } }
 
-    /// The pool of (database, user), made on first use from the current config.
-    func pool(for key: PoolKey, identity: ClientLogin.Identity) -> Pool {
-        if let pool = pools.withLock({ $0[key] }) { return pool }
-        let settings = poolSettings(user: identity.user, database: identity.database, config: config)
-        let made = Pool(key: key, settings: settings, loops: loops, backendStatus: backendStatus, logger: logger)
-        if isPaused(database: key.database) {
-            made.paused.store(true, ordering: .relaxed)
+    /// The pools of (database, user), made on first use from the current config.
+    func group(for key: PoolKey, identity: ClientLogin.Identity) -> PoolGroup {
+        if let group = groups.withLock({ $0[key] }) { return group }
+        let made = PoolGroup(key: key, layout: layout(for: key, user: identity.user, config: config), loops: loops)
+        return groups.withLock { groups in
+            if let existing = groups[key] { return existing }
+            groups[key] = made
+            return made
         }
+    }
+
+    /// The topology of `database` and a pool for each of its hosts (made when missing).
+    func layout(for key: PoolKey, user: UserConfig, config: ProxyConfig) -> PoolGroup.Layout {
+        let topology = topologies.withLock { $0[key.database] }
+            ?? DatabaseTopology(name: key.database, backends: [], loadBalancing: .random)
+        let pools = topology.backends.map { backend in
+            pool(for: PoolID(key: key, address: backend.address)) {
+                let settings = poolSettings(user: user, database: backend.config, config: config)
+                let made = Pool(key: key, backend: backend, settings: settings, loops: loops, backendStatus: backendStatus, logger: logger)
+                if isPaused(database: key.database) { made.paused.store(true, ordering: .relaxed) }
+                return made
+            }
+        }
+        return PoolGroup.Layout(topology: topology, pools: pools)
+    }
+
+    private func pool(for id: PoolID, make: () -> Pool) -> Pool {
+        if let pool = pools.withLock({ $0[id] }) { return pool }
+        let made = make()
         return pools.withLock { pools in
-            if let existing = pools[key] { return existing }
-            pools[key] = made
+            if let existing = pools[id] { return existing }
+            pools[id] = made
             return made
         }
     }
 
     var allPools: [Pool] { pools.withLock { Array($0.values) } }
+
+    /// The router of `loop`'s clients.
+    func router(for loop: any EventLoop) -> Router {
+        let id = ObjectIdentifier(loop)
+        for (index, candidate) in loops.enumerated() where ObjectIdentifier(candidate) == id && index < routers.count { return routers[index] }
+        return routers[0]
+    }
 
     func poolSettings(user: UserConfig, database: DatabaseConfig, config: ProxyConfig) -> PoolSettings {
         let general = config.general
@@ -60,8 +100,8 @@ final class ProxyRuntime: @unchecked Sendable {
         let secret = (user.serverPassword ?? user.password).map(StoredSecret.init(parsing:))
         return PoolSettings(
             mode: config.poolMode(user: user.name, database: database.name),
-            size: config.poolSize(user: user.name, database: database.name),
-            minSize: config.minPoolSize(user: user.name, database: database.name),
+            size: user.poolSize ?? database.poolSize ?? general.defaultPoolSize,
+            minSize: user.minPoolSize ?? database.minPoolSize ?? general.minPoolSize,
             address: BackendAddress(host: database.host, port: database.port),
             credentials: ServerCredentials(user: user.serverUser ?? user.name, database: database.databaseName, secret: secret),
             resetQuery: general.serverResetQuery,
@@ -69,7 +109,8 @@ final class ProxyRuntime: @unchecked Sendable {
             idleTimeout: optional(general.serverIdleTimeout),
             lifetime: optional(general.serverLifetime),
             queryWaitTimeout: optional(general.queryWaitTimeout),
-            connectTimeout: .milliseconds(max(general.serverConnectTimeout, 1)))
+            connectTimeout: .milliseconds(max(general.serverConnectTimeout, 1)),
+            banTime: .milliseconds(general.banTime))
     }
 
     /// Counts a logged-in client against the global and per-user limits.

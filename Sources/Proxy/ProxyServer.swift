@@ -12,6 +12,7 @@ public final class ProxyServer: @unchecked Sendable {
     private var metricsServer: MetricsHTTPServer?
     private var autoreload: RepeatedTask?
     private var statsTask: RepeatedTask?
+    private var healthChecker: HealthChecker?
     private let logger: Logger
     private let stopping = Atomic<Bool>(false)
     /// Set by SIGTERM/SHUTDOWN while a SHUTDOWN WAIT_FOR_CLIENTS waits, to drain as usual instead.
@@ -41,6 +42,9 @@ public final class ProxyServer: @unchecked Sendable {
     public func start() async throws -> Int {
         let runtime = self.runtime
         let config = runtime.config
+        // Plugins first: a plugin that cannot load (or refuses its settings) stops the start.
+        runtime.plugins = try PluginChain.load(config, logger: logger)
+        runtime.routers = runtime.loops.map { _ in Router(chain: runtime.plugins, cacheLimit: config.general.queryCacheLimit) }
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -57,6 +61,9 @@ public final class ProxyServer: @unchecked Sendable {
         logger.info("pgproxy \(ProxyVersion.string) listening on \(config.general.host):\(port) (\(config.general.workers) workers, \(config.general.poolMode.rawValue) pooling)")
         if let prometheus = config.prometheus { try await startMetrics(prometheus) }
         statsTask = runtime.startStatsPeriods()
+        let checker = HealthChecker(runtime: runtime)
+        checker.start()
+        healthChecker = checker
         if config.general.autoreload > 0 { startAutoreload(every: config.general.autoreload) }
         runtime.shutdownHandler.withLock { handler in
             handler = { [self] waitForClients in
@@ -129,6 +136,7 @@ public final class ProxyServer: @unchecked Sendable {
         try? await listener?.close()
         autoreload?.cancel()
         statsTask?.cancel()
+        healthChecker?.stop()
         if waitForClients {
             logger.info("shutting down: no new connections; waiting for every client to disconnect")
             while runtime.clientCount.load(ordering: .relaxed) > 0, !drainNow.load(ordering: .relaxed) {
@@ -147,6 +155,7 @@ public final class ProxyServer: @unchecked Sendable {
             loop.execute { session.forceClose() }
         }
         for pool in runtime.allPools { pool.closeAll() }
+        runtime.plugins.finish()
         await metricsServer?.stop()
         try? await Task.sleep(nanoseconds: 100_000_000)
         if ownsGroup { try? await group.shutdownGracefully() }

@@ -18,8 +18,18 @@
  *    there (atomically: it can run concurrently with `route`).
  *  - Everything in a context is valid only during the call it was passed to.
  *
- * Status: version 1. pgproxy 0.1 defines the ABI and the routing seam in its data path; loading
- * plugins from `[[plugins]]` arrives with the routing work (until then the config refuses them).
+ * When plugins are asked:
+ *  - pgproxy calls the chain for every client message batch that carries a statement (a simple
+ *    Query, or extended-protocol messages up to their Sync). The backend is chosen when a
+ *    transaction starts (transaction mode) or on the session's first statement (session mode);
+ *    inside a transaction the chain still runs, so a plugin can block or intercept statements,
+ *    but its shard/role/backend answer is ignored: a transaction never moves.
+ *  - Plugins run in `[[plugins]]` order. Each sees the decision so far (fields still undecided
+ *    are PGPROXY_*_UNDECIDED) and fills what it wants; a BLOCK or INTERCEPT ends the chain.
+ *    pgproxy applies defaults to what is left: role primary, shard 0, and the backend chosen by
+ *    the database's `load_balancing` strategy among healthy backends of that role and shard.
+ *
+ * Status: version 1.0.
  */
 #ifndef PGPROXY_PLUGIN_H
 #define PGPROXY_PLUGIN_H
@@ -48,8 +58,23 @@ typedef enum pgproxy_statement_kind {
     PGPROXY_STMT_WRITE = 2,       /* INSERT, UPDATE, DELETE, MERGE, SELECT ... FOR UPDATE, COPY FROM */
     PGPROXY_STMT_DDL = 3,
     PGPROXY_STMT_TRANSACTION = 4, /* BEGIN, COMMIT, ROLLBACK, SAVEPOINT ... */
-    PGPROXY_STMT_UTILITY = 5,     /* SET, SHOW, LISTEN, VACUUM ... */
+    PGPROXY_STMT_UTILITY = 5,     /* SET, SHOW, LISTEN, VACUUM, EXPLAIN (without ANALYZE) ... */
 } pgproxy_statement_kind;
+
+/*
+ * Facts about the statement(s), a bitmask in `pgproxy_route_context.flags`. For a simple Query
+ * with several statements, `kind` is the strongest of them (DDL > WRITE > READ > TRANSACTION >
+ * UTILITY) and the flags are the union.
+ */
+#define PGPROXY_FLAG_LOCKING          (1u << 0)  /* SELECT ... FOR UPDATE / FOR SHARE, LOCK */
+#define PGPROXY_FLAG_BEGIN            (1u << 1)  /* opens a transaction (BEGIN, START TRANSACTION) */
+#define PGPROXY_FLAG_READ_ONLY_BEGIN  (1u << 2)  /* ... declared READ ONLY */
+#define PGPROXY_FLAG_END              (1u << 3)  /* COMMIT, ROLLBACK, PREPARE TRANSACTION ... */
+#define PGPROXY_FLAG_PARSE_ERROR      (1u << 4)  /* libpg_query could not parse it; kind is UNKNOWN */
+#define PGPROXY_FLAG_COPY_FROM        (1u << 5)  /* COPY ... FROM */
+#define PGPROXY_FLAG_COPY_TO          (1u << 6)  /* COPY ... TO */
+#define PGPROXY_FLAG_SESSION_STATE    (1u << 7)  /* SET, PREPARE, LISTEN, DECLARE ... WITH HOLD, temp tables */
+#define PGPROXY_FLAG_FUNCTION_CALL    (1u << 8)  /* calls at least one function (see `functions`) */
 
 typedef enum pgproxy_role {
     PGPROXY_ROLE_UNDECIDED = 0,
@@ -80,18 +105,36 @@ typedef struct pgproxy_backend {
     int32_t active_connections;
     int32_t idle_connections;
     double latency_avg_ms;        /* recent average statement latency, 0 if unknown */
-    double latency_p99_ms;
+    double latency_p99_ms;        /* recent 99th percentile, 0 if unknown */
     pgproxy_str host;
     int32_t port;
+    int32_t waiting_clients;      /* clients queued for a connection to this backend */
 } pgproxy_backend;
 
-/** Everything pgproxy knows when it routes a statement. Valid only during `route`. */
+/**
+ * Everything pgproxy knows when it routes a statement. Valid only during `route`.
+ *
+ * `kind`, `flags`, `commands`, `tables` and `functions` come from libpg_query's parse of the
+ * statement's shape (its text with literals taken out), cached per shape: they cost nothing on
+ * a cache hit. `commands` holds one command tag per statement as PostgreSQL would report it
+ * ("SELECT", "INSERT", "DROP TABLE", "BEGIN" ...). `tables` are the relations named, as written
+ * ("schema.table" when qualified), `functions` the functions called, lower-case, qualified when
+ * written so ("pg_catalog.nextval").
+ */
 typedef struct pgproxy_route_context {
-    pgproxy_str query;
+    pgproxy_str query;             /* the Query text, or the Parse text of the statement bound */
     pgproxy_statement_kind kind;
-    int32_t in_transaction;       /* 0 or 1 */
-    int32_t transaction_has_written;
-    int32_t transaction_read_only;
+    uint32_t flags;                /* PGPROXY_FLAG_* */
+    const pgproxy_str *commands;
+    size_t command_count;
+    const pgproxy_str *tables;
+    size_t table_count;
+    const pgproxy_str *functions;
+    size_t function_count;
+    int32_t extended;              /* 1: extended protocol (Parse/Bind); 0: simple Query */
+    int32_t in_transaction;        /* 0 or 1: the statement runs inside an open transaction */
+    int32_t transaction_has_written; /* the open transaction ran a WRITE or DDL statement */
+    int32_t transaction_read_only; /* the open transaction began READ ONLY */
     pgproxy_str user;
     pgproxy_str database;
     pgproxy_str application_name;
@@ -99,8 +142,11 @@ typedef struct pgproxy_route_context {
     size_t param_count;
     pgproxy_str sharding_key_hint; /* SET SHARDING KEY TO '...'; len 0 when unset */
     int32_t shard_hint;            /* SET SHARD TO 'n'; PGPROXY_SHARD_UNDECIDED when unset */
-    pgproxy_role role_hint;        /* SET SERVER ROLE TO '...' */
-    const pgproxy_backend *backends;
+    pgproxy_role role_hint;        /* SET SERVER ROLE TO '...', or a comment `pgproxy: role=primary`
+                                      (also `route: replica`) in the statement; the comment wins.
+                                      UNDECIDED when neither (or 'auto'). When no plugin decides the
+                                      role, pgproxy applies this hint itself. */
+    const pgproxy_backend *backends; /* every backend of the database, primary first */
     size_t backend_count;
     int32_t shard_count;
     const uint8_t *parse_tree;     /* libpg_query protobuf bytes; NULL unless the plugin asked */
@@ -126,6 +172,13 @@ typedef struct pgproxy_route_decision {
 /** Builds an intercepted result set (PGPROXY_ACTION_INTERCEPT). Opaque to the plugin. */
 typedef struct pgproxy_result_builder pgproxy_result_builder;
 
+/** Levels for `pgproxy_host_api.log`. */
+#define PGPROXY_LOG_DEBUG 0
+#define PGPROXY_LOG_INFO 1
+#define PGPROXY_LOG_WARNING 2
+#define PGPROXY_LOG_ERROR 3
+
+/** What pgproxy offers its plugins; valid from `init` until `fini` returns. Callable from any thread. */
 typedef struct pgproxy_host_api {
     uint32_t abi_version;
     void (*log)(int32_t level, pgproxy_str message);
@@ -135,16 +188,18 @@ typedef struct pgproxy_host_api {
 } pgproxy_host_api;
 
 typedef enum pgproxy_event_kind {
-    PGPROXY_EVENT_STATEMENT_DONE = 1,
-    PGPROXY_EVENT_BACKEND_STATE = 2,
+    PGPROXY_EVENT_STATEMENT_DONE = 1, /* a routed batch got its last ReadyForQuery */
+    PGPROXY_EVENT_BACKEND_STATE = 2,  /* a backend became healthy/unhealthy or changed role */
 } pgproxy_event_kind;
 
+/** Backend ids are unique in the process: the index of the backend's `[[databases]]` entry. */
 typedef struct pgproxy_event {
     pgproxy_event_kind kind;
     int32_t backend_id;
+    pgproxy_str database;
     double latency_ms;             /* STATEMENT_DONE */
     int64_t rows;                  /* STATEMENT_DONE */
-    int32_t failed;                /* STATEMENT_DONE: 1 when the statement ended in an error */
+    int32_t failed;                /* STATEMENT_DONE: 1 when the server sent an ErrorResponse */
     int32_t healthy;               /* BACKEND_STATE */
     pgproxy_role role;             /* BACKEND_STATE */
 } pgproxy_event;
@@ -161,7 +216,7 @@ typedef struct pgproxy_plugin_vtable {
     /* Returns an instance handle, or NULL with a NUL-terminated reason in `error` (size `error_len`). */
     void *(*init)(const pgproxy_host_api *host, const pgproxy_setting *settings, size_t count,
                   char *error, size_t error_len);
-    /* `builder` is non-NULL; use it only with PGPROXY_ACTION_INTERCEPT. */
+    /* `builder` is non-NULL; use it only with PGPROXY_ACTION_INTERCEPT. Every column is text. */
     void (*route)(void *instance, const pgproxy_route_context *context,
                   pgproxy_route_decision *decision, pgproxy_result_builder *builder);
     void (*on_event)(void *instance, const pgproxy_event *event); /* may be NULL */

@@ -17,22 +17,35 @@ enum ShowBackends: AdminCommand {
     static func run(_ arguments: [String], in context: AdminContext) -> EventLoopFuture<AdminReply> {
         let runtime = context.runtime
         let pools = runtime.allPools
-        let rows: [[String?]] = runtime.config.databases.sorted { $0.name < $1.name }.map { database in
-            let address = BackendAddress(host: database.host, port: database.port)
+        let now = NIODeadline.now().uptimeNanoseconds
+        let wall = Date().timeIntervalSince1970
+        let rows: [[String?]] = runtime.allBackends.sorted { ($0.database, $0.id.load(ordering: .relaxed)) < ($1.database, $1.id.load(ordering: .relaxed)) }.map { backend in
+            let database = backend.config
+            let address = backend.address
             let entry = runtime.backendStatus.entry(database: database.name, address: address)
-            let open = pools.filter { $0.key.database == database.name && $0.settings.address == address }
-                .reduce(0) { $0 + $1.openConnectionCount }
+            let open = pools.filter { $0.backend === backend }.reduce(0) { $0 + $1.openConnectionCount }
+            let banned = backend.bannedUntilUptime(now: now)
             let state: String
-            switch entry?.healthy {
-            case true?: state = "up"
-            case false?: state = "down"
-            case nil: state = "unknown"
+            if banned != nil {
+                state = "banned"
+            } else if !backend.healthy {
+                state = "down"
+            } else {
+                switch entry?.healthy {
+                case false?: state = "down"
+                case true?: state = "up"
+                case nil: state = backend.detectedRole == nil ? "unknown" : "up"
+                }
+            }
+            let role = backend.role?.rawValue ?? "unknown"
+            let shownRole = database.role == .auto ? "\(role) (auto)" : role
+            let bannedUntil = banned.map { until -> String in
+                let seconds = wall + Double(until - now) / 1e9
+                return AdminFormat.timestamp(unixSeconds: seconds)
             }
             func milliseconds(_ seconds: Double?) -> String? { seconds.map { String(format: "%.3f", $0 * 1000) } }
             return [
-                // Role and shard are the only ones the config accepts until replicas and sharding
-                // exist; weight is unset (NULL) until load balancing does.
-                database.name, database.host, String(database.port), "primary", "0", nil, state, nil,
+                database.name, database.host, String(database.port), shownRole, "0", String(database.weight), state, bannedUntil,
                 String(open), String(entry?.connects ?? 0), String(entry?.connectFailures ?? 0),
                 milliseconds(entry?.lastConnectSeconds), milliseconds(entry?.averageConnectSeconds), entry?.lastError,
             ]

@@ -2,7 +2,9 @@ import TOMLKit
 
 extension ConfigLoader {
     /// Keys of a `[[databases]]` entry that this version reads.
-    static let databaseKeys = ["name", "host", "port", "database_name", "pool_size", "pool_mode", "min_pool_size"]
+    static let databaseKeys = [
+        "name", "host", "port", "database_name", "pool_size", "pool_mode", "min_pool_size", "role", "weight", "load_balancing",
+    ]
 
     /// The `[[databases]]` entries that have at least a valid, unique name.
     ///
@@ -22,7 +24,7 @@ extension ConfigLoader {
             return []
         }
         var databases: [DatabaseConfig] = []
-        var firstLine: [String: Int?] = [:]
+        var readers: [SectionReader] = []
         for index in 0..<array.count {
             let element = array[index]
             guard let table = element.table else {
@@ -32,17 +34,45 @@ extension ConfigLoader {
             }
             let reader = SectionReader(table: table, file: file, section: "databases", index: index, source: source, log: log)
             guard let database = readDatabase(reader, general: general) else { continue }
+            databases.append(database)
+            readers.append(reader)
+        }
+        checkHosts(databases, readers: readers)
+        return databases
+    }
 
-            if let earlier = firstLine[database.name] {
-                let at = earlier.map { " (first at line \($0))" } ?? ""
-                reader.fail("name", "database '\(database.name)' is defined twice\(at): several hosts for one database "
-                    + "need routing, which \(notSupportedYet)")
+    /// Entries sharing a name are the hosts of one database: they must agree on how clients are
+    /// pooled and balanced, and writes need exactly one place to go.
+    private static func checkHosts(_ databases: [DatabaseConfig], readers: [SectionReader]) {
+        var seen: [String: Int] = [:]
+        for (position, database) in databases.enumerated() {
+            let reader = readers[position]
+            guard let first = seen[database.name] else {
+                seen[database.name] = position
                 continue
             }
-            firstLine[database.name] = source.line(section: "databases", index: index, key: "name")
-            databases.append(database)
+            let firstLine = readers[first].source.line(section: "databases", index: readers[first].index ?? 0, key: "name")
+            let at = firstLine.map { " (line \($0))" } ?? ""
+            if databases[first..<position].contains(where: { $0.name == database.name && $0.host == database.host && $0.port == database.port }) {
+                reader.fail("port", "database '\(database.name)' lists \(database.address) twice")
+            }
+            if database.role == .primary,
+               databases[..<position].contains(where: { $0.name == database.name && $0.role == .primary }) {
+                reader.fail("role", "database '\(database.name)' already has a primary\(at); give the others role = \"replica\" or \"auto\"")
+            }
+            if database.poolMode != databases[first].poolMode {
+                reader.fail("pool_mode", "must be the same for every host of database '\(database.name)'\(at)")
+            }
+            if database.loadBalancing != databases[first].loadBalancing {
+                reader.fail("load_balancing", "must be the same for every host of database '\(database.name)'\(at)")
+            }
         }
-        return databases
+        for (name, first) in seen {
+            let hosts = databases.filter { $0.name == name }
+            if !hosts.contains(where: { $0.role != .replica }) {
+                readers[first].fail("role", "database '\(name)' has no host that can take writes: give one role = \"primary\" (or \"auto\" to let pgproxy find it)")
+            }
+        }
     }
 
     /// One entry, or nil when it has no usable name.
@@ -60,6 +90,9 @@ extension ConfigLoader {
         let poolSize = reader.int("pool_size", atLeast: 1)
         let poolMode = reader.choice("pool_mode", PoolMode.self)
         let minPoolSize = reader.int("min_pool_size", atLeast: 0)
+        let role = reader.choice("role", BackendRole.self)
+        let weight = reader.int("weight", atLeast: 0, atMost: 1_000_000)
+        let loadBalancing = reader.choice("load_balancing", LoadBalancing.self)
 
         let effectiveMin = minPoolSize ?? general.minPoolSize
         let effectiveSize = poolSize ?? general.defaultPoolSize
@@ -79,7 +112,10 @@ extension ConfigLoader {
             databaseName: databaseName,
             poolSize: poolSize,
             poolMode: poolMode,
-            minPoolSize: minPoolSize
+            minPoolSize: minPoolSize,
+            role: role ?? .primary,
+            weight: weight ?? 1,
+            loadBalancing: loadBalancing
         )
     }
 }

@@ -5,6 +5,8 @@ extension ConfigLoader {
         "max_client_connections", "auth_type", "server_idle_timeout", "server_lifetime",
         "query_wait_timeout", "server_connect_timeout", "client_login_timeout", "shutdown_timeout",
         "server_reset_query", "server_reset_query_always", "log_level", "stats_period", "autoreload",
+        "load_balancing", "healthcheck_interval", "healthcheck_timeout", "ban_time", "healthcheck_user",
+        "plugin_dir", "query_cache_limit",
     ]
 
     /// Values of `log_level`, the levels swift-log knows.
@@ -49,6 +51,14 @@ extension ConfigLoader {
             if value < 1000 { reader.fail("stats_period", "must be at least 1s, got \(value)ms") } else { general.statsPeriod = value }
         }
         if let value = reader.duration("autoreload", zeroAllowed: true) { general.autoreload = value }
+
+        if let value = reader.choice("load_balancing", LoadBalancing.self) { general.loadBalancing = value }
+        if let value = reader.duration("healthcheck_interval", zeroAllowed: true) { general.healthcheckInterval = value }
+        if let value = reader.duration("healthcheck_timeout", zeroAllowed: false) { general.healthcheckTimeout = value }
+        if let value = reader.duration("ban_time", zeroAllowed: true) { general.banTime = value }
+        if let value = reader.string("healthcheck_user", nonEmpty: true) { general.healthcheckUser = value }
+        if let value = reader.string("plugin_dir", nonEmpty: true) { general.pluginDir = value }
+        if let value = reader.int("query_cache_limit", atLeast: 16, atMost: 10_000_000) { general.queryCacheLimit = value }
 
         if general.minPoolSize > general.defaultPoolSize,
            !reader.failed("min_pool_size"), !reader.failed("default_pool_size") {

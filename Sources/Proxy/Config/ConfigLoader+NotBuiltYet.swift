@@ -46,17 +46,11 @@ extension ConfigLoader {
         .init(.configSection, "tls", "TLS"),
         .init(.configSection, "rest_api", "the REST API"),
         .init(.configSection, "mqtt", "MQTT events"),
-        .init(.configSection, "plugins", "plugins"),
         .init(.configSection, "sharded_tables", "sharding"),
         .init(.configSection, "omnisharded_tables", "sharding"),
 
-        .init(.general, "load_balancing", "load balancing across replicas"),
-        .init(.general, "healthcheck_interval", "server health checks"),
-        .init(.general, "ban_time", "banning unhealthy servers"),
 
-        .init(.database, "role", "replicas", tolerating: .string("primary")),
         .init(.database, "shard", "sharding", tolerating: .integer(0)),
-        .init(.database, "weight", "load balancing across replicas"),
     ]
 
     /// The refused setting called `name` at `place`, if there is one.

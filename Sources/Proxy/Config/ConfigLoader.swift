@@ -58,7 +58,7 @@ public enum ConfigLoader {
     // MARK: - Both files
 
     /// Sections each file may hold; the other file's are named in errors to catch mix-ups.
-    private static let configSections = ["general", "databases", "admin", "prometheus"]
+    private static let configSections = ["general", "databases", "admin", "prometheus", "plugins"]
     private static let usersSections = ["users"]
 
     /// A nil text stands for a file that could not be read and whose error is logged already;
@@ -79,8 +79,9 @@ public enum ConfigLoader {
         var databases: [DatabaseConfig]?
         var admin: AdminConfig?
         var prometheus: PrometheusConfig?
+        var plugins: [PluginConfig] = []
         if let configTable {
-            (general, databases, admin, prometheus) = readConfigFile(configTable, file: configPath, usersFile: usersPath, source: configSource, log: log)
+            (general, databases, admin, prometheus, plugins) = readConfigFile(configTable, file: configPath, usersFile: usersPath, source: configSource, log: log)
         }
         var users: [UserConfig] = []
         if let usersTable {
@@ -97,6 +98,10 @@ public enum ConfigLoader {
             )
         }
 
+        if let name = general?.healthcheckUser, usersTable != nil, !users.contains(where: { $0.name == name }) {
+            log.add(file: configPath, line: configSource.line(section: "general", key: "healthcheck_user"), key: "general.healthcheck_user",
+                    reason: "no user '\(name)' in \(usersPath)")
+        }
         let errors = log.sorted(fileOrder: [configPath, usersPath])
         guard errors.isEmpty else { throw ConfigErrors(errors: errors) }
         return ProxyConfig(
@@ -105,6 +110,7 @@ public enum ConfigLoader {
             users: users,
             admin: admin,
             prometheus: prometheus,
+            plugins: plugins,
             configPath: configPath,
             usersPath: usersPath
         )
@@ -118,7 +124,7 @@ public enum ConfigLoader {
         usersFile: String,
         source: SourceMap,
         log: ErrorLog
-    ) -> (GeneralConfig, [DatabaseConfig], AdminConfig?, PrometheusConfig?) {
+    ) -> (GeneralConfig, [DatabaseConfig], AdminConfig?, PrometheusConfig?, [PluginConfig]) {
         for key in table.keys.sorted() where !configSections.contains(key) {
             let value = table[key]!
             let line = source.line(section: key)
@@ -153,14 +159,15 @@ public enum ConfigLoader {
 
         let admin = table["admin"].flatMap { readAdmin($0, general: general, file: file, source: source, log: log) }
         let prometheus = table["prometheus"].flatMap { readPrometheus($0, general: general, file: file, source: source, log: log) }
+        let plugins = table["plugins"].map { readPlugins($0, file: file, source: source, log: log) } ?? []
         guard let value = table["databases"], value.array.map({ !$0.isEmpty }) ?? true else {
             log.add(file: file, line: source.line(section: nil, key: "databases"), key: "databases",
                     reason: "at least one [[databases]] entry is required: pgproxy has nothing to serve without one")
-            return (general, [], admin, prometheus)
+            return (general, [], admin, prometheus, plugins)
         }
         let databases = readDatabases(value, general: general, file: file, source: source, log: log)
         checkReservedDatabaseNames(databases, file: file, source: source, log: log)
-        return (general, databases, admin, prometheus)
+        return (general, databases, admin, prometheus, plugins)
     }
 
     // MARK: - users.toml

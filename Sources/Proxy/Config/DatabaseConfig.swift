@@ -1,4 +1,6 @@
-/// One PostgreSQL database pgproxy serves: an entry of `[[databases]]` in `pgproxy.toml`.
+/// One host of a PostgreSQL database pgproxy serves: an entry of `[[databases]]` in
+/// `pgproxy.toml`. Several entries with one `name` are the hosts of one database (a primary and
+/// its replicas).
 public struct DatabaseConfig: Sendable, Equatable {
     /// Name clients ask for in their startup message (`name`).
     public var name: String
@@ -14,6 +16,12 @@ public struct DatabaseConfig: Sendable, Equatable {
     public var poolMode: PoolMode?
     /// Minimum pool size for this database's pools, instead of the general one (`min_pool_size`).
     public var minPoolSize: Int?
+    /// What the host is for (`role`).
+    public var role: BackendRole
+    /// Share of reads under `load_balancing = "weighted"`; 0 = never for reads (`weight`).
+    public var weight: Int
+    /// How reads pick a host, instead of the general strategy (`load_balancing`).
+    public var loadBalancing: LoadBalancing?
 
     /// A database entry; `databaseName` defaults to `name`, as in the file.
     public init(
@@ -23,7 +31,10 @@ public struct DatabaseConfig: Sendable, Equatable {
         databaseName: String? = nil,
         poolSize: Int? = nil,
         poolMode: PoolMode? = nil,
-        minPoolSize: Int? = nil
+        minPoolSize: Int? = nil,
+        role: BackendRole = .primary,
+        weight: Int = 1,
+        loadBalancing: LoadBalancing? = nil
     ) {
         self.name = name
         self.host = host
@@ -32,5 +43,11 @@ public struct DatabaseConfig: Sendable, Equatable {
         self.poolSize = poolSize
         self.poolMode = poolMode
         self.minPoolSize = minPoolSize
+        self.role = role
+        self.weight = weight
+        self.loadBalancing = loadBalancing
     }
+
+    /// Host and port, for logs and errors.
+    public var address: String { "\(host):\(port)" }
 }

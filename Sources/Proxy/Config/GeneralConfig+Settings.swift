@@ -16,6 +16,13 @@ extension GeneralConfig {
             ("server_reset_query_always", general.serverResetQueryAlways ? "true" : "false", true),
             ("log_level", general.logLevel, false), ("stats_period", String(general.statsPeriod), false),
             ("autoreload", String(general.autoreload), false),
+            ("load_balancing", general.loadBalancing.rawValue, true),
+            ("healthcheck_interval", String(general.healthcheckInterval), false),
+            ("healthcheck_timeout", String(general.healthcheckTimeout), false),
+            ("ban_time", String(general.banTime), true),
+            ("healthcheck_user", general.healthcheckUser, false),
+            ("plugin_dir", general.pluginDir, false),
+            ("query_cache_limit", String(general.queryCacheLimit), false),
         ]
     }
 }

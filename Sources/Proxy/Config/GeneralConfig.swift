@@ -46,6 +46,24 @@ public struct GeneralConfig: Sendable, Equatable {
     /// Check the config files this often and reload when they changed (`autoreload`); 0 = never.
     public var autoreload: Int64 = 0
 
+    /// How reads pick among replicas unless a database says otherwise (`load_balancing`).
+    public var loadBalancing: LoadBalancing = .random
+    /// Health checks of hosts of databases with several hosts or `role = "auto"`
+    /// (`healthcheck_interval`); 0 = none.
+    public var healthcheckInterval: Int64 = 10_000
+    /// A health check that takes longer fails (`healthcheck_timeout`).
+    public var healthcheckTimeout: Int64 = 5_000
+    /// A host that fails a health check or a connection attempt gets no reads for this long (`ban_time`).
+    public var banTime: Int64 = 60_000
+    /// The users.toml user health checks log in as (`healthcheck_user`); default: the first user
+    /// allowed on the database with a clear-text password.
+    public var healthcheckUser: String?
+    /// Where built-in plugins named in `[[plugins]]` are looked for (`plugin_dir`); default: the
+    /// directory of the pgproxy executable.
+    public var pluginDir: String?
+    /// Statement shapes remembered per event loop by the routing cache (`query_cache_limit`).
+    public var queryCacheLimit: Int = 5_000
+
     /// The documented defaults.
     public init() {}
 

@@ -29,3 +29,28 @@ public struct PrometheusConfig: Sendable, Equatable {
         self.port = port
     }
 }
+
+/// One routing plugin: an entry of `[[plugins]]` in `pgproxy.toml`, in chain order.
+public struct PluginConfig: Sendable, Equatable {
+    /// A built-in (`name`), found as `libpgproxy_<name>.so` in `plugin_dir`; nil with `path`.
+    public var name: String?
+    /// Any plugin library (`path`); relative paths are relative to the config file's directory,
+    /// then to the working directory.
+    public var path: String?
+    /// The `config` table, flattened to strings (arrays joined with ","), in key order.
+    public var settings: [(key: String, value: String)]
+
+    public init(name: String?, path: String?, settings: [(key: String, value: String)] = []) {
+        self.name = name
+        self.path = path
+        self.settings = settings
+    }
+
+    /// The name logs use: the built-in's name or the library path.
+    public var label: String { name ?? path ?? "?" }
+
+    public static func == (lhs: PluginConfig, rhs: PluginConfig) -> Bool {
+        lhs.name == rhs.name && lhs.path == rhs.path
+            && lhs.settings.map(\.key) == rhs.settings.map(\.key) && lhs.settings.map(\.value) == rhs.settings.map(\.value)
+    }
+}

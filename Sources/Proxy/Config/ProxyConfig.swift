@@ -13,6 +13,8 @@ public struct ProxyConfig: Sendable, Equatable {
     public var admin: AdminConfig?
     /// `[prometheus]`; nil serves no metrics.
     public var prometheus: PrometheusConfig?
+    /// `[[plugins]]`, in chain order.
+    public var plugins: [PluginConfig]
     /// Path `pgproxy.toml` was read from, so a reload reads the same file.
     public var configPath: String
     /// Path `users.toml` was read from, so a reload reads the same file.
@@ -25,6 +27,7 @@ public struct ProxyConfig: Sendable, Equatable {
         users: [UserConfig],
         admin: AdminConfig? = nil,
         prometheus: PrometheusConfig? = nil,
+        plugins: [PluginConfig] = [],
         configPath: String,
         usersPath: String
     ) {
@@ -33,13 +36,24 @@ public struct ProxyConfig: Sendable, Equatable {
         self.users = users
         self.admin = admin
         self.prometheus = prometheus
+        self.plugins = plugins
         self.configPath = configPath
         self.usersPath = usersPath
     }
 
-    /// The database clients know as `name`, if configured.
+    /// The database clients know as `name` (its first host), if configured.
     public func database(named name: String) -> DatabaseConfig? {
         databases.first { $0.name == name }
+    }
+
+    /// Every host of the database `name`, with its backend id (its index in `databases`).
+    public func hosts(of name: String) -> [(id: Int, host: DatabaseConfig)] {
+        databases.enumerated().filter { $0.element.name == name }.map { ($0.offset, $0.element) }
+    }
+
+    /// How reads of `database` pick a host.
+    public func loadBalancing(database name: String) -> LoadBalancing {
+        database(named: name)?.loadBalancing ?? general.loadBalancing
     }
 
     /// The entry that lets `name` into `database`: one naming that database wins over one for any

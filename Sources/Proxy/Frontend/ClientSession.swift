@@ -21,11 +21,15 @@ final class ClientSession: ChannelDuplexHandler {
     private var loginTimer: Scheduled<Void>?
 
     private(set) var identity: ClientLogin.Identity?
-    private var pool: Pool?
+    var pool: Pool?
+    /// The client's (database, user) pools as seen from its loop.
+    var groupPart: GroupPartition?
+    /// Set when statements are routed (several hosts or plugins); nil keeps the plain path.
+    var routing: ClientRouting?
     /// The console, for a client logged in to the admin database.
     private var admin: AdminConsole?
-    private var partition: PoolPartition?
-    private var mode = PoolMode.transaction
+    var partition: PoolPartition?
+    var mode = PoolMode.transaction
     private(set) var parameters = ClientParameters()
     /// Counted against max_client_connections (and so must be uncounted when leaving).
     private var admitted = false
@@ -37,29 +41,29 @@ final class ClientSession: ChannelDuplexHandler {
     private var scanner = MessageScanner(
         notify: MessageSet([
             FrontendID.query, FrontendID.sync, FrontendID.functionCall, FrontendID.terminate,
-            FrontendID.parse, FrontendID.bind, FrontendID.execute, UInt8(ascii: "D"), UInt8(ascii: "C"),
+            FrontendID.parse, FrontendID.bind, FrontendID.execute, UInt8(ascii: "D"), UInt8(ascii: "C"), FrontendID.flush,
         ]),
         capture: MessageSet([]))
     /// Client bytes that arrived while no server was attached.
-    private var pending = CircularBuffer<ByteBuffer>(initialCapacity: 2)
-    private var pendingBytes = 0
-    private static let pendingLimit = 256 * 1024
+    var pending = CircularBuffer<ByteBuffer>(initialCapacity: 2)
+    var pendingBytes = 0
+    static let pendingLimit = 256 * 1024
     private(set) var waiting = false
     /// When this client started waiting for a server; the partition's janitor times it out.
     private(set) var waitingSince = NIODeadline.uptimeNanoseconds(0)
     /// ReadyForQuery messages the server still owes (one per Query, Sync and FunctionCall sent).
-    private var outstanding = 0
+    var outstanding = 0
     /// Extended-protocol messages were sent after the last Sync.
-    private var unsynced = false
-    private var wroteToServer = false
+    var unsynced = false
+    var wroteToServer = false
     private var pausedForServer = false
     private var pausedForBackpressure = false
     private var readPending = false
     private var shutdownRequested = false
     /// Uptime (ns) when the statements now outstanding were sent, and when the running
     /// transaction's first statement was; 0 when none. Only for the pool's statistics.
-    private var querySince: UInt64 = 0
-    private var transactionSince: UInt64 = 0
+    var querySince: UInt64 = 0
+    var transactionSince: UInt64 = 0
     private(set) var lastRequest: UInt64 = 0
     private var countedAsLoggingIn = false
     /// When the client connected, for SHOW CLIENTS.
@@ -224,14 +228,21 @@ final class ClientSession: ChannelDuplexHandler {
             return
         }
         admitted = true
-        let pool = runtime.pool(for: key, identity: identity)
-        if let keys = identity.scramKeys, pool.scramKeys == nil { pool.scramKeys = keys }
-        self.pool = pool
-        let partition = pool.partition(for: context.eventLoop)
+        let group = runtime.group(for: key, identity: identity)
+        let part = group.part(for: context.eventLoop)
+        groupPart = part
+        if let keys = identity.scramKeys {
+            for pool in group.layout.pools where pool.scramKeys == nil { pool.scramKeys = keys }
+        }
+        let partition = part.home
+        self.pool = partition.pool
         self.partition = partition
+        if part.topology.hasSeveralHosts || !runtime.plugins.isEmpty {
+            routing = ClientRouting(router: runtime.router(for: context.eventLoop), chain: runtime.plugins)
+        }
         partition.clients += 1  // and -= 1 in leave(), which runs once
         (processID, secretKey) = runtime.cancelRegistry.register(self, loop: context.eventLoop)
-        if let defaults = pool.serverParameters {
+        if let defaults = partition.pool.serverParameters {
             completeLogin(serverDefaults: defaults)
             let early = framer.takeRemainder()
             framer = MessageFramer()
@@ -294,13 +305,16 @@ final class ClientSession: ChannelDuplexHandler {
                 switch id {
                 case FrontendID.query, FrontendID.functionCall:
                     outstanding += 1
+                    routing?.batchEnds(statement: id == FrontendID.query)
                 case FrontendID.sync:
                     outstanding += 1
                     unsynced = false
+                    routing?.batchEnds(statement: false)
                 case FrontendID.terminate:
                     terminateAt = end - 5
                 default:
                     unsynced = true
+                    routing?.saw(id)
                 }
             }
         } catch {
@@ -321,7 +335,9 @@ final class ClientSession: ChannelDuplexHandler {
             buffer = buffer.getSlice(at: buffer.readerIndex, length: terminateAt - buffer.readerIndex)!
         }
         if buffer.readableBytes > 0 {
-            if let server {
+            if let routing, routing.holds(serverAttached: server != nil, waiting: waiting, atBoundary: scanner.atMessageBoundary) {
+                hold(buffer, routing, atBoundary: scanner.atMessageBoundary)
+            } else if let server {
                 server.write(buffer)
                 wroteToServer = true
             } else {
@@ -342,7 +358,11 @@ final class ClientSession: ChannelDuplexHandler {
         }
     }
 
-    private func requestServer() {
+    func requestServer() {
+        if routing == nil, let first = groupPart?.partitions.first, first !== partition {
+            // A reload moved the database: the next server comes from the new host's pool.
+            move(to: first)
+        }
         guard let partition else { return }
         if let server = partition.takeIdle() {
             serverAssigned(server)
@@ -424,6 +444,7 @@ final class ClientSession: ChannelDuplexHandler {
     private func attach(_ server: ServerConnection) {
         self.server = server
         partition?.counters.serverAssignments &+= 1
+        if let routing { routing.attached(to: server.partition.pool.backend) }
         server.attach(to: self)
         while let buffer = pending.popFirst() { server.write(buffer) }
         pendingBytes = 0
@@ -455,7 +476,20 @@ final class ClientSession: ChannelDuplexHandler {
         context?.write(wrapOutboundOut(buffer), promise: nil)
     }
 
-    func serverSentError() { partition?.counters.errors &+= 1 }
+    func writeToClient(_ buffer: ByteBuffer) {
+        context?.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    /// The partition took this client off its queue to send it to another host's pool.
+    func requestServerAfterReroute() {
+        waiting = false
+        requestServer()
+    }
+
+    func serverSentError() {
+        partition?.counters.errors &+= 1
+        routing?.failed = true
+    }
 
     @inline(__always)
     func flushToClient() { context?.flush() }
@@ -472,6 +506,7 @@ final class ClientSession: ChannelDuplexHandler {
         guard outstanding == 0, !unsynced else { return }
         if querySince != 0 {
             let now = NIODeadline.now().uptimeNanoseconds
+            if let routing { routing.batchDone(micros: (now &- querySince) / 1000, status: status) }
             partition.counters.queryMicros &+= (now &- querySince) / 1000
             querySince = 0
             if status == .idle, transactionSince != 0 {
@@ -481,6 +516,7 @@ final class ClientSession: ChannelDuplexHandler {
             }
         }
         guard status == .idle else { return }
+        routing?.session.transactionEnded()
         if mode == .transaction {
             releaseServer()
         }
@@ -489,6 +525,7 @@ final class ClientSession: ChannelDuplexHandler {
 
     func serverLost(reason: String) {
         server = nil
+        routing?.detached()
         refuse(ErrorFields(.fatal, SQLState.connectionFailure, "server connection lost: \(reason)", hint: "the transaction in progress, if any, was not committed; reconnect and retry"))
     }
 
@@ -511,6 +548,7 @@ final class ClientSession: ChannelDuplexHandler {
     private func releaseServer() {
         guard let server else { return }
         self.server = nil
+        routing?.detached()
         flushToClient()
         server.release(owed: outstanding, unsynced: unsynced, resetQuery: resetQuery(afterSession: false))
         outstanding = 0
@@ -540,6 +578,7 @@ final class ClientSession: ChannelDuplexHandler {
         }
         if let server {
             self.server = nil
+            routing?.detached()
             server.release(owed: outstanding, unsynced: unsynced, resetQuery: resetQuery(afterSession: true))
         }
         partition?.clients -= 1
@@ -552,7 +591,7 @@ final class ClientSession: ChannelDuplexHandler {
     }
 
     /// Sends a FATAL error and closes.
-    private func refuse(_ error: ErrorFields) {
+    func refuse(_ error: ErrorFields) {
         guard let context, phase != .closed else { return }
         var buffer = context.channel.allocator.buffer(capacity: 128)
         error.write(into: &buffer)
@@ -570,6 +609,7 @@ final class ClientSession: ChannelDuplexHandler {
     private func closeForShutdown() {
         if let server, outstanding == 0, server.transactionStatus == .idle {
             self.server = nil
+            routing?.detached()
             server.release(owed: 0, unsynced: false, resetQuery: resetQuery(afterSession: true))
         }
         refuse(ErrorFields(.fatal, SQLState.adminShutdown, "pgproxy is shutting down"))
@@ -590,6 +630,7 @@ extension ClientSession {
     func forceClose() {
         if let server {
             self.server = nil
+            routing?.detached()
             server.close()
         }
         requestShutdown()

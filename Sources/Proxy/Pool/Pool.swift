@@ -22,6 +22,8 @@ struct PoolSettings: Sendable {
     var lifetime: TimeAmount?
     var queryWaitTimeout: TimeAmount?
     var connectTimeout: TimeAmount
+    /// How long a host that refuses connections gets no reads (`ban_time`); zero never bans.
+    var banTime: TimeAmount = .zero
 }
 
 /// The server connections of one (database, user), split into one partition per event loop so
@@ -49,15 +51,18 @@ final class Pool: @unchecked Sendable {
 
     /// Where connection attempts are recorded (SHOW BACKENDS, /metrics).
     let backendStatus: BackendStatus
+    /// The host this pool connects to.
+    let backend: Backend
 
-    init(key: PoolKey, settings: PoolSettings, loops: [any EventLoop], backendStatus: BackendStatus, logger: Logger) {
+    init(key: PoolKey, backend: Backend, settings: PoolSettings, loops: [any EventLoop], backendStatus: BackendStatus, logger: Logger) {
         self.key = key
+        self.backend = backend
         self.backendStatus = backendStatus
         self.currentSettings = Mutex(settings)
         self.size = Atomic(settings.size)
         self.loopIDs = loops.map { ObjectIdentifier($0) }
         var logger = logger
-        logger[metadataKey: "pool"] = "\(key)"
+        logger[metadataKey: "pool"] = "\(key)@\(backend.address)"
         let partitions = loops.enumerated().map { PoolPartition(index: $0.offset, eventLoop: $0.element, logger: logger) }
         self.partitions = partitions
         for partition in partitions { partition.attach(to: self) }

@@ -181,12 +181,16 @@ final class PoolPartition {
         lastConnectError = reason
         pool.backendStatus.connectFailed(database: pool.key.database, address: settings.address, error: "\(error)")
         logger.warning("\(reason)")
+        let backend = pool.backend
+        if backend.role != .primary, settings.banTime > .zero, backend.ban(for: settings.banTime) {
+            logger.warning("host \(backend.address) of database \(backend.database) gets no reads for \(settings.banTime.nanoseconds / 1_000_000_000)s (ban_time)")
+        }
         // Clients only wait for nothing when no connection can ever come back to them.
         guard servers.isEmpty, opening == 0 else { return }
         let failed = waiters
         waiters.removeAll()
         pool.waitingClients.subtract(failed.count, ordering: .relaxed)
-        for client in failed {
+        for client in failed where !client.reroute(awayFrom: backend) {
             client.waitFailed(ErrorFields(.fatal, SQLState.cannotConnect, reason))
         }
     }

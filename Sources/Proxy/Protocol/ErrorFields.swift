@@ -80,4 +80,7 @@ enum SQLState {
     static let undefinedObject = "42704"
     static let configFileError = "F0000"
     static let objectNotInPrerequisiteState = "55000"
+    static let cannotConnectNow = "57P03"
+    static let invalidParameterValue = "22023"
+    static let insufficientPrivilege = "42501"
 }

@@ -12,6 +12,8 @@ enum FrontendID {
     static let copyData: UInt8 = UInt8(ascii: "d")
     static let copyDone: UInt8 = UInt8(ascii: "c")
     static let copyFail: UInt8 = UInt8(ascii: "f")
+    static let close: UInt8 = UInt8(ascii: "C")
+    static let describe: UInt8 = UInt8(ascii: "D")
     /// PasswordMessage, SASLInitialResponse and SASLResponse share this byte.
     static let password: UInt8 = UInt8(ascii: "p")
 }

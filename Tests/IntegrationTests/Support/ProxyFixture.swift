@@ -24,11 +24,12 @@ final class ProxyFixture: @unchecked Sendable {
     /// `general` holds extra `[general]` lines and `sections` extra sections such as `[admin]`;
     /// users are app/app (SCRAM on the server) plus the other test roles, each allowed on
     /// database `app`.
-    init(backendPort: Int, general: String = "", sections: String = "", users: String? = nil, workers: Int = 2) async throws {
+    /// `databases` replaces the `[[databases]]` entries (app and bench on `backendPort`).
+    init(backendPort: Int, general: String = "", sections: String = "", users: String? = nil, workers: Int = 2, databases: String? = nil) async throws {
         self.backendPort = backendPort
         directory = NSTemporaryDirectory() + "pgproxy-fixture-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try Self.configText(backendPort: backendPort, general: "workers = \(workers)\n" + general, sections: sections)
+        try Self.configText(backendPort: backendPort, general: "workers = \(workers)\n" + general, sections: sections, databases: databases)
             .write(toFile: directory + "/pgproxy.toml", atomically: true, encoding: .utf8)
         try (users ?? Self.defaultUsers).write(toFile: directory + "/users.toml", atomically: true, encoding: .utf8)
         let config = try ConfigLoader.load(configPath: directory + "/pgproxy.toml", usersPath: directory + "/users.toml")
@@ -41,8 +42,20 @@ final class ProxyFixture: @unchecked Sendable {
     deinit { try? FileManager.default.removeItem(atPath: directory) }
 
     /// pgproxy.toml as the fixture writes it; port 0 so each fixture gets a free port.
-    static func configText(backendPort: Int, general: String, sections: String = "") -> String {
-        """
+    static func configText(backendPort: Int, general: String, sections: String = "", databases: String? = nil) -> String {
+        if let databases {
+            return """
+                [general]
+                host = "127.0.0.1"
+                port = 0
+                \(general)
+
+                \(databases)
+
+                \(sections)
+                """
+        }
+        return """
         [general]
         host = "127.0.0.1"
         port = 0

@@ -5,8 +5,7 @@ import XCTest
 /// Refusals of unbuilt features, error ordering, line finding, lookups and file loading.
 extension ConfigLoaderTests {
     func testSectionsOfFeaturesNotBuiltYet() {
-        for section in ["[tls]", "[rest_api]", "[mqtt]",
-                        "[[plugins]]", "[[sharded_tables]]", "[[omnisharded_tables]]"] {
+        for section in ["[tls]", "[rest_api]", "[mqtt]", "[[sharded_tables]]", "[[omnisharded_tables]]"] {
             let name = section.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
             let errors = refusals(Self.minimalConfig + "\n\n\(section)\nenabled = true\n")
             assertOne(errors, line: 5, key: name, reason: "\(section) (")
@@ -15,24 +14,73 @@ extension ConfigLoaderTests {
         }
     }
 
-    func testGeneralKeysOfFeaturesNotBuiltYet() {
-        for key in ["load_balancing = \"random\"", "healthcheck_interval = \"30s\"", "ban_time = 60000"] {
-            let name = String(key.prefix { $0 != " " })
-            let errors = refusals("[general]\nport = 6432\n\(key)\n" + Self.minimalConfig)
-            assertOne(errors, line: 3, key: "general.\(name)", reason: "is not supported yet in this version of pgproxy")
-        }
+    func testRoutingKeysAreRead() throws {
+        let config = try load("""
+            [general]
+            load_balancing = "round_robin"
+            healthcheck_interval = "2s"
+            healthcheck_timeout = "500ms"
+            ban_time = "30s"
+            plugin_dir = "/opt/pgproxy/plugins"
+
+            [[databases]]
+            name = "app"
+            host = "10.0.0.1"
+            role = "primary"
+
+            [[databases]]
+            name = "app"
+            host = "10.0.0.2"
+            role = "replica"
+            weight = 3
+
+            [[plugins]]
+            name = "read_write_split"
+            config = { primary_reads = true, read_only_functions = ["f", "g"] }
+            """)
+        XCTAssertEqual(config.general.loadBalancing, .roundRobin)
+        XCTAssertEqual(config.general.healthcheckInterval, 2000)
+        XCTAssertEqual(config.general.healthcheckTimeout, 500)
+        XCTAssertEqual(config.general.banTime, 30000)
+        XCTAssertEqual(config.hosts(of: "app").map(\.host.role), [.primary, .replica])
+        XCTAssertEqual(config.hosts(of: "app").map(\.host.weight), [1, 3])
+        XCTAssertEqual(config.plugins.first?.name, "read_write_split")
+        XCTAssertEqual(config.plugins.first?.settings.map(\.value), ["true", "f,g"])
+    }
+
+    func testHostsOfOneDatabaseMustAgree() {
+        let hosts = """
+            [[databases]]
+            name = "app"
+            host = "a"
+            role = "primary"
+            pool_mode = "session"
+
+            [[databases]]
+            name = "app"
+            host = "b"
+            role = "primary"
+
+            [[databases]]
+            name = "ro"
+            host = "c"
+            role = "replica"
+            """
+        let errors = refusals(hosts)
+        XCTAssertEqual(Set(errors.map(\.key)), ["databases[1].role", "databases[1].pool_mode", "databases[2].role"], "\(errors)")
+        XCTAssertTrue(errors.contains { $0.reason.contains("already has a primary") })
+        XCTAssertTrue(errors.contains { $0.reason.contains("no host that can take writes") })
+        let plugin = refusals(Self.minimalConfig + "\n[[plugins]]\nname = \"x\"\npath = \"/y.so\"\n")
+        XCTAssertEqual(plugin.map(\.key), ["plugins[0].path"])
     }
 
     func testDatabaseKeysOfFeaturesNotBuiltYet() throws {
         XCTAssertNoThrow(try load(Self.minimalConfig + "\nrole = \"primary\"\nshard = 0\n"))
-        let errors = refusals(Self.minimalConfig + "\nrole = \"replica\"\nshard = 1\nweight = 100\n")
-        XCTAssertEqual(errors.map(\.key), ["databases[0].role", "databases[0].shard", "databases[0].weight"])
-        XCTAssertEqual(errors.map(\.line), [4, 5, 6])
-        XCTAssertEqual(errors[0].reason,
-                       "role \"replica\" (replicas) is not supported yet in this version of pgproxy; only \"primary\" is accepted")
-        XCTAssertEqual(errors[1].reason,
+        let errors = refusals(Self.minimalConfig + "\nshard = 1\n")
+        XCTAssertEqual(errors.map(\.key), ["databases[0].shard"])
+        XCTAssertEqual(errors.map(\.line), [4])
+        XCTAssertEqual(errors.first?.reason,
                        "shard 1 (sharding) is not supported yet in this version of pgproxy; only 0 is accepted")
-        XCTAssertTrue(errors[2].reason.contains("is not supported yet"))
         XCTAssertEqual(refusals(Self.minimalConfig + "\nshard = \"0\"\n").first?.reason, "expected an integer, got a string")
     }
 
@@ -43,7 +91,7 @@ extension ConfigLoaderTests {
             [general]
             port = 65536
             pool_mode = "statement"
-            load_balancing = "random"
+            load_balancing = "fastest"
 
             [tls]
             cert = "x"

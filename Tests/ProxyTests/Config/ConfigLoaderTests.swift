@@ -410,13 +410,6 @@ final class ConfigLoaderTests: XCTestCase {
         assertOne(errors, line: 1, key: "databases", reason: "expected an array of tables ([[databases]]), got a table")
     }
 
-    func testSecondEntryForOneDatabaseNeedsRouting() {
-        let errors = refusals(Self.minimalConfig + "\n\n[[databases]]\nname = \"app\"\nhost = \"replica.local\"\n")
-        assertOne(errors, line: 6, key: "databases[1].name",
-                  reason: "several hosts for one database need routing, which is not supported yet")
-        XCTAssertTrue(errors[0].reason.contains("first at line 2"), errors[0].reason)
-    }
-
     func testDuplicateUserForTheSameDatabase() {
         let users = """
             [[users]]

@@ -1,0 +1,63 @@
+import NIOCore
+
+/// A pool's place: (database, user) and the host it connects to.
+struct PoolID: Hashable, Sendable {
+    var key: PoolKey
+    var address: BackendAddress
+}
+
+extension ProxyRuntime {
+    /// Makes the topology of every configured database from `config`, keeping the live state of
+    /// hosts that stay.
+    func rebuildTopologies(config: ProxyConfig) {
+        var made: [String: DatabaseTopology] = [:]
+        backends.withLock { known in
+            var kept: [BackendStatus.Key: Backend] = [:]
+            var byDatabase: [String: [Backend]] = [:]
+            var order: [String] = []
+            for (id, entry) in config.databases.enumerated() {
+                let key = BackendStatus.Key(database: entry.name, address: BackendAddress(host: entry.host, port: entry.port))
+                let backend = known[key] ?? Backend(id: id, config: entry)
+                backend.update(id: id, config: entry)
+                kept[key] = backend
+                if byDatabase[entry.name] == nil { order.append(entry.name) }
+                byDatabase[entry.name, default: []].append(backend)
+            }
+            known = kept
+            for name in order {
+                made[name] = DatabaseTopology(name: name, backends: byDatabase[name] ?? [], loadBalancing: config.loadBalancing(database: name))
+            }
+        }
+        topologies.withLock { $0 = made }
+    }
+
+    func topology(of database: String) -> DatabaseTopology? { topologies.withLock { $0[database] } }
+
+    /// Every configured host, in config order.
+    var allBackends: [Backend] {
+        backends.withLock { Array($0.values) }.sorted { $0.id.load(ordering: .relaxed) < $1.id.load(ordering: .relaxed) }
+    }
+
+    /// After a reload: each group gets the new topology and pools for new hosts; pools of hosts
+    /// no longer listed are closed once their clients are done.
+    func applyTopologies(config: ProxyConfig) {
+        rebuildTopologies(config: config)
+        for group in groups.withLock({ Array($0.values) }) {
+            guard let user = config.user(named: group.key.user, database: group.key.database) else { continue }
+            let layout = layout(for: group.key, user: user, config: config)
+            group.update(layout: layout)
+        }
+        let wanted = Set(groups.withLock { Array($0.values) }.flatMap { group in
+            group.layout.pools.map { PoolID(key: group.key, address: $0.backend.address) }
+        })
+        let retired = pools.withLock { pools -> [Pool] in
+            let gone = pools.filter { !wanted.contains($0.key) }
+            for id in gone.keys { pools.removeValue(forKey: id) }
+            return Array(gone.values)
+        }
+        for pool in retired {
+            logger.info("host \(pool.backend.address) is no longer a host of database \(pool.key.database): closing its connections as they are released")
+            pool.reconnect()
+        }
+    }
+}

@@ -1,0 +1,117 @@
+import NIOCore
+import PluginABI
+
+extension ClientSession {
+    /// Keeps `buffer` with the batch being held, and routes the batch once it is complete.
+    func hold(_ buffer: ByteBuffer, _ routing: ClientRouting, atBoundary: Bool) {
+        pending.append(buffer)
+        pendingBytes += buffer.readableBytes
+        routing.holding = true
+        if atBoundary && (routing.batchEnded || !routing.batchHasStatement) || pendingBytes > Self.pendingLimit {
+            routeHeldBatch(routing)
+        }
+    }
+
+    private func routeHeldBatch(_ routing: ClientRouting) {
+        let hasStatement = routing.batchHasStatement
+        let responses = routing.batchResponses
+        routing.resetBatch()
+        var batch = pending.popFirst() ?? ByteBuffer()
+        while var more = pending.popFirst() { batch.writeBuffer(&more) }
+        pendingBytes = 0
+        guard hasStatement, let groupPart, let identity else {
+            forward(batch, to: nil)
+            return
+        }
+        let inTransaction = server.map { $0.transactionStatus != .idle } ?? false
+        let client = Router.Client(
+            user: identity.user.name, database: identity.database.name,
+            applicationName: parameters.values["application_name"] ?? "",
+            session: routing.session, inTransaction: inTransaction, attached: server != nil)
+        switch routing.router.route(batch, client: client, topology: groupPart.topology) {
+        case .forward(let backend, let info):
+            if let info {
+                if info.isWrite { routing.session.transactionHasWritten = true }
+                if info.has(PGPROXY_FLAG_READ_ONLY_BEGIN) { routing.session.transactionReadOnly = true }
+            }
+            forward(batch, to: backend)
+        case .hint(let hint):
+            switch hint {
+            case .serverRole(let role): routing.session.roleHint = role
+            case .shardingKey(let key): routing.session.shardingKey = key
+            case .shard(let shard): routing.session.shard = shard
+            case .invalid(let message):
+                answerLocally(batch, .error(ErrorFields(.error, SQLState.invalidParameterValue, message)), responses: responses)
+                return
+            }
+            answerLocally(batch, .commandTag("SET"), responses: responses)
+        case .block(let error):
+            logger.info("statement of \(identity.user.name)@\(identity.database.name) blocked: \(error.message)")
+            if inTransaction {
+                // The server's transaction must fail too, as the client is told it did.
+                forward(LocalAnswer.raisingQueries(error, count: responses), to: nil)
+            } else {
+                answerLocally(batch, .error(error), responses: responses)
+            }
+        case .intercept(let result):
+            if outstanding > responses {
+                // Answers to earlier statements are still on their way: ours must not overtake them.
+                forward(batch, to: nil)
+            } else {
+                answerLocally(batch, .rows(result), responses: responses)
+            }
+        case .unavailable(let error):
+            answerLocally(batch, .error(error), responses: responses)
+        }
+    }
+
+    /// Sends the batch to the server in use, or asks the pool of `backend` for one.
+    private func forward(_ batch: ByteBuffer, to backend: Backend?) {
+        if let server {
+            server.write(batch)
+            wroteToServer = true
+            return
+        }
+        if let backend, let target = groupPart?.partition(of: backend), target !== partition {
+            move(to: target)
+        }
+        pending.append(batch)
+        pendingBytes = batch.readableBytes
+        requestServer()
+    }
+
+    /// The client's next server comes from another host's pool.
+    func move(to target: PoolPartition) {
+        partition?.clients -= 1
+        target.clients += 1
+        partition = target
+        pool = target.pool
+    }
+
+    /// Answers the batch without a server (block, intercept, pgproxy's SET commands).
+    private func answerLocally(_ batch: ByteBuffer, _ content: LocalAnswer.Content, responses: Int) {
+        let status = server?.transactionStatus ?? .idle
+        let reply = LocalAnswer.reply(to: batch, content: content, status: status)
+        outstanding = max(outstanding - responses, 0)
+        if server == nil {
+            unsynced = false
+            if outstanding == 0 {
+                querySince = 0
+                transactionSince = 0
+            }
+        }
+        partition?.counters.queries &+= UInt64(responses)
+        writeToClient(reply)
+    }
+
+    /// A pool's host failed to connect while this client waited: try another host that can serve
+    /// the same role. Returns false when there is none (the caller fails the client).
+    func reroute(awayFrom failed: Backend) -> Bool {
+        guard routing != nil, server == nil, let groupPart, failed.role != .primary,
+              let other = groupPart.topology.select(role: .replica, now: NIODeadline.now().uptimeNanoseconds),
+              other !== failed, let target = groupPart.partition(of: other) else { return false }
+        move(to: target)
+        requestServerAfterReroute()
+        return true
+    }
+}

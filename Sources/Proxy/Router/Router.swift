@@ -1,0 +1,205 @@
+import Foundation
+import NIOCore
+import PluginABI
+
+/// Routes statement batches for the clients of one event loop: reads the batch's statement,
+/// finds its analysis in the shape cache (parsing on a miss), asks the plugin chain, and turns
+/// the answer into a host. Owns scratch space reused by every route, so a route allocates nothing.
+final class Router {
+    let cache: RoutingCache
+    let chain: PluginChain
+    private var params: UnsafeMutablePointer<pgproxy_param>
+    private var paramCapacity = 16
+    private var backends: UnsafeMutablePointer<pgproxy_backend>
+    private var backendCapacity = 8
+    private var builder = InterceptedResult()
+    /// Batches that got a statement through the chain, blocked, intercepted (SHOW ROUTING).
+    private(set) var routed: UInt64 = 0
+    private(set) var blocked: UInt64 = 0
+    private(set) var intercepted: UInt64 = 0
+
+    init(chain: PluginChain, cacheLimit: Int) {
+        self.chain = chain
+        self.cache = RoutingCache(limit: cacheLimit)
+        params = .allocate(capacity: paramCapacity)
+        backends = .allocate(capacity: backendCapacity)
+    }
+
+    deinit {
+        params.deallocate()
+        backends.deallocate()
+    }
+
+    /// What to do with a batch.
+    enum Result {
+        /// Send it on; `backend` is the host for a new transaction (nil: keep the current one).
+        case forward(backend: Backend?, info: StatementInfo?)
+        case block(ErrorFields)
+        case intercept(InterceptedResult)
+        /// pgproxy's own SET command, answered by pgproxy.
+        case hint(SessionHint)
+        /// No host can take the statement (no primary is known).
+        case unavailable(ErrorFields)
+    }
+
+    /// Who is asking, and where the client stands.
+    struct Client {
+        var user: String
+        var database: String
+        var applicationName: String
+        var session: RoutingSession
+        /// A server is attached and inside a transaction: the host is fixed.
+        var inTransaction: Bool
+        /// A server is attached (transaction or session mode): only block/intercept matter.
+        var attached: Bool
+    }
+
+    /// Routes `batch` (complete client messages). `topology` lists the candidate hosts.
+    func route(_ batch: ByteBuffer, client: Client, topology: DatabaseTopology) -> Result {
+        batch.withUnsafeReadableBytes { raw in
+            route(raw, client: client, topology: topology)
+        }
+    }
+
+    private func route(_ raw: UnsafeRawBufferPointer, client: Client, topology: DatabaseTopology) -> Result {
+        guard let found = BatchReader.read(raw, session: client.session, params: &params, capacity: &paramCapacity) else {
+            // Nothing to analyse (e.g. only Sync): keep where we are, or default.
+            return .forward(backend: client.attached ? nil : topology.primary, info: nil)
+        }
+        if !found.extended, let hint = found.text.withBytes(raw, { SessionHint.parse($0) }), found.singleQuery {
+            return .hint(hint)
+        }
+        routed &+= 1
+        guard !chain.isEmpty else {
+            // Without plugins only a role hint can send a statement elsewhere than the primary.
+            guard !client.attached else { return .forward(backend: nil, info: nil) }
+            let shape = found.text.withBytes(raw) { StatementShape.scan($0) }
+            return choose(role: defaultRole(shape: shape, session: client.session), backendID: nil, topology: topology, info: nil)
+        }
+        let (info, shape) = found.text.withBytes(raw) { text -> (StatementInfo, StatementShape) in
+            let shape = StatementShape.scan(text)
+            if let prepared = found.prepared, let known = prepared.info { return (known, shape) }
+            let info = cache.info(text: text, shape: shape)
+            found.prepared?.info = info
+            return (info, shape)
+        }
+        return runChain(raw, found: found, info: info, shape: shape, client: client, topology: topology)
+    }
+
+    /// Without plugins: the session's or the comment's role hint, else the primary.
+    private func defaultRole(shape: StatementShape, session: RoutingSession) -> BackendRoleChoice {
+        switch shape.roleHint ?? session.roleHint {
+        case .replica?: return .replica
+        default: return .primary
+        }
+    }
+
+    private func runChain(
+        _ raw: UnsafeRawBufferPointer, found: BatchReader.Found, info: StatementInfo, shape: StatementShape,
+        client: Client, topology: DatabaseTopology
+    ) -> Result {
+        let backendCount = topology.backends.count
+        if backendCount > backendCapacity {
+            backends.deallocate()
+            backendCapacity = backendCount
+            backends = .allocate(capacity: backendCapacity)
+        }
+        let now = NIODeadline.now().uptimeNanoseconds
+        for (index, backend) in topology.backends.enumerated() {
+            backends[index] = pgproxy_backend(
+                id: Int32(backend.id.load(ordering: .relaxed)), role: backend.pluginRole, shard: 0, weight: Int32(backend.weight),
+                healthy: backend.available(now: now) ? 1 : 0,
+                active_connections: Int32(backend.activeClients.load(ordering: .relaxed)), idle_connections: 0,
+                latency_avg_ms: backend.latencyAverageMilliseconds, latency_p99_ms: backend.latencyPeakMilliseconds,
+                host: pgproxy_str(ptr: backend.hostCString, len: strlen(backend.hostCString)), port: Int32(backend.address.port),
+                waiting_clients: 0)
+        }
+        let session = client.session
+        let hint = shape.roleHint ?? session.roleHint
+        var user = client.user, database = client.database, application = client.applicationName
+        let outcome: PluginChain.Outcome = found.text.withBytes(raw) { text in
+            user.withUTF8 { userBytes in
+                database.withUTF8 { databaseBytes in
+                    application.withUTF8 { applicationBytes in
+                        (session.shardingKey ?? []).withUnsafeBufferPointer { key in
+                            var context = pgproxy_route_context()
+                            context.query = pgproxy_str(text)
+                            context.kind = info.kind
+                            context.flags = info.flags
+                            context.commands = UnsafePointer(info.commands.items)
+                            context.command_count = info.commands.count
+                            context.tables = UnsafePointer(info.tables.items)
+                            context.table_count = info.tables.count
+                            context.functions = UnsafePointer(info.functions.items)
+                            context.function_count = info.functions.count
+                            context.extended = found.extended ? 1 : 0
+                            context.in_transaction = client.inTransaction ? 1 : 0
+                            context.transaction_has_written = session.transactionHasWritten ? 1 : 0
+                            context.transaction_read_only = session.transactionReadOnly ? 1 : 0
+                            context.user = pgproxy_str(UnsafeRawBufferPointer(userBytes))
+                            context.database = pgproxy_str(UnsafeRawBufferPointer(databaseBytes))
+                            context.application_name = pgproxy_str(UnsafeRawBufferPointer(applicationBytes))
+                            context.params = UnsafePointer(params)
+                            context.param_count = found.paramCount
+                            context.sharding_key_hint = pgproxy_str(UnsafeRawBufferPointer(key))
+                            context.shard_hint = session.shard ?? PGPROXY_SHARD_UNDECIDED
+                            context.role_hint = hint == .primary ? PGPROXY_ROLE_PRIMARY : hint == .replica ? PGPROXY_ROLE_REPLICA : PGPROXY_ROLE_UNDECIDED
+                            context.backends = UnsafePointer(backends)
+                            context.backend_count = backendCount
+                            context.shard_count = 1
+                            return chain.route(&context, builder: builder)
+                        }
+                    }
+                }
+            }
+        }
+        switch outcome.decision.action {
+        case PGPROXY_ACTION_BLOCK:
+            blocked &+= 1
+            return .block(Self.blockError(outcome))
+        case PGPROXY_ACTION_INTERCEPT:
+            intercepted &+= 1
+            let result = builder
+            builder = InterceptedResult()
+            return .intercept(result)
+        default:
+            if !builder.columns.isEmpty || !builder.rows.isEmpty { builder = InterceptedResult() }
+        }
+        guard !client.attached else { return .forward(backend: nil, info: info) }
+        let role: BackendRoleChoice
+        switch outcome.decision.role {
+        case PGPROXY_ROLE_REPLICA: role = .replica
+        case PGPROXY_ROLE_ANY: role = .any
+        case PGPROXY_ROLE_PRIMARY: role = .primary
+        default: role = hint == .replica ? .replica : .primary
+        }
+        let backendID = outcome.decision.backend_id >= 0 ? Int(outcome.decision.backend_id) : nil
+        return choose(role: role, backendID: backendID, topology: topology, info: info)
+    }
+
+    private func choose(role: BackendRoleChoice, backendID: Int?, topology: DatabaseTopology, info: StatementInfo?) -> Result {
+        if let backendID, let backend = topology.backend(id: backendID) { return .forward(backend: backend, info: info) }
+        if topology.backends.count == 1 { return .forward(backend: topology.backends[0], info: info) }
+        guard let backend = topology.select(role: role, now: NIODeadline.now().uptimeNanoseconds) else {
+            return .unavailable(ErrorFields(.error, SQLState.cannotConnectNow,
+                "no primary is known for database \"\(topology.name)\": every host that could take writes is down or in recovery",
+                hint: "pgproxy finds the new primary on its next health check"))
+        }
+        return .forward(backend: backend, info: info)
+    }
+
+    private static func blockError(_ outcome: PluginChain.Outcome) -> ErrorFields {
+        var decision = outcome.decision
+        let state = withUnsafeBytes(of: &decision.error_sqlstate) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let message = withUnsafeBytes(of: &decision.error_message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let valid = state.count == 5 && state.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) }
+        return ErrorFields(.error, valid ? state : SQLState.insufficientPrivilege,
+                           message.isEmpty ? "statement blocked by plugin \(outcome.decidedBy ?? "?")" : message)
+    }
+}
+
+extension pgproxy_str {
+    init(_ bytes: UnsafeRawBufferPointer) {
+        self.init(ptr: bytes.baseAddress?.assumingMemoryBound(to: CChar.self), len: bytes.count)
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+import PluginABI
+import SQLAnalysis
+
+/// What routing needs to know about one statement shape, from libpg_query's parse: the kind,
+/// the flags, and the command tags, tables and functions, held as C arrays so a plugin context
+/// can point at them without copying. Made on a cache miss, immutable after.
+final class StatementInfo {
+    let kind: pgproxy_statement_kind
+    let flags: UInt32
+    let statementCount: Int
+    let commands: CStringList
+    let tables: CStringList
+    let functions: CStringList
+    /// libpg_query's message when the statement did not parse.
+    let parseError: String?
+    /// Shape details, to tell a fingerprint collision from a hit.
+    let literalCount: Int
+    let parameterCount: Int
+    /// Cache bookkeeping: the router's tick when last used.
+    var lastUse: UInt64 = 0
+
+    /// Parses `text` (UTF-8, without a trailing NUL).
+    init(text: UnsafeRawBufferPointer, shape: StatementShape) {
+        var analysis = pgproxy_sql_analysis()
+        let query = String(decoding: text, as: UTF8.self)
+        _ = pgproxy_sql_analyze(query, &analysis)
+        defer { pgproxy_sql_analysis_free(&analysis) }
+        kind = pgproxy_statement_kind(rawValue: UInt32(bitPattern: analysis.kind))
+        flags = analysis.flags
+        statementCount = Int(analysis.statement_count)
+        commands = CStringList(analysis.commands, count: analysis.command_count)
+        tables = CStringList(analysis.tables, count: analysis.table_count)
+        functions = CStringList(analysis.functions, count: analysis.function_count)
+        parseError = analysis.error.map { String(cString: $0) }
+        literalCount = shape.literalCount
+        parameterCount = shape.parameterCount
+    }
+
+    var isWrite: Bool { kind == PGPROXY_STMT_WRITE || kind == PGPROXY_STMT_DDL }
+
+    func has(_ flag: UInt32) -> Bool { flags & flag != 0 }
+}
+
+/// An owned array of `pgproxy_str`, each pointing into one owned block of bytes.
+final class CStringList {
+    let items: UnsafeMutablePointer<pgproxy_str>?
+    let count: Int
+    private let storage: UnsafeMutableRawPointer?
+    /// The same strings, for Swift callers (SHOW and tests).
+    let strings: [String]
+
+    init(_ source: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, count: Int) {
+        var strings: [String] = []
+        if let source {
+            for index in 0..<count { if let item = source[index] { strings.append(String(cString: item)) } }
+        }
+        self.strings = strings
+        self.count = strings.count
+        let total = strings.reduce(0) { $0 + $1.utf8.count }
+        guard !strings.isEmpty else {
+            items = nil
+            storage = nil
+            return
+        }
+        let block = UnsafeMutableRawPointer.allocate(byteCount: max(total, 1), alignment: 1)
+        let array = UnsafeMutablePointer<pgproxy_str>.allocate(capacity: strings.count)
+        var offset = 0
+        for (index, string) in strings.enumerated() {
+            let bytes = Array(string.utf8)
+            bytes.withUnsafeBytes { block.advanced(by: offset).copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+            array[index] = pgproxy_str(ptr: UnsafePointer(block.advanced(by: offset).assumingMemoryBound(to: CChar.self)), len: bytes.count)
+            offset += bytes.count
+        }
+        items = array
+        storage = block
+    }
+
+    deinit {
+        items?.deallocate()
+        storage?.deallocate()
+    }
+}

@@ -1,0 +1,293 @@
+/*
+ * analysis.c — pgproxy_sql_analyze: parse with libpg_query, walk, classify, summarise.
+ *
+ *   1. Bound the parse tree's depth from the tokens (guard.c). libpg_query and protobuf-c recurse
+ *      once per tree level with no limit; a text that could nest deeper than a small bound is
+ *      parsed on a helper thread whose stack is sized for the bound (virtual memory; only what
+ *      the recursion touches is used). A text beyond MAX_DEPTH_BOUND is refused.
+ *   2. pg_query_parse_protobuf, then pg_query__parse_result__unpack.
+ *   3. Per statement: walk the tree generically (walk.c), classify it (classify.c).
+ *   4. Combine: kind = the strongest, flags = the union, names sorted by where they first appear.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "sa_internal.h"
+
+/* Texts whose depth bound is at most this are parsed on the caller's stack. The deepest such
+ * parse uses about INLINE_MAX_BOUND * STACK_PER_LEVEL/2 bytes of stack (measured). */
+#ifndef INLINE_MAX_BOUND
+#define INLINE_MAX_BOUND 256u
+#endif
+/* Stack per unit of depth bound on the helper thread; measured need is well under half. */
+#ifndef STACK_PER_LEVEL
+#define STACK_PER_LEVEL 1024u
+#endif
+#define STACK_BASE (1024u * 1024u)
+/* Refuse beyond this: the helper stack would exceed 1 GB. PostgreSQL itself rejects trees a
+ * fraction as deep ("stack depth limit exceeded" with the default max_stack_depth of 2 MB). */
+#define MAX_DEPTH_BOUND ((uint64_t)1024u * 1024u)
+
+/* ---- name lists -------------------------------------------------------------------------- */
+
+bool sa_names_add(sa_names *list, char *name, int32_t location, bool cte_candidate, size_t limit) {
+    for (size_t i = 0; i < list->count; i++) {
+        sa_name *existing = &list->items[i];
+        if (strcmp(existing->name, name) != 0) continue;
+        if ((uint32_t)location < (uint32_t)existing->location) existing->location = location;
+        if (!cte_candidate) existing->cte_candidate = false;
+        free(name);
+        return true;
+    }
+    if (list->count >= limit) {
+        free(name);
+        return true;
+    }
+    if (list->count == list->capacity) {
+        size_t grown = list->capacity ? list->capacity * 2 : 8;
+        sa_name *items = realloc(list->items, grown * sizeof *items);
+        if (items == NULL) {
+            free(name);
+            return false;
+        }
+        list->items = items;
+        list->capacity = grown;
+    }
+    list->items[list->count++] = (sa_name){name, location, cte_candidate};
+    return true;
+}
+
+void sa_names_free(sa_names *list) {
+    for (size_t i = 0; i < list->count; i++) free(list->items[i].name);
+    free(list->items);
+    memset(list, 0, sizeof *list);
+}
+
+static bool names_contain(const sa_names *list, const char *name) {
+    for (size_t i = 0; i < list->count; i++)
+        if (strcmp(list->items[i].name, name) == 0) return true;
+    return false;
+}
+
+/* At the end of a statement: drop FROM items that name one of its CTEs, keep the others. */
+static void resolve_cte_candidates(sa_collector *collector) {
+    sa_names *tables = &collector->tables;
+    size_t kept = 0;
+    for (size_t i = 0; i < tables->count; i++) {
+        sa_name entry = tables->items[i];
+        if (entry.cte_candidate && names_contain(&collector->ctes, entry.name)) {
+            free(entry.name);
+            continue;
+        }
+        entry.cte_candidate = false;
+        tables->items[kept++] = entry;
+    }
+    tables->count = kept;
+    sa_names_free(&collector->ctes);
+}
+
+/* Stable sort by first location (unknown locations, -1, last), then hand over at most `limit`. */
+static bool export_names(sa_names *list, size_t limit, char ***out_items, size_t *out_count) {
+    for (size_t i = 1; i < list->count; i++) {
+        sa_name entry = list->items[i];
+        size_t j = i;
+        while (j > 0 && (uint32_t)list->items[j - 1].location > (uint32_t)entry.location) {
+            list->items[j] = list->items[j - 1];
+            j--;
+        }
+        list->items[j] = entry;
+    }
+    size_t count = list->count < limit ? list->count : limit;
+    if (count == 0) return true;
+    char **items = calloc(count, sizeof *items);
+    if (items == NULL) return false;
+    for (size_t i = 0; i < count; i++) {
+        items[i] = list->items[i].name;
+        list->items[i].name = NULL;
+    }
+    for (size_t i = count; i < list->count; i++) free(list->items[i].name);
+    list->count = 0;
+    *out_items = items;
+    *out_count = count;
+    return true;
+}
+
+/* ---- results ----------------------------------------------------------------------------- */
+
+static void free_strings(char **items, size_t count) {
+    if (items == NULL) return;
+    for (size_t i = 0; i < count; i++) free(items[i]);
+    free(items);
+}
+
+void pgproxy_sql_analysis_free(pgproxy_sql_analysis *analysis) {
+    if (analysis == NULL) return;
+    free_strings(analysis->commands, analysis->command_count);
+    free_strings(analysis->tables, analysis->table_count);
+    free_strings(analysis->functions, analysis->function_count);
+    free(analysis->error);
+    memset(analysis, 0, sizeof *analysis);
+}
+
+/* Resets `out` to "could not analyse", taking over `message` (may be NULL). */
+static int fail_owned(pgproxy_sql_analysis *out, int status, char *message, int32_t cursor) {
+    pgproxy_sql_analysis_free(out);
+    out->kind = PGPROXY_STMT_UNKNOWN;
+    out->flags = PGPROXY_FLAG_PARSE_ERROR;
+    out->error = message;
+    out->error_cursor = cursor > 0 ? cursor : 0;
+    return status;
+}
+
+static int fail(pgproxy_sql_analysis *out, int status, const char *message, int32_t cursor) {
+    return fail_owned(out, status, strdup(message), cursor);
+}
+
+/* ---- summarising a parse tree ------------------------------------------------------------ */
+
+static int summarise(const PgQuery__ParseResult *tree, pgproxy_sql_analysis *out) {
+    sa_collector collector = {0};
+    size_t statements = tree->n_stmts;
+
+    if (statements > 0) {
+        out->commands = calloc(statements, sizeof *out->commands);
+        if (out->commands == NULL) return fail(out, PGPROXY_SQL_ANALYSIS_NO_MEMORY, "out of memory", 0);
+    }
+    for (size_t i = 0; i < statements; i++) {
+        const PgQuery__RawStmt *raw = tree->stmts[i];
+        const ProtobufCMessage *node = raw ? (const ProtobufCMessage *)raw->stmt : NULL;
+        const ProtobufCMessage *stmt = sa_node_inner(node);
+        int32_t location = raw ? raw->stmt_location : 0;
+
+        sa_facts facts;
+        if (!sa_walk_statement(&collector, node, &facts) ||
+            !sa_collect_drop_relations(&collector, stmt, location)) {
+            collector.out_of_memory = true;
+            break;
+        }
+        resolve_cte_candidates(&collector);
+
+        sa_statement_class class;
+        sa_classify_statement(stmt, &facts, &class);
+        if (facts.has_function_call) class.flags |= PGPROXY_FLAG_FUNCTION_CALL;
+        if (sa_kind_rank(class.kind) > sa_kind_rank(out->kind)) out->kind = class.kind;
+        out->flags |= class.flags;
+
+        out->commands[i] = strdup(class.command);
+        if (out->commands[i] == NULL) {
+            collector.out_of_memory = true;
+            break;
+        }
+        out->command_count = i + 1;
+    }
+    out->statement_count = (int32_t)(statements > INT32_MAX ? INT32_MAX : statements);
+
+    if (!collector.out_of_memory &&
+        (!export_names(&collector.tables, PGPROXY_SQL_ANALYSIS_MAX_NAMES, &out->tables, &out->table_count) ||
+         !export_names(&collector.functions, PGPROXY_SQL_ANALYSIS_MAX_NAMES, &out->functions,
+                       &out->function_count)))
+        collector.out_of_memory = true;
+
+    sa_names_free(&collector.tables);
+    sa_names_free(&collector.functions);
+    sa_names_free(&collector.ctes);
+    if (collector.out_of_memory) return fail(out, PGPROXY_SQL_ANALYSIS_NO_MEMORY, "out of memory", 0);
+    return PGPROXY_SQL_ANALYSIS_OK;
+}
+
+/* Parses and summarises; needs stack for the whole depth of the tree. */
+static int analyze_parsed(const char *query, pgproxy_sql_analysis *out) {
+    PgQueryProtobufParseResult parsed = pg_query_parse_protobuf(query);
+    if (parsed.error != NULL) {
+        const char *message = parsed.error->message ? parsed.error->message : "syntax error";
+        int status = fail(out, PGPROXY_SQL_ANALYSIS_PARSE_ERROR, message, parsed.error->cursorpos);
+        pg_query_free_protobuf_parse_result(parsed);
+        return status;
+    }
+    PgQuery__ParseResult *tree = pg_query__parse_result__unpack(
+        NULL, parsed.parse_tree.len, (const uint8_t *)parsed.parse_tree.data);
+    pg_query_free_protobuf_parse_result(parsed);
+    if (tree == NULL) return fail(out, PGPROXY_SQL_ANALYSIS_NO_MEMORY, "could not unpack the parse tree", 0);
+
+    int status = summarise(tree, out);
+    pg_query__parse_result__free_unpacked(tree, NULL);
+    return status;
+}
+
+/* ---- the helper thread ------------------------------------------------------------------- */
+
+typedef struct sa_job {
+    const char *query;
+    pgproxy_sql_analysis *out;
+    int status;
+} sa_job;
+
+static void *run_job(void *argument) {
+    sa_job *job = argument;
+    job->status = analyze_parsed(job->query, job->out);
+    return NULL;
+}
+
+static int analyze_on_helper_thread(const char *query, pgproxy_sql_analysis *out, size_t stack_size) {
+    long page_size = sysconf(_SC_PAGESIZE);
+    size_t page = page_size > 0 ? (size_t)page_size : 4096;
+    size_t usable = (stack_size + page - 1) / page * page;
+    size_t total = usable + page; /* one guard page below the stack */
+
+    int map_flags = MAP_PRIVATE | MAP_ANONYMOUS;
+#ifdef MAP_NORESERVE
+    map_flags |= MAP_NORESERVE; /* reserve address space only; pages come as the stack grows */
+#endif
+#ifdef MAP_STACK
+    map_flags |= MAP_STACK;
+#endif
+    void *memory = mmap(NULL, total, PROT_READ | PROT_WRITE, map_flags, -1, 0);
+    if (memory == MAP_FAILED)
+        return fail(out, PGPROXY_SQL_ANALYSIS_NO_MEMORY, "no memory for a stack to analyse this query", 0);
+    if (mprotect(memory, page, PROT_NONE) != 0) {
+        munmap(memory, total);
+        return fail(out, PGPROXY_SQL_ANALYSIS_NO_MEMORY, "could not set up a stack to analyse this query", 0);
+    }
+
+    sa_job job = {query, out, PGPROXY_SQL_ANALYSIS_NO_MEMORY};
+    pthread_attr_t attributes;
+    pthread_t thread;
+    bool started = false;
+    if (pthread_attr_init(&attributes) == 0) {
+        if (pthread_attr_setstack(&attributes, (char *)memory + page, usable) == 0)
+            started = pthread_create(&thread, &attributes, run_job, &job) == 0;
+        pthread_attr_destroy(&attributes);
+    }
+    if (started) pthread_join(thread, NULL);
+    munmap(memory, total);
+    if (!started)
+        return fail(out, PGPROXY_SQL_ANALYSIS_NO_MEMORY, "could not start a thread to analyse this query", 0);
+    return job.status;
+}
+
+/* ---- entry point ------------------------------------------------------------------------- */
+
+int pgproxy_sql_analyze(const char *query, pgproxy_sql_analysis *out) {
+    if (out == NULL) return PGPROXY_SQL_ANALYSIS_INVALID;
+    memset(out, 0, sizeof *out);
+    if (query == NULL) return fail(out, PGPROXY_SQL_ANALYSIS_INVALID, "query is NULL", 0);
+
+    uint64_t bound;
+    char *error;
+    int32_t cursor;
+    if (!sa_estimate_depth(query, &bound, &error, &cursor)) {
+        if (error != NULL) return fail_owned(out, PGPROXY_SQL_ANALYSIS_PARSE_ERROR, error, cursor);
+        return fail(out, PGPROXY_SQL_ANALYSIS_NO_MEMORY, "out of memory", 0);
+    }
+    if (bound <= INLINE_MAX_BOUND) return analyze_parsed(query, out);
+    if (bound > MAX_DEPTH_BOUND)
+        return fail(out, PGPROXY_SQL_ANALYSIS_TOO_COMPLEX,
+                    "query too deeply nested or too long to analyse", 0);
+    return analyze_on_helper_thread(query, out, STACK_BASE + (size_t)bound * STACK_PER_LEVEL);
+}
