@@ -13,7 +13,7 @@ final class ClientSession: ChannelDuplexHandler {
 
     let runtime: ProxyRuntime
     private let config: ProxyConfig
-    private var context: ChannelHandlerContext?
+    var context: ChannelHandlerContext?
     private(set) var phase = Phase.startup
     private var login: ClientLogin
     private var startupBuffer = ByteBuffer()
@@ -37,7 +37,7 @@ final class ClientSession: ChannelDuplexHandler {
     private(set) var secretKey: Int32 = 0
 
     /// The server connection in use, if any.
-    private(set) var server: ServerConnection?
+    var server: ServerConnection?
     private var scanner = MessageScanner(
         notify: MessageSet([
             FrontendID.query, FrontendID.sync, FrontendID.functionCall, FrontendID.terminate,
@@ -59,7 +59,7 @@ final class ClientSession: ChannelDuplexHandler {
     private var pausedForServer = false
     private var pausedForBackpressure = false
     private var readPending = false
-    private var shutdownRequested = false
+    var shutdownRequested = false
     /// Uptime (ns) when the statements now outstanding were sent, and when the running
     /// transaction's first statement was; 0 when none. Only for the pool's statistics.
     var querySince: UInt64 = 0
@@ -555,7 +555,7 @@ final class ClientSession: ChannelDuplexHandler {
         unsynced = false
     }
 
-    private func resetQuery(afterSession: Bool) -> String? {
+    func resetQuery(afterSession: Bool) -> String? {
         guard let settings = partition?.settings else { return nil }
         return (afterSession && settings.mode == .session) || settings.resetQueryAlways ? settings.resetQuery : nil
     }
@@ -599,40 +599,5 @@ final class ClientSession: ChannelDuplexHandler {
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
         leave()
     }
-
-    /// pgproxy is shutting down: close now if idle, else after the running transaction.
-    func requestShutdown() {
-        shutdownRequested = true
-        if server == nil || (outstanding == 0 && server?.transactionStatus == .idle) { closeForShutdown() }
-    }
-
-    private func closeForShutdown() {
-        if let server, outstanding == 0, server.transactionStatus == .idle {
-            self.server = nil
-            routing?.detached()
-            server.release(owed: 0, unsynced: false, resetQuery: resetQuery(afterSession: true))
-        }
-        refuse(ErrorFields(.fatal, SQLState.adminShutdown, "pgproxy is shutting down"))
-    }
-
-    /// Forwards a CancelRequest to the server running this client's statement, if any.
-    func forwardCancel() {
-        guard let server, let key = server.backendKey, let loop = context?.eventLoop else { return }
-        CancelSender.send(processID: key.processID, secretKey: key.secretKey, to: server.address, on: loop, logger: logger)
-    }
 }
 
-extension ClientSession {
-    /// KILL or KILL_CLIENT: sends `error` and closes; a running transaction is rolled back.
-    func kill(_ error: ErrorFields) { refuse(error) }
-
-    /// Shutdown's deadline passed: close whatever the client is doing.
-    func forceClose() {
-        if let server {
-            self.server = nil
-            routing?.detached()
-            server.close()
-        }
-        requestShutdown()
-    }
-}

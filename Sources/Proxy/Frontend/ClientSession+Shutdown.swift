@@ -1,0 +1,38 @@
+import NIOCore
+
+extension ClientSession {
+    /// pgproxy is shutting down: close now if idle, else after the running transaction.
+    func requestShutdown() {
+        shutdownRequested = true
+        if server == nil || (outstanding == 0 && server?.transactionStatus == .idle) { closeForShutdown() }
+    }
+
+    func closeForShutdown() {
+        if let server, outstanding == 0, server.transactionStatus == .idle {
+            self.server = nil
+            routing?.detached()
+            server.release(owed: 0, unsynced: false, resetQuery: resetQuery(afterSession: true))
+        }
+        refuse(ErrorFields(.fatal, SQLState.adminShutdown, "pgproxy is shutting down"))
+    }
+
+    /// Forwards a CancelRequest to the server running this client's statement, if any.
+    func forwardCancel() {
+        guard let server, let key = server.backendKey, let loop = context?.eventLoop else { return }
+        CancelSender.send(processID: key.processID, secretKey: key.secretKey, to: server.address, on: loop, logger: logger)
+    }
+
+
+    /// KILL or KILL_CLIENT: sends `error` and closes; a running transaction is rolled back.
+    func kill(_ error: ErrorFields) { refuse(error) }
+
+    /// Shutdown's deadline passed: close whatever the client is doing.
+    func forceClose() {
+        if let server {
+            self.server = nil
+            routing?.detached()
+            server.close()
+        }
+        requestShutdown()
+    }
+}
