@@ -4,7 +4,7 @@
  *   1. Bound the parse tree's depth from the tokens (guard.c). libpg_query and protobuf-c recurse
  *      once per tree level with no limit; a text that could nest deeper than a small bound is
  *      parsed on a helper thread whose stack is sized for the bound (virtual memory; only what
- *      the recursion touches is used). A text beyond MAX_DEPTH_BOUND is refused.
+ *      the recursion touches is used). A text beyond SA_MAX_DEPTH_BOUND is refused.
  *   2. pg_query_parse_protobuf, then pg_query__parse_result__unpack.
  *   3. Per statement: walk the tree generically (walk.c), classify it (classify.c).
  *   4. Combine: kind = the strongest, flags = the union, names sorted by where they first appear.
@@ -19,20 +19,6 @@
 #include <unistd.h>
 
 #include "sa_internal.h"
-
-/* Texts whose depth bound is at most this are parsed on the caller's stack. The deepest such
- * parse uses about INLINE_MAX_BOUND * STACK_PER_LEVEL/2 bytes of stack (measured). */
-#ifndef INLINE_MAX_BOUND
-#define INLINE_MAX_BOUND 256u
-#endif
-/* Stack per unit of depth bound on the helper thread; measured need is well under half. */
-#ifndef STACK_PER_LEVEL
-#define STACK_PER_LEVEL 1024u
-#endif
-#define STACK_BASE (1024u * 1024u)
-/* Refuse beyond this: the helper stack would exceed 1 GB. PostgreSQL itself rejects trees a
- * fraction as deep ("stack depth limit exceeded" with the default max_stack_depth of 2 MB). */
-#define MAX_DEPTH_BOUND ((uint64_t)1024u * 1024u)
 
 /* ---- name lists -------------------------------------------------------------------------- */
 
@@ -173,13 +159,13 @@ static int summarise(const PgQuery__ParseResult *tree, pgproxy_sql_analysis *out
         }
         resolve_cte_candidates(&collector);
 
-        sa_statement_class class;
-        sa_classify_statement(stmt, &facts, &class);
-        if (facts.has_function_call) class.flags |= PGPROXY_FLAG_FUNCTION_CALL;
-        if (sa_kind_rank(class.kind) > sa_kind_rank(out->kind)) out->kind = class.kind;
-        out->flags |= class.flags;
+        sa_statement_class statement_class;
+        sa_classify_statement(stmt, &facts, &statement_class);
+        if (facts.has_function_call) statement_class.flags |= PGPROXY_FLAG_FUNCTION_CALL;
+        if (sa_kind_rank(statement_class.kind) > sa_kind_rank(out->kind)) out->kind = statement_class.kind;
+        out->flags |= statement_class.flags;
 
-        out->commands[i] = strdup(class.command);
+        out->commands[i] = strdup(statement_class.command);
         if (out->commands[i] == NULL) {
             collector.out_of_memory = true;
             break;
@@ -257,7 +243,7 @@ static int analyze_on_helper_thread(const char *query, pgproxy_sql_analysis *out
 
     sa_job job = {query, out, PGPROXY_SQL_ANALYSIS_NO_MEMORY};
     pthread_attr_t attributes;
-    pthread_t thread;
+    pthread_t thread = 0;
     bool started = false;
     if (pthread_attr_init(&attributes) == 0) {
         if (pthread_attr_setstack(&attributes, (char *)memory + page, usable) == 0)
@@ -285,9 +271,9 @@ int pgproxy_sql_analyze(const char *query, pgproxy_sql_analysis *out) {
         if (error != NULL) return fail_owned(out, PGPROXY_SQL_ANALYSIS_PARSE_ERROR, error, cursor);
         return fail(out, PGPROXY_SQL_ANALYSIS_NO_MEMORY, "out of memory", 0);
     }
-    if (bound <= INLINE_MAX_BOUND) return analyze_parsed(query, out);
-    if (bound > MAX_DEPTH_BOUND)
+    if (bound <= SA_INLINE_MAX_BOUND) return analyze_parsed(query, out);
+    if (bound > SA_MAX_DEPTH_BOUND)
         return fail(out, PGPROXY_SQL_ANALYSIS_TOO_COMPLEX,
                     "query too deeply nested or too long to analyse", 0);
-    return analyze_on_helper_thread(query, out, STACK_BASE + (size_t)bound * STACK_PER_LEVEL);
+    return analyze_on_helper_thread(query, out, SA_STACK_BASE + (size_t)bound * SA_STACK_PER_LEVEL);
 }

@@ -82,6 +82,26 @@ int sa_kind_rank(int32_t kind);
 
 /* ---- guarding the stack ------------------------------------------------------------------ */
 
+/* Texts whose depth bound is at most this are parsed on the caller's stack. Measured: the parse,
+ * unpack and free use at most ~640 bytes of stack per unit of bound plus ~15 KB, so about 120 KB
+ * for the largest inline text. */
+#ifndef SA_INLINE_MAX_BOUND
+#define SA_INLINE_MAX_BOUND 160u
+#endif
+/* Helper thread stack per unit of bound: three times the measured need (other builds of
+ * libpg_query/protobuf-c may use bigger frames). Address space only, see MAP_NORESERVE. */
+#ifndef SA_STACK_PER_LEVEL
+#define SA_STACK_PER_LEVEL 2048u
+#endif
+#define SA_STACK_BASE (1024u * 1024u)
+/* Refuse beyond this bound. protobuf-c packs nested messages in time quadratic in the depth: at
+ * this bound a worst-case text takes about half a second to analyse. It admits `1+1+...+1` with
+ * ~21800 terms; a PostgreSQL 15.20 backend runs 15000 terms but crashes (SIGSEGV) on 20000.
+ * Flat texts get here too when enormous (~20000 comparisons at one parenthesis level). */
+#ifndef SA_MAX_DEPTH_BOUND
+#define SA_MAX_DEPTH_BOUND 65536u
+#endif
+
 /*
  * An upper bound on the nesting depth of the parse tree of `query`, from its tokens (found by
  * pg_query_scan, which does not recurse). Returns true and sets `*bound`; or false when the text

@@ -10,7 +10,6 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,7 +67,13 @@ const ProtobufCMessage *sa_node_inner(const ProtobufCMessage *node) {
  */
 static bool push_children(sa_stack *stack, const ProtobufCMessage *message) {
     const ProtobufCMessageDescriptor *descriptor = message->descriptor;
-    const bool is_node = descriptor == &pg_query__node__descriptor;
+
+    /* Node, the wrapper around every node, is one oneof of ~240 members: go straight to the
+     * active member instead of looking at every field (the walk's hot path). */
+    if (descriptor == &pg_query__node__descriptor) {
+        const ProtobufCMessage *child = sa_node_inner(message);
+        return child == NULL || stack_push(stack, child, true);
+    }
 
     for (unsigned i = descriptor->n_fields; i-- > 0;) {
         const ProtobufCFieldDescriptor *field = &descriptor->fields[i];
@@ -86,7 +91,7 @@ static bool push_children(sa_stack *stack, const ProtobufCMessage *message) {
             if (member != NULL && member >= &descriptor->fields[low] && member <= field &&
                 member->type == PROTOBUF_C_TYPE_MESSAGE) {
                 const ProtobufCMessage *child = FIELD_AT(message, member->offset, ProtobufCMessage *);
-                if (child != NULL && !stack_push(stack, child, is_node)) return false;
+                if (child != NULL && !stack_push(stack, child, false)) return false;
             }
             i = low;
             continue;
@@ -98,11 +103,11 @@ static bool push_children(sa_stack *stack, const ProtobufCMessage *message) {
             ProtobufCMessage *const *items = FIELD_AT(message, field->offset, ProtobufCMessage *const *);
             if (items == NULL) continue;
             for (size_t j = count; j-- > 0;) {
-                if (items[j] != NULL && !stack_push(stack, items[j], is_node)) return false;
+                if (items[j] != NULL && !stack_push(stack, items[j], false)) return false;
             }
         } else {
             const ProtobufCMessage *child = FIELD_AT(message, field->offset, ProtobufCMessage *);
-            if (child != NULL && !stack_push(stack, child, is_node)) return false;
+            if (child != NULL && !stack_push(stack, child, false)) return false;
         }
     }
     return true;
@@ -119,8 +124,10 @@ static bool append_part(char **buffer, size_t *length, const char *part, bool lo
     *buffer = grown;
     if (*length) grown[(*length)++] = '.';
     for (size_t i = 0; i < part_length; i++) {
-        unsigned char ch = (unsigned char)part[i];
-        grown[(*length)++] = (char)(lowercase && ch < 0x80 ? tolower(ch) : ch);
+        char ch = part[i];
+        /* ASCII only, like PostgreSQL's identifier folding; independent of the C locale. */
+        if (lowercase && ch >= 'A' && ch <= 'Z') ch = (char)(ch - 'A' + 'a');
+        grown[(*length)++] = ch;
     }
     grown[*length] = '\0';
     return true;
@@ -215,7 +222,7 @@ bool sa_collect_drop_relations(sa_collector *collector, const ProtobufCMessage *
 
 /* ---- the walk ---------------------------------------------------------------------------- */
 
-static bool visit(sa_collector *collector, const sa_frame *frame, sa_facts *facts) {
+static bool visit(sa_collector *collector, const sa_frame *frame, sa_facts *facts, bool *skip_children) {
     const ProtobufCMessage *message = frame->message;
     const ProtobufCMessageDescriptor *descriptor = message->descriptor;
 
@@ -234,6 +241,7 @@ static bool visit(sa_collector *collector, const sa_frame *frame, sa_facts *fact
     }
     if (descriptor == &pg_query__locking_clause__descriptor) {
         facts->has_locking = true;
+        *skip_children = true; /* FOR UPDATE OF a: `a` names a FROM item, not another relation */
         return true;
     }
     if (descriptor == &pg_query__common_table_expr__descriptor)
@@ -249,7 +257,9 @@ bool sa_walk_statement(sa_collector *collector, const ProtobufCMessage *root, sa
     bool ok = stack_push(&stack, root, false);
     while (ok && stack.count > 0) {
         sa_frame frame = stack.frames[--stack.count];
-        ok = visit(collector, &frame, facts) && push_children(&stack, frame.message);
+        bool skip_children = false;
+        ok = visit(collector, &frame, facts, &skip_children) &&
+             (skip_children || push_children(&stack, frame.message));
     }
     free(stack.frames);
     return ok;
