@@ -97,13 +97,12 @@ final class ProxyRuntime: @unchecked Sendable {
     func poolSettings(user: UserConfig, database: DatabaseConfig, config: ProxyConfig) -> PoolSettings {
         let general = config.general
         func optional(_ milliseconds: Int64) -> TimeAmount? { milliseconds > 0 ? .milliseconds(milliseconds) : nil }
-        let secret = (user.serverPassword ?? user.password).map(StoredSecret.init(parsing:))
         return PoolSettings(
             mode: config.poolMode(user: user.name, database: database.name),
             size: user.poolSize ?? database.poolSize ?? general.defaultPoolSize,
             minSize: user.minPoolSize ?? database.minPoolSize ?? general.minPoolSize,
             address: BackendAddress(host: database.host, port: database.port),
-            credentials: ServerCredentials(user: user.serverUser ?? user.name, database: database.databaseName, secret: secret),
+            credentials: user.serverCredentials(database: database.databaseName),
             resetQuery: general.serverResetQuery,
             resetQueryAlways: general.serverResetQueryAlways,
             idleTimeout: optional(general.serverIdleTimeout),

@@ -30,6 +30,9 @@ final class Backend: @unchecked Sendable {
     /// The host name as a C string that lives as long as the backend, for plugin contexts.
     let hostCString: UnsafeMutablePointer<CChar>
     let databaseCString: UnsafeMutablePointer<CChar>
+    /// The same as `pgproxy_str`, for contexts and events.
+    let hostString: pgproxy_str
+    let databaseString: pgproxy_str
 
     init(id: Int, config: DatabaseConfig) {
         self.id = Atomic(id)
@@ -40,6 +43,8 @@ final class Backend: @unchecked Sendable {
         self.configuredRoleValue = Atomic(Self.code(config.role))
         self.hostCString = strdup(config.host)
         self.databaseCString = strdup(config.name)
+        self.hostString = pgproxy_str(ptr: hostCString, len: strlen(hostCString))
+        self.databaseString = pgproxy_str(ptr: databaseCString, len: strlen(databaseCString))
     }
 
     deinit {

@@ -104,7 +104,7 @@ final class HealthChecker: @unchecked Sendable {
         var event = pgproxy_event()
         event.kind = PGPROXY_EVENT_BACKEND_STATE
         event.backend_id = Int32(backend.id.load(ordering: .relaxed))
-        event.database = pgproxy_str(ptr: backend.databaseCString, len: strlen(backend.databaseCString))
+        event.database = backend.databaseString
         event.healthy = backend.available(now: NIODeadline.now().uptimeNanoseconds) ? 1 : 0
         event.role = backend.pluginRole
         runtime.plugins.send(&event)
@@ -123,7 +123,6 @@ final class HealthChecker: @unchecked Sendable {
             }
         }
         guard let user = chosen else { return nil }
-        let secret = (user.serverPassword ?? user.password).map(StoredSecret.init(parsing:))
-        return ServerCredentials(user: user.serverUser ?? user.name, database: database, secret: secret)
+        return user.serverCredentials(database: database)
     }
 }

@@ -42,3 +42,11 @@ public struct UserConfig: Sendable, Equatable {
         self.serverPassword = serverPassword
     }
 }
+
+extension UserConfig {
+    /// How pgproxy logs in to a server as this user: `server_user`/`server_password` when set.
+    func serverCredentials(database: String) -> ServerCredentials {
+        let secret = (serverPassword ?? password).map(StoredSecret.init(parsing:))
+        return ServerCredentials(user: serverUser ?? name, database: database, secret: secret)
+    }
+}

@@ -78,7 +78,7 @@ final class ClientRouting {
             var event = pgproxy_event()
             event.kind = PGPROXY_EVENT_STATEMENT_DONE
             event.backend_id = Int32(backend.id.load(ordering: .relaxed))
-            event.database = pgproxy_str(ptr: backend.databaseCString, len: strlen(backend.databaseCString))
+            event.database = backend.databaseString
             event.latency_ms = Double(micros) / 1000
             event.rows = -1
             event.failed = failed ? 1 : 0

@@ -48,7 +48,7 @@ final class ClientSession: ChannelDuplexHandler {
     var pending = CircularBuffer<ByteBuffer>(initialCapacity: 2)
     var pendingBytes = 0
     static let pendingLimit = 256 * 1024
-    private(set) var waiting = false
+    var waiting = false
     /// When this client started waiting for a server; the partition's janitor times it out.
     private(set) var waitingSince = NIODeadline.uptimeNanoseconds(0)
     /// ReadyForQuery messages the server still owes (one per Query, Sync and FunctionCall sent).
@@ -452,22 +452,6 @@ final class ClientSession: ChannelDuplexHandler {
         setPausedForServer(false)
     }
 
-    /// Called by the partition when no server can be had.
-    func waitFailed(_ error: ErrorFields) {
-        waiting = false
-        refuse(error)
-    }
-
-    /// Called by the partition's janitor, which has already taken this client off its queue.
-    func waitTimedOut() {
-        guard waiting, let partition else { return }
-        waiting = false
-        let seconds = (partition.settings.queryWaitTimeout?.nanoseconds ?? 0) / 1_000_000_000
-        var message = "pool \(partition.settings.credentials.database)/\(identity?.user.name ?? "") is exhausted: no server connection became free within \(seconds)s (query_wait_timeout)"
-        if let reason = partition.lastConnectError { message += "; last connection error: \(reason)" }
-        refuse(ErrorFields(.fatal, SQLState.tooManyConnections, message, hint: "raise pool_size or lower the number of concurrent transactions"))
-    }
-
     // MARK: called by the attached server connection
 
     @inline(__always)
@@ -478,12 +462,6 @@ final class ClientSession: ChannelDuplexHandler {
 
     func writeToClient(_ buffer: ByteBuffer) {
         context?.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
-    }
-
-    /// The partition took this client off its queue to send it to another host's pool.
-    func requestServerAfterReroute() {
-        waiting = false
-        requestServer()
     }
 
     func serverSentError() {

@@ -37,7 +37,8 @@ enum BatchReader {
         var index = 0
         var query: Range<Int>?
         var firstParse: (range: Range<Int>, statement: PreparedStatementText?)?
-        var parsedInBatch: [(name: String, range: Range<Int>, statement: PreparedStatementText?)] = []
+        // The unnamed statement lives only in this batch; named ones go to the session at once.
+        var unnamedParse: Range<Int>?
         var bound: Found?
         var messages = 0
         var paramCount = 0
@@ -61,9 +62,8 @@ enum BatchReader {
                     let made = PreparedStatementText(text: Array(UnsafeRawBufferPointer(rebasing: raw[text])))
                     session.prepared[name] = made
                     statement = made
-                    parsedInBatch.append((name, text, made))
                 } else {
-                    parsedInBatch.append(("", text, nil))
+                    unnamedParse = text
                 }
                 if firstParse == nil { firstParse = (text, statement) }
             case FrontendID.bind:
@@ -73,9 +73,9 @@ enum BatchReader {
                 let nameEnd = cString(raw, from: nameStart, in: body)
                 let name = String(decoding: UnsafeRawBufferPointer(rebasing: raw[nameStart..<nameEnd]), as: UTF8.self)
                 paramCount = readParams(raw, from: min(nameEnd + 1, body.upperBound), in: body, params: &params, capacity: &capacity)
-                if let parsed = parsedInBatch.last(where: { $0.name == name }) {
-                    bound = Found(text: .inBatch(parsed.range), extended: true, prepared: parsed.statement, paramCount: paramCount, singleQuery: false)
-                } else if let statement = session.prepared[name] {
+                if name.isEmpty, let unnamedParse {
+                    bound = Found(text: .inBatch(unnamedParse), extended: true, prepared: nil, paramCount: paramCount, singleQuery: false)
+                } else if !name.isEmpty, let statement = session.prepared[name] {
                     bound = Found(text: .prepared(statement), extended: true, prepared: statement, paramCount: paramCount, singleQuery: false)
                 }
             case FrontendID.close:

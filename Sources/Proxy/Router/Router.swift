@@ -111,7 +111,7 @@ final class Router {
                 healthy: backend.available(now: now) ? 1 : 0,
                 active_connections: Int32(backend.activeClients.load(ordering: .relaxed)), idle_connections: 0,
                 latency_avg_ms: backend.latencyAverageMilliseconds, latency_p99_ms: backend.latencyPeakMilliseconds,
-                host: pgproxy_str(ptr: backend.hostCString, len: strlen(backend.hostCString)), port: Int32(backend.address.port),
+                host: backend.hostString, port: Int32(backend.address.port),
                 waiting_clients: 0)
         }
         let session = client.session
