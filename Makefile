@@ -18,7 +18,7 @@ release:
 test:
 	scripts/install-deps.sh
 	swift build --build-tests
-	swift test --disable-swift-testing
+	timeout -k 30 3000 swift test --disable-swift-testing
 
 bench:
 	bench/run

@@ -3,7 +3,7 @@ import NIOCore
 extension ProxyRuntime {
     /// Everything /metrics shows, gathered from the pools (each on its own loop) and the backends.
     func metricsReport(on loop: any EventLoop) -> EventLoopFuture<MetricsReport> {
-        return poolReports(on: loop).map { [self] reports in
+        return poolReports(on: loop).and(routingFigures(on: loop)).map { [self] reports, routing in
             let pools = reports.map { report in
                 let figures = report.figures
                 let counters = figures.counters
@@ -31,7 +31,7 @@ extension ProxyRuntime {
             }
             let reloads = reloads.withLock { $0 }
             return MetricsReport(
-                pools: pools, backends: backends,
+                pools: pools, backends: backends, routing: MetricsReport.RoutingTotals(routing),
                 clientsConnected: clientCount.load(ordering: .relaxed),
                 reloadsSucceeded: reloads.succeeded, reloadsFailed: reloads.failed,
                 lastReloadSuccess: reloads.lastSucceeded, lastReloadTimestamp: reloads.lastAt,

@@ -3,7 +3,7 @@ import Foundation
 import XCTest
 
 /// The admin console: PgBouncer's result-set shapes, real counts after a known workload, access.
-final class AdminConsoleTests: XCTestCase {
+final class AdminConsoleTests: IntegrationTestCase {
     func testStatsCountAKnownWorkload() async throws {
         let proxy = try await ProxyFixture(backendPort: TestCluster.shared.port, sections: ProxyFixture.adminSection, workers: 1)
         let client = try PQConnection(proxy.conninfo(extra: "application_name=known_workload"))

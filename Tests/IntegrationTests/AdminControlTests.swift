@@ -3,7 +3,7 @@ import Foundation
 import XCTest
 
 /// PAUSE, RESUME, KILL, KILL_CLIENT, DISABLE, ENABLE, RECONNECT and SHUTDOWN from the console.
-final class AdminControlTests: XCTestCase {
+final class AdminControlTests: IntegrationTestCase {
     private func waitUntil(_ what: String, timeout: Double = 5, _ condition: () -> Bool) throws {
         let deadline = Date().addingTimeInterval(timeout)
         while !condition() {

@@ -3,7 +3,7 @@ import XCTest
 
 /// Client-facing auth (pgproxy checks users.toml) and server-facing auth (pgproxy logs in to
 /// PostgreSQL with SCRAM, MD5, cleartext or trust, as pg_hba.conf demands per role).
-final class AuthenticationTests: XCTestCase {
+final class AuthenticationTests: IntegrationTestCase {
     func testEveryClientAuthTypeWithPostgresNIO() async throws {
         for authType in ["scram-sha-256", "md5", "plain", "trust"] {
             let proxy = try await ProxyFixture(backendPort: TestCluster.shared.port, general: "auth_type = \"\(authType)\"")

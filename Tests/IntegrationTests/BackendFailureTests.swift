@@ -3,7 +3,7 @@ import Foundation
 import XCTest
 
 /// Servers that die: the affected client gets a class 08 error, others carry on, the pool heals.
-final class BackendFailureTests: XCTestCase {
+final class BackendFailureTests: IntegrationTestCase {
     func testTerminatedBackendFailsOnlyItsClient() async throws {
         let cluster = TestCluster.shared
         let proxy = try await ProxyFixture(backendPort: cluster.port, general: "pool_mode = \"session\"\ndefault_pool_size = 4")

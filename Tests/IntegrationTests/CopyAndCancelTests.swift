@@ -2,7 +2,7 @@ import CLibPQ
 import Foundation
 import XCTest
 
-final class CopyAndCancelTests: XCTestCase {
+final class CopyAndCancelTests: IntegrationTestCase {
     private func residentMemory() -> Int {
         let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
         let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""

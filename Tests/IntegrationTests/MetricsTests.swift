@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 
 /// /metrics, scraped with curl and read with the Prometheus client library's own text parser.
-final class MetricsTests: XCTestCase {
+final class MetricsTests: IntegrationTestCase {
     /// Parses the exposition with prometheus_client and prints `name{labels} value` per sample.
     private static let parser = """
         import sys

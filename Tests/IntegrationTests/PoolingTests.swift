@@ -3,7 +3,7 @@ import Foundation
 import XCTest
 
 /// Pool modes, sizes, waiting, and what a leaving client leaves behind.
-final class PoolingTests: XCTestCase {
+final class PoolingTests: IntegrationTestCase {
     func testTransactionModeSharesOneServerConnection() async throws {
         let proxy = try await ProxyFixture(backendPort: TestCluster.shared.port, general: "pool_mode = \"transaction\"\ndefault_pool_size = 1", workers: 1)
         defer { Task { await proxy.stop() } }

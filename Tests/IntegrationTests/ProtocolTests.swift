@@ -2,7 +2,7 @@ import CLibPQ
 import XCTest
 
 /// Protocol corners through pgproxy, with libpq and psql, in both pool modes.
-final class ProtocolTests: XCTestCase {
+final class ProtocolTests: IntegrationTestCase {
     private func withProxy(_ mode: String, _ body: (ProxyFixture) async throws -> Void) async throws {
         let proxy = try await ProxyFixture(backendPort: TestCluster.shared.port, general: "pool_mode = \"\(mode)\"\ndefault_pool_size = 3")
         do { try await body(proxy) } catch { await proxy.stop(); throw error }

@@ -3,7 +3,7 @@ import Foundation
 import XCTest
 
 /// RELOAD, SIGHUP and autoreload: new settings apply without dropping clients; bad files change nothing.
-final class ReloadTests: XCTestCase {
+final class ReloadTests: IntegrationTestCase {
     private func poolSize(_ admin: PQConnection, _ database: String = "app") -> String? {
         admin.exec("SHOW DATABASES").records.first { $0["name"] == database }?["pool_size"]
     }

@@ -2,7 +2,7 @@ import CLibPQ
 import Foundation
 import XCTest
 
-final class ShutdownTests: XCTestCase {
+final class ShutdownTests: IntegrationTestCase {
     func testShutdownLetsTheRunningTransactionFinish() async throws {
         let proxy = try await ProxyFixture(backendPort: TestCluster.shared.port, general: "shutdown_timeout = \"10s\"")
         let busy = try PQConnection(proxy.conninfo())

@@ -119,6 +119,28 @@ final class PrometheusExporterTests: XCTestCase {
         XCTAssertEqual(samples[#"pgproxy_pool_info{database="app",user="alice",mode="transaction"}"#], 1)
     }
 
+    func testRoutingSeriesSumTheLoopsAndAdvance() {
+        let exporter = exporter()
+        func loop(_ hits: UInt64, _ misses: UInt64, entries: Int, blocked: UInt64 = 0) -> RoutingFigures {
+            RoutingFigures(
+                cachedStatements: entries, cacheLimit: 100, cacheHits: hits, cacheMisses: misses, cacheEvictions: 1,
+                routed: hits + misses, blocked: blocked, intercepted: 0)
+        }
+        var report = Self.report(pools: [])
+        report.routing = MetricsReport.RoutingTotals([loop(10, 2, entries: 2), loop(5, 3, entries: 3, blocked: 1)])
+        exporter.update(with: report)
+        report.routing = MetricsReport.RoutingTotals([loop(20, 2, entries: 2), loop(5, 4, entries: 4, blocked: 1)])
+        exporter.update(with: report)
+        let samples = Self.samples(exporter.render())
+        XCTAssertEqual(samples[#"pgproxy_routing_cache_lookups_total{result="hit"}"#], 25)
+        XCTAssertEqual(samples[#"pgproxy_routing_cache_lookups_total{result="miss"}"#], 6)
+        XCTAssertEqual(samples["pgproxy_routing_cache_entries"], 6)
+        XCTAssertEqual(samples["pgproxy_routing_cache_evictions_total"], 2)
+        XCTAssertEqual(samples[#"pgproxy_routing_statements_total{outcome="routed"}"#], 31)
+        XCTAssertEqual(samples[#"pgproxy_routing_statements_total{outcome="blocked"}"#], 1)
+        XCTAssertEqual(samples[#"pgproxy_routing_statements_total{outcome="intercepted"}"#], 0)
+    }
+
     func testBackendSeriesAndConnectLatencyHistogram() {
         let exporter = exporter()
         exporter.update(with: Self.report(pools: [], backends: [Self.backend("app", failures: 2)]))

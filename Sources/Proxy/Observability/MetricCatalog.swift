@@ -89,6 +89,18 @@ enum MetricCatalog {
         0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
     ]
 
+    // MARK: Routing, summed over the event loops
+
+    static let routingCacheEntries = MetricSpec(
+        name: "pgproxy_routing_cache_entries", help: "Statement shapes whose analysis is cached.")
+    static let routingCacheLookups = MetricSpec(
+        name: "pgproxy_routing_cache_lookups_total", help: "Statement analysis cache lookups by result (hit, miss).")
+    static let routingCacheEvictions = MetricSpec(
+        name: "pgproxy_routing_cache_evictions_total", help: "Statement analyses dropped from the full cache.")
+    static let routingDecisions = MetricSpec(
+        name: "pgproxy_routing_statements_total",
+        help: "Statements routed through the plugin chain, by outcome (routed, blocked, intercepted).")
+
     // MARK: Process-wide
 
     static let clientsConnected = MetricSpec(

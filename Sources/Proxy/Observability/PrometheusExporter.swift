@@ -30,6 +30,7 @@ final class PrometheusExporter: Sendable {
         var latency: [LatencyKey: ValueHistogram] = [:]
         var reloadsSucceeded: MonotonicCounter
         var reloadsFailed: MonotonicCounter
+        var routing: RoutingSeries
         /// Nil until `/proc/self` could be read once (never, off Linux).
         var process: ProcessSeries?
         var startTime: Double = 0
@@ -55,7 +56,8 @@ final class PrometheusExporter: Sendable {
         state = Mutex(
             State(
                 reloadsSucceeded: MonotonicCounter(registry.counter(MetricCatalog.configReloads, [("result", "success")])),
-                reloadsFailed: MonotonicCounter(registry.counter(MetricCatalog.configReloads, [("result", "failure")]))))
+                reloadsFailed: MonotonicCounter(registry.counter(MetricCatalog.configReloads, [("result", "failure")])),
+                routing: RoutingSeries(registry: registry)))
     }
 
     // MARK: Feeding
@@ -73,6 +75,7 @@ final class PrometheusExporter: Sendable {
             state.reloadsSucceeded.advance(to: report.reloadsSucceeded)
             state.reloadsFailed.advance(to: report.reloadsFailed)
             state.startTime = report.startTime
+            state.routing.apply(report.routing)
             updatePools(report.pools, in: &state)
             updateBackends(report.backends, in: &state)
         }

@@ -195,3 +195,34 @@ struct ProcessSeries {
         cpuSeconds.advance(to: stats.cpuTicks)
     }
 }
+
+/// The routing series: the analysis cache and the plugin chain's outcomes, summed over loops.
+struct RoutingSeries {
+    let entries: Gauge
+    var hits: MonotonicCounter
+    var misses: MonotonicCounter
+    var evictions: MonotonicCounter
+    var routed: MonotonicCounter
+    var blocked: MonotonicCounter
+    var intercepted: MonotonicCounter
+
+    init(registry: PrometheusCollectorRegistry) {
+        entries = registry.gauge(MetricCatalog.routingCacheEntries)
+        hits = MonotonicCounter(registry.counter(MetricCatalog.routingCacheLookups, [("result", "hit")]))
+        misses = MonotonicCounter(registry.counter(MetricCatalog.routingCacheLookups, [("result", "miss")]))
+        evictions = MonotonicCounter(registry.counter(MetricCatalog.routingCacheEvictions))
+        routed = MonotonicCounter(registry.counter(MetricCatalog.routingDecisions, [("outcome", "routed")]))
+        blocked = MonotonicCounter(registry.counter(MetricCatalog.routingDecisions, [("outcome", "blocked")]))
+        intercepted = MonotonicCounter(registry.counter(MetricCatalog.routingDecisions, [("outcome", "intercepted")]))
+    }
+
+    mutating func apply(_ totals: MetricsReport.RoutingTotals) {
+        entries.set(to: Double(totals.cachedStatements))
+        hits.advance(to: totals.cacheHits)
+        misses.advance(to: totals.cacheMisses)
+        evictions.advance(to: totals.cacheEvictions)
+        routed.advance(to: totals.routed)
+        blocked.advance(to: totals.blocked)
+        intercepted.advance(to: totals.intercepted)
+    }
+}

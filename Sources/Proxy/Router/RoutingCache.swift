@@ -3,7 +3,7 @@
 /// one store.
 final class RoutingCache {
     private var entries: [UInt64: StatementInfo] = [:]
-    private let limit: Int
+    let limit: Int
     private var tick: UInt64 = 0
     private(set) var hits: UInt64 = 0
     private(set) var misses: UInt64 = 0

@@ -3,7 +3,7 @@ import XCTest
 
 /// Health checks, bans and primary detection against real streaming replicas: a replica stopped
 /// under load, and a replica promoted after its primary went away.
-final class FailoverTests: XCTestCase {
+final class FailoverTests: IntegrationTestCase {
     func testAReplicaStoppedUnderLoadIsBannedAndReadsCarryOn() async throws {
         let set = try ReplicaSet(replicas: 2)
         defer { set.destroy() }

@@ -4,12 +4,14 @@ import XCTest
 
 /// read_write_split through a primary and two streaming replicas: where each kind of statement
 /// runs, told by `pg_is_in_recovery()` and `inet_server_port()` in its own result.
-final class ReadWriteSplitTests: XCTestCase {
+final class ReadWriteSplitTests: IntegrationTestCase {
     nonisolated(unsafe) static var set: ReplicaSet?
 
     override class func setUp() {
         super.setUp()
+        TestWatchdog.shared.arm("ReadWriteSplitTests.setUp")
         set = try? ReplicaSet(replicas: 2)
+        TestWatchdog.shared.disarm()
     }
 
     override class func tearDown() {
@@ -26,7 +28,7 @@ final class ReadWriteSplitTests: XCTestCase {
     }
 
     func testReadsGoToReplicasWritesAndTheirTransactionsToThePrimary() async throws {
-        let (proxy, set) = try await fixture()
+        let (proxy, set) = try await fixture(plugins: "[[plugins]]\nname = \"read_write_split\"\n" + ProxyFixture.adminSection)
         defer { Task { await proxy.stop() } }
         let primary = String(set.primary.port)
         let replicaPorts = Set(set.replicas.map { String($0.port) })
@@ -55,7 +57,10 @@ final class ReadWriteSplitTests: XCTestCase {
         XCTAssertEqual(client.exec("SELECT inet_server_port() FROM rw_t FOR UPDATE").firstValue, primary)
         XCTAssertEqual(client.exec("SELECT inet_server_port() FROM rw_t FOR SHARE").firstValue, primary)
         XCTAssertEqual(client.exec("SELECT pg_is_in_recovery() FROM rw_t").firstValue, "t", "a plain read of a table goes to a replica")
-        XCTAssertTrue(client.exec("LOCK TABLE rw_t").message?.contains("only be used in transaction") ?? false, "LOCK outside a transaction reaches the primary and its error comes back")
+        // A multi-statement query runs as one implicit transaction, where LOCK is allowed; ACCESS
+        // SHARE would also be allowed on a replica, so only the routing puts it on the primary.
+        let locked = client.execAll("LOCK TABLE rw_t IN ACCESS SHARE MODE; SELECT inet_server_port()")
+        XCTAssertEqual(locked.last?.firstValue, primary, "LOCK goes to the primary: \(locked.last?.message ?? "")")
         let copy = client.copyIn("COPY rw_t (id, port) FROM STDIN", chunks: 3, chunk: "2\t0\n")
         XCTAssertTrue(copy.ok, "COPY FROM must go to the primary: \(copy.message ?? "")")
 
@@ -96,6 +101,16 @@ final class ReadWriteSplitTests: XCTestCase {
         // A statement that does not parse goes to the primary, whose error the client gets.
         XCTAssertEqual(client.exec("SELEC 1").sqlState, "42601")
         XCTAssertTrue(client.exec("SELECT 1").ok)
+
+        // The analysis cache: the six identical reads above parsed once.
+        let routing = try proxy.admin().exec("SHOW ROUTING").records
+        XCTAssertEqual(routing.count, 2, "one row per event loop")
+        func total(_ column: String) -> Int { routing.reduce(0) { $0 + (Int($1[column] ?? "") ?? 0) } }
+        XCTAssertGreaterThanOrEqual(total("cache_hits"), 5)
+        XCTAssertGreaterThanOrEqual(total("cache_misses"), 10)
+        XCTAssertGreaterThan(total("cached_statements"), 10)
+        XCTAssertGreaterThan(total("routed"), 30)
+        XCTAssertEqual(routing.first?["plugins"], "read_write_split")
     }
 
     func testTheCExamplePluginBlocksDropTableAndRoutesByComment() async throws {
