@@ -7,7 +7,7 @@ import Synchronization
 public final class ProxyServer: @unchecked Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let ownsGroup: Bool
-    private let runtime: ProxyRuntime
+    let runtime: ProxyRuntime
     private var listener: (any Channel)?
     private var metricsServer: MetricsHTTPServer?
     private var autoreload: RepeatedTask?
@@ -42,6 +42,11 @@ public final class ProxyServer: @unchecked Sendable {
     public func start() async throws -> Int {
         let runtime = self.runtime
         let config = runtime.config
+        let fileLimit = FileDescriptorLimit.raiseToHardLimit()
+        let servers = config.databases.reduce(0) { $0 + ($1.poolSize ?? config.general.defaultPoolSize) } * max(config.users.count, 1)
+        if let warning = FileDescriptorLimit.shortfall(limit: fileLimit, clients: config.general.maxClientConnections, servers: servers) {
+            logger.warning("\(warning)")
+        }
         // Plugins first: a plugin that cannot load (or refuses its settings) stops the start.
         runtime.plugins = try PluginChain.load(config, logger: logger)
         runtime.routers = runtime.loops.map { _ in Router(chain: runtime.plugins, cacheLimit: config.general.queryCacheLimit) }

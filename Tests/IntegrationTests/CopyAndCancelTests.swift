@@ -30,6 +30,45 @@ final class CopyAndCancelTests: IntegrationTestCase {
         }
     }
 
+    /// A client that reads slowly makes pgproxy pause reading its server (back-pressure), often
+    /// right when the last message arrives and the server goes back to the pool. The next user
+    /// of that connection (here the same client: the pool has one) must find it reading.
+    func testASlowReaderLeavesItsServerReadable() async throws {
+        let proxy = try await ProxyFixture(backendPort: TestCluster.shared.port, general: "default_pool_size = 1")
+        defer { Task { await proxy.stop() } }
+        let client = try PQConnection(proxy.conninfo())
+        for round in 0..<4 {
+            XCTAssertTrue(client.send("COPY (SELECT repeat('x', 999) FROM generate_series(1, 10000)) TO STDOUT"))
+            let start = PQgetResult(client.raw)
+            XCTAssertEqual(PQresultStatus(start), PGRES_COPY_OUT)
+            PQclear(start)
+            var bytes = 0
+            var finished = false
+            while !finished {
+                usleep(1_000)
+                PQconsumeInput(client.raw)
+                while true {
+                    var row: UnsafeMutablePointer<CChar>?
+                    let count = PQgetCopyData(client.raw, &row, 1)
+                    if let row { PQfreemem(row) }
+                    if count > 0 {
+                        bytes += Int(count)
+                        continue
+                    }
+                    XCTAssertNotEqual(count, -2, client.lastError)
+                    finished = count < 0
+                    break
+                }
+            }
+            XCTAssertEqual(client.results().last?.commandTag, "COPY 10000")
+            XCTAssertEqual(bytes, 10_000 * 1_000)
+            let next = client.exec("SELECT \(round)", timeout: 10)
+            guard next?.firstValue == String(round) else {
+                return XCTFail("round \(round): no answer from the pooled server connection (left with its reads paused?)")
+            }
+        }
+    }
+
     func testLargeCopyOutStreamsWithoutBuffering() async throws {
         let proxy = try await ProxyFixture(backendPort: TestCluster.shared.port)
         defer { Task { await proxy.stop() } }

@@ -65,6 +65,24 @@ final class ProtocolTests: IntegrationTestCase {
         }
     }
 
+    /// A pipeline's ReadyForQuery messages often arrive in one read; each must count, or the
+    /// server stays with the client after its last transaction (pool of one: the next client waits).
+    func testAPipelineGivesItsServerBackInTransactionMode() async throws {
+        let proxy = try await ProxyFixture(backendPort: TestCluster.shared.port, general: "default_pool_size = 1")
+        defer { Task { await proxy.stop() } }
+        let first = try PQConnection(proxy.conninfo())
+        let second = try PQConnection(proxy.conninfo())
+        for round in 0..<5 {
+            let groups: [[(String, [String?])]] = (0..<4).map { index in [("SELECT $1::int", [String(index)])] }
+            let results = try first.pipeline(groups)
+            XCTAssertEqual(results.map { $0.first?.firstValue }, ["0", "1", "2", "3"])
+            let other = second.exec("SELECT \(round)", timeout: 5)
+            guard other?.firstValue == String(round) else {
+                return XCTFail("round \(round): the only server connection stayed with the pipelining client")
+            }
+        }
+    }
+
     func testNoticesAndNotifications() async throws {
         try await withProxy("session") { proxy in
             let listener = try PQConnection(proxy.conninfo())

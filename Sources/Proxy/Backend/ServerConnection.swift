@@ -129,7 +129,12 @@ final class ServerConnection: ChannelDuplexHandler {
     func attach(to client: ClientSession) {
         self.client = client
         state = .attached
+        // Back-pressure follows the client: a previous client may have left this paused.
+        setReadsPaused(!client.isWritable)
     }
+
+    /// Whether the server's socket takes more bytes (the client pauses its reads when not).
+    var isWritable: Bool { context?.channel.isWritable ?? true }
 
     /// Bytes from the attached client, already scanned by it; flushed at the end of its burst.
     @inline(__always)
@@ -157,6 +162,9 @@ final class ServerConnection: ChannelDuplexHandler {
     func release(owed: Int, unsynced: Bool, resetQuery: String?) {
         client = nil
         lastUsedAt = partition.clock
+        // Paused for a client that could not keep up: without a client, answers are drained
+        // here, and the next client must find the connection reading.
+        if readsPaused { setReadsPaused(false) }
         guard !isClosed else { return }
         var owed = owed
         if inCopyIn {
@@ -257,13 +265,13 @@ final class ServerConnection: ChannelDuplexHandler {
 
     @inline(__always)
     private func forwardToClient(_ buffer: ByteBuffer, _ client: ClientSession) {
-        var ready = false
+        var ready = 0
         do {
             try scanner.scan(buffer) { id, body, _ in
                 switch id {
                 case BackendID.readyForQuery:
                     recordReadyForQuery(body)
-                    ready = true
+                    ready += 1
                 case BackendID.parameterStatus:
                     if let body, let (name, value) = recordParameter(body) { client.trackParameter(name, value) }
                 case BackendID.copyInResponse:
@@ -281,7 +289,8 @@ final class ServerConnection: ChannelDuplexHandler {
             return
         }
         client.writeFromServer(buffer)
-        if ready { client.serverReadyForQuery(transactionStatus) }
+        // A pipelining client's answers can bring several ReadyForQuery in one read.
+        if ready > 0 { client.serverReadyForQuery(transactionStatus, count: ready) }
     }
 
     @inline(__always)

@@ -131,6 +131,9 @@ final class ClientSession: ChannelDuplexHandler {
         server?.setReadsPaused(!context.channel.isWritable)
     }
 
+    /// Whether the client's socket takes more bytes (its server pauses reads when not).
+    var isWritable: Bool { context?.channel.isWritable ?? true }
+
     func channelInactive(context: ChannelHandlerContext) {
         leave()
         self.context = nil
@@ -393,6 +396,11 @@ final class ClientSession: ChannelDuplexHandler {
                 waiting = true  // queue the early bytes behind this very server
                 clientBytes(early)
                 waiting = false
+                guard phase != .closed else {
+                    // Terminate (or garbage) came with the login: the server goes back.
+                    server.release(owed: 0, unsynced: false, resetQuery: nil)
+                    return
+                }
             }
             if pending.isEmpty, mode == .transaction {
                 setPausedForServer(false)
@@ -418,7 +426,11 @@ final class ClientSession: ChannelDuplexHandler {
             attach(server)
             return
         }
+        // Until the settings are applied, bytes the client sends wait in `pending` for this
+        // very server (as `waiting` says), instead of asking the pool for another one.
+        waiting = true
         server.runInternal(sync) { [self] error in
+            waiting = false
             if let error {
                 server.release(owed: 0, unsynced: false, resetQuery: nil)
                 refuse(ErrorFields(.fatal, error.sqlState, error.message, detail: "while applying the client's settings to a pooled server connection"))
@@ -449,6 +461,7 @@ final class ClientSession: ChannelDuplexHandler {
         while let buffer = pending.popFirst() { server.write(buffer) }
         pendingBytes = 0
         server.flush()
+        pausedForBackpressure = !server.isWritable
         setPausedForServer(false)
     }
 
@@ -477,10 +490,10 @@ final class ClientSession: ChannelDuplexHandler {
     }
 
     @inline(__always)
-    func serverReadyForQuery(_ status: TransactionStatus) {
-        outstanding = max(outstanding - 1, 0)
+    func serverReadyForQuery(_ status: TransactionStatus, count: Int) {
+        outstanding = max(outstanding - count, 0)
         guard let partition else { return }
-        partition.counters.queries &+= 1
+        partition.counters.queries &+= UInt64(count)
         guard outstanding == 0, !unsynced else { return }
         if querySince != 0 {
             let now = NIODeadline.now().uptimeNanoseconds
@@ -504,6 +517,7 @@ final class ClientSession: ChannelDuplexHandler {
     func serverLost(reason: String) {
         server = nil
         routing?.detached()
+        pausedForBackpressure = false
         refuse(ErrorFields(.fatal, SQLState.connectionFailure, "server connection lost: \(reason)", hint: "the transaction in progress, if any, was not committed; reconnect and retry"))
     }
 
@@ -531,6 +545,8 @@ final class ClientSession: ChannelDuplexHandler {
         server.release(owed: outstanding, unsynced: unsynced, resetQuery: resetQuery(afterSession: false))
         outstanding = 0
         unsynced = false
+        // Paused because that server could not keep up: the next one starts afresh.
+        if pausedForBackpressure { setReadsPaused(false) }
     }
 
     func resetQuery(afterSession: Bool) -> String? {

@@ -1,6 +1,8 @@
 import Foundation
 import XCTest
 
+@testable import Proxy
+
 /// Base of every integration test: output is line-buffered (a CI log that is a pipe shows where a
 /// run is, not a 4 KB block behind), and each test runs under a watchdog. A test that hangs
 /// (a blocking libpq call, a child process that never exits) ends the run after
@@ -29,8 +31,11 @@ final class TestWatchdog: @unchecked Sendable {
     private var timer: DispatchSourceTimer?
     private let limit: Int = ProcessInfo.processInfo.environment["PGPROXY_TEST_TIMEOUT"].flatMap(Int.init) ?? 180
 
+    /// Also raises the open file limit: pgproxy runs in this process and, like pgbench with 200
+    /// clients, must not depend on the machine's default soft limit.
     private static let buffered: Void = {
         setvbuf(stdout, nil, _IOLBF, 0)
+        FileDescriptorLimit.raiseToHardLimit()
     }()
 
     static func lineBufferOutput() { _ = buffered }
@@ -58,9 +63,10 @@ final class TestWatchdog: @unchecked Sendable {
         fflush(stdout)
         let message = "\n*** \(test) still running after \(seconds) s: the watchdog ends the test run. Processes still running:\n"
         FileHandle.standardError.write(Data(message.utf8))
-        if let listing = try? runCommand("/bin/ps", ["-eo", "pid,ppid,etime,args", "--forest"]) {
+        if let listing = try? runCommand("/bin/ps", ["-eo", "pid,ppid,etime,args", "--forest"], timeout: 10) {
             FileHandle.standardError.write(Data(listing.stdout.utf8))
         }
+        FileHandle.standardError.write(Data(("pgproxy state:\n" + LiveFixtures.report()).utf8))
         _exit(1)
     }
 }

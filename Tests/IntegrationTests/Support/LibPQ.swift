@@ -62,7 +62,7 @@ final class PQConnection {
         return PQOutcome(
             status: PQresultStatus(result), rows: rows, sqlState: state, message: message,
             commandTag: String(cString: PQcmdStatus(result)),
-            columns: (0..<PQnfields(result)).map { String(cString: PQfname(result, $0)) },
+            columns: (0..<PQnfields(result)).map { PQfname(result, $0).map { String(cString: $0) } ?? "" },
             types: (0..<PQnfields(result)).map { UInt32(PQftype(result, $0)) })
     }
 
@@ -119,6 +119,19 @@ final class PQConnection {
 
     /// Waits for every result of the query sent last.
     func results() -> [PQOutcome] { drainResults() }
+
+    /// Runs a simple query but gives up after `timeout` seconds without an answer (nil), where
+    /// `exec` would wait forever: for tests of answers that might never come.
+    func exec(_ sql: String, timeout: Double) -> PQOutcome? {
+        guard send(sql) else { return PQOutcome(status: PGRES_FATAL_ERROR, rows: [], sqlState: nil, message: lastError, commandTag: "") }
+        let deadline = Date().addingTimeInterval(timeout)
+        while isBusy {
+            guard Date() < deadline else { return nil }
+            var descriptor = pollfd(fd: PQsocket(raw), events: Int16(POLLIN), revents: 0)
+            _ = poll(&descriptor, 1, 50)
+        }
+        return drainResults().last
+    }
 
     // MARK: pipeline mode
 

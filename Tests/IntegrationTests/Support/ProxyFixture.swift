@@ -37,6 +37,7 @@ final class ProxyFixture: @unchecked Sendable {
         logger.logLevel = ProcessInfo.processInfo.environment["PGPROXY_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
         server = ProxyServer(config: config, logger: logger)
         port = try await server.start()
+        LiveFixtures.add(server)
     }
 
     deinit { try? FileManager.default.removeItem(atPath: directory) }
@@ -123,5 +124,49 @@ final class ProxyFixture: @unchecked Sendable {
         return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    func stop() async { await server.shutdown() }
+    func stop() async {
+        LiveFixtures.remove(server)
+        await server.shutdown()
+    }
+}
+
+/// Live fixtures, for the watchdog's report of a hung test.
+enum LiveFixtures {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var servers: [ObjectIdentifier: ProxyServer] = [:]
+
+    static func add(_ server: ProxyServer) {
+        lock.withLock { servers[ObjectIdentifier(server)] = server }
+    }
+
+    static func remove(_ server: ProxyServer) {
+        _ = lock.withLock { servers.removeValue(forKey: ObjectIdentifier(server)) }
+    }
+
+    /// SHOW POOLS, CLIENTS and SERVERS of every live fixture, each given two seconds.
+    static func report() -> String {
+        let all = lock.withLock { Array(servers.values) }
+        var text = ""
+        for server in all {
+            let runtime = server.runtime
+            let context = AdminContext(runtime: runtime, loop: runtime.loops[0], processID: 0)
+            for command in [ShowPools.self, ShowClients.self, ShowServers.self] as [any AdminCommand.Type] {
+                text += "--- \(command.usage) (pgproxy on port \(runtime.config.general.port))\n"
+                let done = DispatchSemaphore(value: 0)
+                let box = NSLock()
+                nonisolated(unsafe) var lines: [String] = ["(no answer within 2 s)"]
+                command.run([], in: context).whenComplete { result in
+                    box.withLock {
+                        if case .success(.rows(let columns, let rows, _)) = result {
+                            lines = [columns.map(\.name).joined(separator: " | ")] + rows.map { $0.map { $0 ?? "" }.joined(separator: " | ") }
+                        }
+                    }
+                    done.signal()
+                }
+                _ = done.wait(timeout: .now() + 2)
+                text += box.withLock { lines.joined(separator: "\n") } + "\n"
+            }
+        }
+        return text
+    }
 }

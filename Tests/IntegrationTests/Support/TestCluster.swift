@@ -16,7 +16,9 @@ struct CommandResult {
 /// rather than Foundation's Process: Process waits until every inherited descriptor closes, and
 /// a server the program starts in the background keeps them open forever.
 @discardableResult
-func runCommand(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
+/// Runs a program to its end, or kills it after `timeout` seconds (status 124, and a line saying
+/// so in stderr): a client that waits forever for pgproxy fails its test instead of hanging it.
+func runCommand(_ executable: String, _ arguments: [String], environment: [String: String] = [:], timeout: Double = 150) throws -> CommandResult {
     let base = NSTemporaryDirectory() + "pgproxy-cmd-\(UUID().uuidString)"
     defer {
         unlink(base + ".out")
@@ -24,12 +26,28 @@ func runCommand(_ executable: String, _ arguments: [String], environment: [Strin
     }
     let pid = try spawn(executable, arguments, stdout: base + ".out", stderr: base + ".err", environment: environment)
     var status: Int32 = 0
-    while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-    let exitCode = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    let deadline = Date().addingTimeInterval(timeout)
+    var pause: useconds_t = 1_000
+    var timedOut = false
+    while true {
+        let done = waitpid(pid, &status, WNOHANG)
+        if done == pid || (done == -1 && errno != EINTR) { break }
+        if !timedOut, Date() > deadline {
+            timedOut = true
+            kill(pid, SIGKILL)
+            while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+            break
+        }
+        usleep(pause)
+        pause = min(pause * 2, 20_000)
+    }
+    let exitCode = timedOut ? 124 : (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    var stderr = (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? ""
+    if timedOut { stderr += "\n\(executable) \(arguments.joined(separator: " ")) killed after \(Int(timeout)) s" }
     return CommandResult(
         status: exitCode,
         stdout: (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? "",
-        stderr: (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? "")
+        stderr: stderr)
 }
 
 /// A free TCP port below 32768 (PostgreSQL cannot be told to pick its own).

@@ -1,0 +1,54 @@
+# Shared by bench/run and bench/routing: sourced, not run. Callers set PORT and UP (associative
+# arrays keyed by target name) and DURATION.
+
+note() { echo "bench: $*" >&2; }
+
+answers() { pg_isready -q -t 2 -h 127.0.0.1 -p "$1" -U bench -d bench; }
+
+wait_ready() { # PORT [PID]: waits up to 10 s for a server answering on PORT (while PID lives)
+    local deadline=$((SECONDS + 10))
+    until answers "$1"; do
+        [ "$SECONDS" -lt "$deadline" ] || return 1
+        if [ -n "${2:-}" ]; then kill -0 "$2" 2>/dev/null || return 1; fi
+        sleep 0.2
+    done
+}
+
+run_pgbench() { # TARGET ARGS...: prints tps (connection time excluded, except with -C) or nothing
+    local target=$1 out rc=0 tps; shift
+    [ "${UP[$target]}" = 1 ] || return 0
+    out=$(timeout $((DURATION + 60)) pgbench -n -T "$DURATION" -h 127.0.0.1 -p "${PORT[$target]}" \
+              -U bench "$@" bench 2>&1) || rc=$?
+    tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$out" | head -n 1)
+    if [ "$rc" = 0 ] && [ -n "$tps" ]; then echo "$tps"; return; fi
+    note "$target failed (exit $rc): $(grep -m 3 -iE 'error|fatal|abort' <<<"$out" | tr '\n' ' ')"
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+ratio() { if [[ $1 =~ ^[0-9.]+$ && $2 =~ ^[0-9.]+$ ]]; then awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; else echo "-"; fi; }
+
+# Runs pgbench ROUNDS times against each target in TARGETS, interleaved, and sets MEDIAN[target]
+# and CELL[target] (median tps, or "fail", with failed rounds counted).
+bench_targets() { # ARGS...: pgbench flags
+    local t r v ok failed
+    declare -A seen=()
+    for t in "${TARGETS[@]}"; do seen[$t]=""; done
+    for r in $(seq "$ROUNDS"); do
+        for t in "${TARGETS[@]}"; do
+            v=$(run_pgbench "$t" "$@")
+            note "${BENCH_NAME:-run} round $r/$ROUNDS $t: ${v:-fail}"
+            if [ -z "$v" ] && [ "${UP[$t]}" = 1 ] && ! answers "${PORT[$t]}"; then
+                note "$t no longer answers; skipping its remaining runs"; UP[$t]=0
+            fi
+            seen[$t]+="${v:-fail} "
+        done
+    done
+    for t in "${TARGETS[@]}"; do
+        ok=$(tr ' ' '\n' <<<"${seen[$t]}" | grep -E '^[0-9.]+$' || true)
+        failed=$(tr ' ' '\n' <<<"${seen[$t]}" | grep -c fail || true)
+        MEDIAN[$t]=$(median <<<"$ok")
+        if [ -z "${MEDIAN[$t]}" ]; then CELL[$t]=fail
+        else CELL[$t]=$(printf '%.0f' "${MEDIAN[$t]}"); if [ "$failed" -gt 0 ]; then CELL[$t]+=" ($failed/$ROUNDS failed)"; fi; fi
+    done
+}
