@@ -118,6 +118,7 @@ void pgproxy_sql_analysis_free(pgproxy_sql_analysis *analysis) {
     free_strings(analysis->tables, analysis->table_count);
     free_strings(analysis->functions, analysis->function_count);
     free(analysis->error);
+    free(analysis->parse_tree);
     memset(analysis, 0, sizeof *analysis);
 }
 
@@ -187,8 +188,9 @@ static int summarise(const PgQuery__ParseResult *tree, pgproxy_sql_analysis *out
     return PGPROXY_SQL_ANALYSIS_OK;
 }
 
-/* Parses and summarises; needs stack for the whole depth of the tree. */
-static int analyze_parsed(const char *query, pgproxy_sql_analysis *out) {
+/* Parses and summarises (keeping the protobuf bytes when asked); needs stack for the whole
+ * depth of the tree. */
+static int analyze_parsed(const char *query, pgproxy_sql_analysis *out, bool keep_tree) {
     PgQueryProtobufParseResult parsed = pg_query_parse_protobuf(query);
     if (parsed.error != NULL) {
         const char *message = parsed.error->message ? parsed.error->message : "syntax error";
@@ -198,11 +200,27 @@ static int analyze_parsed(const char *query, pgproxy_sql_analysis *out) {
     }
     PgQuery__ParseResult *tree = pg_query__parse_result__unpack(
         NULL, parsed.parse_tree.len, (const uint8_t *)parsed.parse_tree.data);
+    uint8_t *bytes = NULL;
+    if (keep_tree && tree != NULL) {
+        bytes = malloc(parsed.parse_tree.len > 0 ? parsed.parse_tree.len : 1);
+        if (bytes != NULL) memcpy(bytes, parsed.parse_tree.data, parsed.parse_tree.len);
+    }
+    size_t length = parsed.parse_tree.len;
     pg_query_free_protobuf_parse_result(parsed);
     if (tree == NULL) return fail(out, PGPROXY_SQL_ANALYSIS_NO_MEMORY, "could not unpack the parse tree", 0);
+    if (keep_tree && bytes == NULL) {
+        pg_query__parse_result__free_unpacked(tree, NULL);
+        return fail(out, PGPROXY_SQL_ANALYSIS_NO_MEMORY, "out of memory", 0);
+    }
 
     int status = summarise(tree, out);
     pg_query__parse_result__free_unpacked(tree, NULL);
+    if (status == PGPROXY_SQL_ANALYSIS_OK && bytes != NULL) {
+        out->parse_tree = bytes;
+        out->parse_tree_len = length;
+    } else {
+        free(bytes);
+    }
     return status;
 }
 
@@ -211,16 +229,17 @@ static int analyze_parsed(const char *query, pgproxy_sql_analysis *out) {
 typedef struct sa_job {
     const char *query;
     pgproxy_sql_analysis *out;
+    bool keep_tree;
     int status;
 } sa_job;
 
 static void *run_job(void *argument) {
     sa_job *job = argument;
-    job->status = analyze_parsed(job->query, job->out);
+    job->status = analyze_parsed(job->query, job->out, job->keep_tree);
     return NULL;
 }
 
-static int analyze_on_helper_thread(const char *query, pgproxy_sql_analysis *out, size_t stack_size) {
+static int analyze_on_helper_thread(const char *query, pgproxy_sql_analysis *out, bool keep_tree, size_t stack_size) {
     long page_size = sysconf(_SC_PAGESIZE);
     size_t page = page_size > 0 ? (size_t)page_size : 4096;
     size_t usable = (stack_size + page - 1) / page * page;
@@ -241,7 +260,7 @@ static int analyze_on_helper_thread(const char *query, pgproxy_sql_analysis *out
         return fail(out, PGPROXY_SQL_ANALYSIS_NO_MEMORY, "could not set up a stack to analyse this query", 0);
     }
 
-    sa_job job = {query, out, PGPROXY_SQL_ANALYSIS_NO_MEMORY};
+    sa_job job = {query, out, keep_tree, PGPROXY_SQL_ANALYSIS_NO_MEMORY};
     pthread_attr_t attributes;
     pthread_t thread = 0;
     bool started = false;
@@ -259,7 +278,7 @@ static int analyze_on_helper_thread(const char *query, pgproxy_sql_analysis *out
 
 /* ---- entry point ------------------------------------------------------------------------- */
 
-int pgproxy_sql_analyze(const char *query, pgproxy_sql_analysis *out) {
+static int analyze(const char *query, pgproxy_sql_analysis *out, bool keep_tree) {
     if (out == NULL) return PGPROXY_SQL_ANALYSIS_INVALID;
     memset(out, 0, sizeof *out);
     if (query == NULL) return fail(out, PGPROXY_SQL_ANALYSIS_INVALID, "query is NULL", 0);
@@ -271,9 +290,13 @@ int pgproxy_sql_analyze(const char *query, pgproxy_sql_analysis *out) {
         if (error != NULL) return fail_owned(out, PGPROXY_SQL_ANALYSIS_PARSE_ERROR, error, cursor);
         return fail(out, PGPROXY_SQL_ANALYSIS_NO_MEMORY, "out of memory", 0);
     }
-    if (bound <= SA_INLINE_MAX_BOUND) return analyze_parsed(query, out);
+    if (bound <= SA_INLINE_MAX_BOUND) return analyze_parsed(query, out, keep_tree);
     if (bound > SA_MAX_DEPTH_BOUND)
         return fail(out, PGPROXY_SQL_ANALYSIS_TOO_COMPLEX,
                     "query too deeply nested or too long to analyse", 0);
-    return analyze_on_helper_thread(query, out, SA_STACK_BASE + (size_t)bound * SA_STACK_PER_LEVEL);
+    return analyze_on_helper_thread(query, out, keep_tree, SA_STACK_BASE + (size_t)bound * SA_STACK_PER_LEVEL);
 }
+
+int pgproxy_sql_analyze(const char *query, pgproxy_sql_analysis *out) { return analyze(query, out, false); }
+
+int pgproxy_sql_analyze_with_tree(const char *query, pgproxy_sql_analysis *out) { return analyze(query, out, true); }

@@ -61,10 +61,6 @@ final class LoadedPlugin: @unchecked Sendable {
                 + "this pgproxy speaks ABI \(PluginABIVersion.describe(PluginABIVersion.encoded)): rebuild the plugin against this pgproxy's pgproxy_plugin.h")
         }
         let name = vtable.pointee.name.map { String(cString: $0) } ?? config.label
-        guard vtable.pointee.wants_parse_tree == 0 else {
-            dlclose(handle)
-            throw PluginLoadError(description: "plugin \(name) (\(path)) asks for the protobuf parse tree (wants_parse_tree), which \(ConfigLoader.notSupportedYet); use kind, flags, commands, tables and functions from the context")
-        }
         guard let initialize = vtable.pointee.`init`, vtable.pointee.route != nil else {
             dlclose(handle)
             throw PluginLoadError(description: "plugin \(name) (\(path)): its vtable has no init or no route function")

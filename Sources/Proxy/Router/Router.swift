@@ -147,7 +147,12 @@ final class Router {
                             context.backends = UnsafePointer(backends)
                             context.backend_count = backendCount
                             context.shard_count = 1
-                            return chain.route(&context, builder: builder)
+                            guard chain.wantsParseTree else { return chain.route(&context, builder: builder) }
+                            return StatementInfo.withParseTree(of: text) { tree in
+                                context.parse_tree = tree.baseAddress?.assumingMemoryBound(to: UInt8.self)
+                                context.parse_tree_len = tree.count
+                                return chain.route(&context, builder: builder)
+                            }
                         }
                     }
                 }

@@ -39,6 +39,16 @@ final class StatementInfo {
 
     var isWrite: Bool { kind == PGPROXY_STMT_WRITE || kind == PGPROXY_STMT_DDL }
 
+    /// Runs `body` with libpg_query's protobuf parse tree of `text` (empty when it does not
+    /// parse), for plugins that asked for it. Parsed afresh each time: the tree holds the
+    /// statement's literals, which the shape cache does not key on.
+    static func withParseTree<R>(of text: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        var analysis = pgproxy_sql_analysis()
+        _ = pgproxy_sql_analyze_with_tree(String(decoding: text, as: UTF8.self), &analysis)
+        defer { pgproxy_sql_analysis_free(&analysis) }
+        return body(UnsafeRawBufferPointer(start: analysis.parse_tree, count: analysis.parse_tree == nil ? 0 : analysis.parse_tree_len))
+    }
+
     func has(_ flag: UInt32) -> Bool { flags & flag != 0 }
 }
 

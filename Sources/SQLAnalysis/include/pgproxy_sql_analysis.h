@@ -71,6 +71,8 @@ typedef struct pgproxy_sql_analysis {
     char **functions; size_t function_count; /* distinct FuncCall names, lowercase, dotted if qualified */
     char *error;             /* parse error message (NUL-terminated) or NULL */
     int32_t error_cursor;    /* 1-based position of the parse error, 0 if none */
+    uint8_t *parse_tree;     /* pgproxy_sql_analyze_with_tree only: libpg_query's protobuf bytes */
+    size_t parse_tree_len;
 } pgproxy_sql_analysis;
 
 /*
@@ -81,6 +83,13 @@ typedef struct pgproxy_sql_analysis {
  * twice). An empty text, or one of only comments, is 0 statements of kind UNKNOWN, not an error.
  */
 int pgproxy_sql_analyze(const char *query, pgproxy_sql_analysis *out);
+
+/*
+ * As pgproxy_sql_analyze, and on success also keeps the parse tree as libpg_query's protobuf
+ * serialisation (pg_query_parse_protobuf) in `parse_tree` / `parse_tree_len`, for plugins that
+ * want the whole tree. Freed by pgproxy_sql_analysis_free.
+ */
+int pgproxy_sql_analyze_with_tree(const char *query, pgproxy_sql_analysis *out);
 
 void pgproxy_sql_analysis_free(pgproxy_sql_analysis *analysis);
 

@@ -170,4 +170,52 @@ final class ReadWriteSplitTests: IntegrationTestCase {
             XCTAssertTrue(message.contains("ABI 2.0") && message.contains("ABI 1.0") && message.contains("libfuture.so"), message)
         }
     }
+
+    /// A plugin that sets wants_parse_tree gets libpg_query's protobuf tree of each statement,
+    /// with that statement's own literals (the shape cache does not stand in for it).
+    func testAPluginThatWantsTheParseTreeGetsIt() async throws {
+        let set = try XCTUnwrap(Self.set)
+        let directory = NSTemporaryDirectory() + "pgproxy-tree-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try """
+            #define _GNU_SOURCE
+            #include <stdio.h>
+            #include <string.h>
+            #include "pgproxy_plugin.h"
+            static const pgproxy_host_api *host;
+            static void *start(const pgproxy_host_api *h, const pgproxy_setting *s, size_t n, char *e, size_t l) { host = h; return (void *)1; }
+            static pgproxy_str text(const char *c) { pgproxy_str s = { c, strlen(c) }; return s; }
+            static void route(void *i, const pgproxy_route_context *c, pgproxy_route_decision *d, pgproxy_result_builder *b) {
+                if (memmem(c->query.ptr, c->query.len, "tree_probe", 10) == NULL) return;
+                char length[32];
+                snprintf(length, sizeof length, "%zu", c->parse_tree_len);
+                const char *seen = "";
+                if (c->parse_tree && memmem(c->parse_tree, c->parse_tree_len, "literal_one", 11)) seen = "one";
+                if (c->parse_tree && memmem(c->parse_tree, c->parse_tree_len, "literal_two", 11)) seen = "two";
+                host->result_add_column(b, text("tree_bytes"));
+                host->result_add_column(b, text("literal"));
+                pgproxy_str row[2] = { text(length), text(seen) };
+                host->result_add_row(b, row, 2);
+                d->action = PGPROXY_ACTION_INTERCEPT;
+            }
+            static const pgproxy_plugin_vtable table = {
+                .abi_version = PGPROXY_PLUGIN_ABI_VERSION, .name = "tree", .init = start, .route = route, .wants_parse_tree = 1 };
+            const pgproxy_plugin_vtable *pgproxy_plugin_entry(void) { return &table; }
+            """.write(toFile: directory + "/tree.c", atomically: true, encoding: .utf8)
+        let include = repositoryRoot.appendingPathComponent("Sources/PluginABI/include").path
+        let build = try runCommand("/usr/bin/cc", ["-shared", "-fPIC", "-I", include, "-o", directory + "/libtree.so", directory + "/tree.c"])
+        XCTAssertEqual(build.status, 0, build.stderr)
+        let proxy = try await ProxyFixture(
+            backendPort: set.primary.port, sections: "[[plugins]]\npath = \"\(directory)/libtree.so\"", databases: set.databases())
+        defer { Task { await proxy.stop() } }
+        let client = try PQConnection(proxy.conninfo())
+        for literal in ["one", "two", "one"] {
+            let row = client.exec("SELECT tree_probe FROM t WHERE name = 'literal_\(literal)'")
+            XCTAssertTrue(row.ok, row.message ?? "")
+            XCTAssertGreaterThan(Int(row.rows.first?[0] ?? "") ?? 0, 40, "the protobuf tree of a SELECT with a WHERE clause")
+            XCTAssertEqual(row.rows.first?[1], literal, "the tree carries this statement's literal")
+        }
+        XCTAssertEqual(client.exec("SELECT 1").firstValue, "1", "statements the plugin leaves alone reach the server")
+    }
 }
