@@ -20,6 +20,9 @@ run_pgbench() { # TARGET ARGS...: prints tps (connection time excluded, except w
     out=$(timeout $((DURATION + 60)) pgbench -n -T "$DURATION" -h 127.0.0.1 -p "${PORT[$target]}" \
               -U bench "$@" bench 2>&1) || rc=$?
     tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$out" | head -n 1)
+    if [ -n "${BENCH_TX_LOG:-}" ]; then # transactions per target, for CPU per transaction
+        echo "$target $(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")" >>"$BENCH_TX_LOG"
+    fi
     if [ "$rc" = 0 ] && [ -n "$tps" ]; then echo "$tps"; return; fi
     note "$target failed (exit $rc): $(grep -m 3 -iE 'error|fatal|abort' <<<"$out" | tr '\n' ' ')"
 }
@@ -51,4 +54,8 @@ bench_targets() { # ARGS...: pgbench flags
         if [ -z "${MEDIAN[$t]}" ]; then CELL[$t]=fail
         else CELL[$t]=$(printf '%.0f' "${MEDIAN[$t]}"); if [ "$failed" -gt 0 ]; then CELL[$t]+=" ($failed/$ROUNDS failed)"; fi; fi
     done
+}
+
+cpu_ticks() { # PID: user + system CPU time of the process so far, in clock ticks
+    awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
 }

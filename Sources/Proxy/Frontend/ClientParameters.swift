@@ -14,9 +14,14 @@ struct ClientParameters {
 
     /// Name → value the client expects its server connection to have.
     private(set) var values: [String: String] = [:] {
-        didSet { cachedSignature = nil }
+        didSet {
+            cachedSignature = nil
+            version &+= 1
+        }
     }
     private var cachedSignature: Int?
+    /// Changes whenever `values` does: lets callers cache what they read from it.
+    private(set) var version = 0
 
     init() {}
 

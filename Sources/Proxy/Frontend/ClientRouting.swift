@@ -22,6 +22,20 @@ final class ClientRouting {
     /// An ErrorResponse came since the batch was sent (for the statement-done event).
     var failed = false
 
+    /// application_name as of `applicationNameVersion` of the client's parameters: looked up
+    /// again only when a ParameterStatus or SET changed something, not for every batch.
+    private var applicationName = ""
+    private var applicationNameVersion = -1
+
+    @inline(__always)
+    func applicationName(from parameters: ClientParameters) -> String {
+        if parameters.version != applicationNameVersion {
+            applicationName = parameters.values["application_name"] ?? ""
+            applicationNameVersion = parameters.version
+        }
+        return applicationName
+    }
+
     init(router: Router, chain: PluginChain) {
         self.router = router
         self.chain = chain

@@ -26,7 +26,7 @@ extension ClientSession {
         let inTransaction = server.map { $0.transactionStatus != .idle } ?? false
         let client = Router.Client(
             user: identity.user.name, database: identity.database.name,
-            applicationName: parameters.values["application_name"] ?? "",
+            applicationName: routing.applicationName(from: parameters),
             session: routing.session, inTransaction: inTransaction, attached: server != nil)
         switch routing.router.route(batch, client: client, topology: groupPart.topology) {
         case .forward(let backend, let info):
