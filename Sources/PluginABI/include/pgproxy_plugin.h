@@ -105,7 +105,7 @@ typedef struct pgproxy_backend {
     int32_t active_connections;
     int32_t idle_connections;
     double latency_avg_ms;        /* recent average statement latency, 0 if unknown */
-    double latency_p99_ms;        /* recent 99th percentile, 0 if unknown */
+    double latency_p99_ms;        /* streaming estimate of the 99th percentile, 0 if unknown */
     pgproxy_str host;
     int32_t port;
     int32_t waiting_clients;      /* clients queued for a connection to this backend */

@@ -26,7 +26,7 @@ final class Backend: @unchecked Sendable {
     let activeClients = Atomic<Int>(0)
     /// Recent statement latency, exponentially weighted, in microseconds (as integer bits).
     private let latencyMicros = Atomic<Int>(0)
-    private let latencyPeakMicros = Atomic<Int>(0)
+    private let latencyP99Scaled = Atomic<Int>(0)
     /// The host name as a C string that lives as long as the backend, for plugin contexts.
     let hostCString: UnsafeMutablePointer<CChar>
     let databaseCString: UnsafeMutablePointer<CChar>
@@ -135,13 +135,21 @@ final class Backend: @unchecked Sendable {
     func record(latencyMicros sample: Int) {
         let old = latencyMicros.load(ordering: .relaxed)
         latencyMicros.store(old == 0 ? sample : old + (sample - old) / 16, ordering: .relaxed)
-        let peak = latencyPeakMicros.load(ordering: .relaxed)
-        // A decaying peak: a rough stand-in for a high percentile without a histogram.
-        latencyPeakMicros.store(sample > peak ? sample : peak - peak / 64, ordering: .relaxed)
+        // A streaming 99th percentile (in 1/1024 µs): a sample above the estimate raises it by a
+        // step, one below lowers it by a 99th of a step, so it settles where 1% of the samples
+        // are above it. The step is 1/32 of the estimate, so it follows a changing load quickly.
+        let scaled = sample << 10
+        let p99 = latencyP99Scaled.load(ordering: .relaxed)
+        if p99 == 0 {
+            latencyP99Scaled.store(scaled, ordering: .relaxed)
+        } else {
+            let step = max(p99 >> 5, 1 << 10)
+            latencyP99Scaled.store(scaled > p99 ? p99 + step : max(p99 - step / 99, 1), ordering: .relaxed)
+        }
     }
 
     var latencyAverageMilliseconds: Double { Double(latencyMicros.load(ordering: .relaxed)) / 1000 }
-    var latencyPeakMilliseconds: Double { Double(latencyPeakMicros.load(ordering: .relaxed)) / 1000 }
+    var latencyP99Milliseconds: Double { Double(latencyP99Scaled.load(ordering: .relaxed)) / 1024 / 1000 }
 
     var pluginRole: pgproxy_role {
         switch role {

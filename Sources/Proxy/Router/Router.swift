@@ -110,7 +110,7 @@ final class Router {
                 id: Int32(backend.id.load(ordering: .relaxed)), role: backend.pluginRole, shard: 0, weight: Int32(backend.weight),
                 healthy: backend.available(now: now) ? 1 : 0,
                 active_connections: Int32(backend.activeClients.load(ordering: .relaxed)), idle_connections: 0,
-                latency_avg_ms: backend.latencyAverageMilliseconds, latency_p99_ms: backend.latencyPeakMilliseconds,
+                latency_avg_ms: backend.latencyAverageMilliseconds, latency_p99_ms: backend.latencyP99Milliseconds,
                 host: backend.hostString, port: Int32(backend.address.port),
                 waiting_clients: 0)
         }

@@ -50,12 +50,14 @@ enum SessionHint: Equatable {
         guard lexer.index < text.count, text[lexer.index] | 0x20 == UInt8(ascii: "s") || text[lexer.index] | 0x20 == UInt8(ascii: "r") else {
             return nil
         }
-        guard let verb = lexer.word() else { return nil }
+        // SELECT also starts with an s: tell SET and RESET apart without making a String.
         let isReset: Bool
-        switch verb {
-        case "set": isReset = false
-        case "reset": isReset = true
-        default: return nil
+        if lexer.takeWord(equalTo: "set") {
+            isReset = false
+        } else if lexer.takeWord(equalTo: "reset") {
+            isReset = true
+        } else {
+            return nil
         }
         guard let first = lexer.word() else { return nil }
         var target: String
@@ -111,6 +113,19 @@ private struct HintLexer {
 
     mutating func skipBlanks() {
         while index < text.count, text[index] == 0x20 || text[index] == 0x09 || text[index] == 0x0A || text[index] == 0x0D { index += 1 }
+    }
+
+    /// Consumes the next word if it is `expected` (lower-case ASCII), in any case.
+    mutating func takeWord(equalTo expected: StaticString) -> Bool {
+        skipBlanks()
+        let count = expected.utf8CodeUnitCount
+        guard text.count - index >= count else { return false }
+        let letters = expected.utf8Start
+        for offset in 0..<count where text[index + offset] | 0x20 != letters[offset] { return false }
+        let end = index + count
+        if end < text.count, (text[end] | 0x20) >= 0x61, (text[end] | 0x20) <= 0x7A || text[end] == 0x5F { return false }
+        index = end
+        return true
     }
 
     mutating func word() -> String? {
