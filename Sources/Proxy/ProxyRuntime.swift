@@ -12,6 +12,9 @@ final class ProxyRuntime: @unchecked Sendable {
     let snapshot: Mutex<ProxyConfig>
     /// Every pool, one per (database, user, host).
     let pools = Mutex<[PoolID: Pool]>([:])
+    /// Pools of hosts a reload removed, kept alive (their partitions and server connections
+    /// refer to them) until their last connection and client are gone.
+    let retiredPools = Mutex<[Pool]>([])
     /// The pools of each (database, user).
     let groups = Mutex<[PoolKey: PoolGroup]>([:])
     /// Every configured host, kept across reloads while configured.

@@ -59,5 +59,13 @@ extension ProxyRuntime {
             logger.info("host \(pool.backend.address) is no longer a host of database \(pool.key.database): closing its connections as they are released")
             pool.reconnect()
         }
+        // Forget retired pools that have nothing left; keep the others (and the new ones).
+        let finished = retiredPools.withLock { kept -> [Pool] in
+            let done = kept.filter { $0.openConnectionCount == 0 && $0.partitions.allSatisfy { $0.clients == 0 } }
+            kept.removeAll { pool in done.contains { $0 === pool } }
+            kept.append(contentsOf: retired)
+            return done
+        }
+        for pool in finished { pool.closeAll() }
     }
 }

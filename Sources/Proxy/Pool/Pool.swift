@@ -92,14 +92,14 @@ final class Pool: @unchecked Sendable {
         openConnections.subtract(1, ordering: .relaxed)
         guard waitingClients.load(ordering: .relaxed) > 0 else { return }
         for other in partitions where other !== partition {
-            other.eventLoop.execute { other.openForWaiters() }
+            other.eventLoop.execute { withExtendedLifetime(self) { other.openForWaiters() } }
         }
     }
 
     /// Asks the other partitions to give back an idle connection for a partition whose clients wait.
     func requestIdleConnection(for partition: PoolPartition) {
         for other in partitions where other !== partition {
-            other.eventLoop.execute { other.releaseIdleIfUnneeded() }
+            other.eventLoop.execute { withExtendedLifetime(self) { other.releaseIdleIfUnneeded() } }
         }
     }
 
@@ -122,26 +122,26 @@ final class Pool: @unchecked Sendable {
             generation.add(1, ordering: .relaxed)
         }
         for partition in partitions {
-            partition.eventLoop.execute { partition.apply(settings: new) }
+            partition.eventLoop.execute { withExtendedLifetime(self) { partition.apply(settings: new) } }
         }
     }
 
     /// Replaces every server connection: idle ones now, busy ones when released (RECONNECT).
     func reconnect() {
         generation.add(1, ordering: .relaxed)
-        for partition in partitions { partition.eventLoop.execute { partition.closeStaleIdle() } }
+        for partition in partitions { partition.eventLoop.execute { withExtendedLifetime(self) { partition.closeStaleIdle() } } }
     }
 
     /// PAUSE: stop handing out servers and close each one as it is released.
     func pause() {
         paused.store(true, ordering: .relaxed)
-        for partition in partitions { partition.eventLoop.execute { partition.closeStaleIdle() } }
+        for partition in partitions { partition.eventLoop.execute { withExtendedLifetime(self) { partition.closeStaleIdle() } } }
     }
 
     /// RESUME: serve the clients that waited.
     func resume() {
         paused.store(false, ordering: .relaxed)
-        for partition in partitions { partition.eventLoop.execute { partition.serveWaiters() } }
+        for partition in partitions { partition.eventLoop.execute { withExtendedLifetime(self) { partition.serveWaiters() } } }
     }
 
     var serverParameters: [String: String]? { learnedParameters.withLock { $0 } }
@@ -157,7 +157,7 @@ final class Pool: @unchecked Sendable {
     }
 
     func closeAll() {
-        for partition in partitions { partition.eventLoop.execute { partition.closeAll() } }
+        for partition in partitions { partition.eventLoop.execute { withExtendedLifetime(self) { partition.closeAll() } } }
     }
 }
 
