@@ -31,7 +31,7 @@ extension ProxyRuntime {
             }
             let reloads = reloads.withLock { $0 }
             return MetricsReport(
-                pools: pools, backends: backends, routing: MetricsReport.RoutingTotals(routing),
+                pools: pools, backends: backends, routing: RoutingFigures.total(routing),
                 clientsConnected: clientCount.load(ordering: .relaxed),
                 reloadsSucceeded: reloads.succeeded, reloadsFailed: reloads.failed,
                 lastReloadSuccess: reloads.lastSucceeded, lastReloadTimestamp: reloads.lastAt,

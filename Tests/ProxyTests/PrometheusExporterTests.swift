@@ -127,9 +127,9 @@ final class PrometheusExporterTests: XCTestCase {
                 routed: hits + misses, blocked: blocked, intercepted: 0)
         }
         var report = Self.report(pools: [])
-        report.routing = MetricsReport.RoutingTotals([loop(10, 2, entries: 2), loop(5, 3, entries: 3, blocked: 1)])
+        report.routing = RoutingFigures.total([loop(10, 2, entries: 2), loop(5, 3, entries: 3, blocked: 1)])
         exporter.update(with: report)
-        report.routing = MetricsReport.RoutingTotals([loop(20, 2, entries: 2), loop(5, 4, entries: 4, blocked: 1)])
+        report.routing = RoutingFigures.total([loop(20, 2, entries: 2), loop(5, 4, entries: 4, blocked: 1)])
         exporter.update(with: report)
         let samples = Self.samples(exporter.render())
         XCTAssertEqual(samples[#"pgproxy_routing_cache_lookups_total{result="hit"}"#], 25)

@@ -61,6 +61,9 @@ final class ServerConnection: ChannelDuplexHandler {
         notify: MessageSet([BackendID.copyInResponse]),
         capture: MessageSet([BackendID.readyForQuery, BackendID.parameterStatus, BackendID.errorResponse]))
     private var readsPaused = false
+    /// The server's socket takes more bytes (as of the last writability change); the attached
+    /// client pauses its reads while it does not.
+    private(set) var isWritable = true
     private var readPending = false
 
     init(
@@ -133,8 +136,6 @@ final class ServerConnection: ChannelDuplexHandler {
         setReadsPaused(!client.isWritable)
     }
 
-    /// Whether the server's socket takes more bytes (the client pauses its reads when not).
-    var isWritable: Bool { context?.channel.isWritable ?? true }
 
     /// Bytes from the attached client, already scanned by it; flushed at the end of its burst.
     @inline(__always)
@@ -360,7 +361,8 @@ final class ServerConnection: ChannelDuplexHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        client?.setReadsPaused(!context.channel.isWritable)
+        isWritable = context.channel.isWritable
+        client?.setReadsPaused(!isWritable)
     }
 
     func channelInactive(context: ChannelHandlerContext) {

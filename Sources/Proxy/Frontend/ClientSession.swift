@@ -26,6 +26,9 @@ final class ClientSession: ChannelDuplexHandler {
     var groupPart: GroupPartition?
     /// Set when statements are routed (several hosts or plugins); nil keeps the plain path.
     var routing: ClientRouting?
+    /// The client's socket takes more bytes (as of the last writability change); a server
+    /// attached to this client pauses its reads while it does not.
+    private(set) var isWritable = true
     /// The console, for a client logged in to the admin database.
     private var admin: AdminConsole?
     var partition: PoolPartition?
@@ -128,11 +131,9 @@ final class ClientSession: ChannelDuplexHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        server?.setReadsPaused(!context.channel.isWritable)
+        isWritable = context.channel.isWritable
+        server?.setReadsPaused(!isWritable)
     }
-
-    /// Whether the client's socket takes more bytes (its server pauses reads when not).
-    var isWritable: Bool { context?.channel.isWritable ?? true }
 
     func channelInactive(context: ChannelHandlerContext) {
         leave()

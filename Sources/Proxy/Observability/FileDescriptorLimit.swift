@@ -24,9 +24,17 @@ enum FileDescriptorLimit {
         if UInt64(limit.rlim_cur) < wanted {
             var raised = limit
             raised.rlim_cur = rlim_t(wanted)
-            if setrlimit(resource, &raised) == 0 { limit = raised }
+            _ = setrlimit(resource, &raised)
         }
-        return UInt64(limit.rlim_cur) < UInt64(Int64.max) ? UInt64(limit.rlim_cur) : nil
+        return soft()
+    }
+
+    /// The soft limit in force, nil when unlimited or unknown. RLIM_INFINITY does not import on
+    /// Linux (it is ~0UL) and is Int64.max on Darwin; no real limit reaches Int64.max.
+    static func soft() -> UInt64? {
+        var limit = rlimit()
+        guard getrlimit(resource, &limit) == 0, UInt64(limit.rlim_cur) < UInt64(Int64.max) else { return nil }
+        return UInt64(limit.rlim_cur)
     }
 
     /// A warning when the limit cannot hold every client and server connection the

@@ -40,34 +40,10 @@ struct MetricsReport: Sendable {
         var connectFailures: UInt64      // total since start (monotonic)
     }
 
-    /// Every router's counters summed (monotonic, except `cachedStatements`).
-    struct RoutingTotals {
-        var cachedStatements = 0
-        var cacheHits: UInt64 = 0
-        var cacheMisses: UInt64 = 0
-        var cacheEvictions: UInt64 = 0
-        var routed: UInt64 = 0
-        var blocked: UInt64 = 0
-        var intercepted: UInt64 = 0
-
-        init() {}
-
-        init(_ routers: [RoutingFigures]) {
-            for router in routers {
-                cachedStatements += router.cachedStatements
-                cacheHits &+= router.cacheHits
-                cacheMisses &+= router.cacheMisses
-                cacheEvictions &+= router.cacheEvictions
-                routed &+= router.routed
-                blocked &+= router.blocked
-                intercepted &+= router.intercepted
-            }
-        }
-    }
-
     var pools: [PoolFigures]
     var backends: [BackendFigures]
-    var routing = RoutingTotals()
+    /// Every router's counters summed (monotonic, except the cache's size and limit).
+    var routing = RoutingFigures()
     var clientsConnected: Int
     var reloadsSucceeded: UInt64         // monotonic
     var reloadsFailed: UInt64            // monotonic

@@ -64,18 +64,7 @@ struct ProcessStats: Sendable, Equatable {
     }
 
     /// `RLIMIT_NOFILE`'s soft limit, nil when unlimited or unknown.
-    static func maxFDs() -> UInt64? {
-        var limit = rlimit()
-        #if canImport(Glibc)
-        let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
-        #else
-        let resource = RLIMIT_NOFILE
-        #endif
-        // RLIM_INFINITY does not import on Linux (it is ~0UL) and is Int64.max on Darwin; both
-        // are at least Int64.max, which no real limit reaches.
-        guard getrlimit(resource, &limit) == 0, UInt64(limit.rlim_cur) < UInt64(Int64.max) else { return nil }
-        return UInt64(limit.rlim_cur)
-    }
+    static func maxFDs() -> UInt64? { FileDescriptorLimit.soft() }
 
     /// Reads a procfs file whole. procfs reports a size of 0, so this reads to end-of-file
     /// instead of trusting `stat`; the files read here are well under the 64 KiB cap.

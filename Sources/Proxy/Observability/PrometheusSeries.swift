@@ -216,7 +216,7 @@ struct RoutingSeries {
         intercepted = MonotonicCounter(registry.counter(MetricCatalog.routingDecisions, [("outcome", "intercepted")]))
     }
 
-    mutating func apply(_ totals: MetricsReport.RoutingTotals) {
+    mutating func apply(_ totals: RoutingFigures) {
         entries.set(to: Double(totals.cachedStatements))
         hits.advance(to: totals.cacheHits)
         misses.advance(to: totals.cacheMisses)

@@ -3,14 +3,28 @@ import NIOCore
 /// One router's counters, read on its own loop (where they are written): SHOW ROUTING and
 /// /metrics.
 struct RoutingFigures: Sendable {
-    var cachedStatements: Int
-    var cacheLimit: Int
-    var cacheHits: UInt64
-    var cacheMisses: UInt64
-    var cacheEvictions: UInt64
-    var routed: UInt64
-    var blocked: UInt64
-    var intercepted: UInt64
+    var cachedStatements = 0
+    var cacheLimit = 0
+    var cacheHits: UInt64 = 0
+    var cacheMisses: UInt64 = 0
+    var cacheEvictions: UInt64 = 0
+    var routed: UInt64 = 0
+    var blocked: UInt64 = 0
+    var intercepted: UInt64 = 0
+
+    /// The figures of several routers added up.
+    static func total(_ routers: [RoutingFigures]) -> RoutingFigures {
+        routers.reduce(into: RoutingFigures()) { sum, router in
+            sum.cachedStatements += router.cachedStatements
+            sum.cacheLimit += router.cacheLimit
+            sum.cacheHits &+= router.cacheHits
+            sum.cacheMisses &+= router.cacheMisses
+            sum.cacheEvictions &+= router.cacheEvictions
+            sum.routed &+= router.routed
+            sum.blocked &+= router.blocked
+            sum.intercepted &+= router.intercepted
+        }
+    }
 }
 
 extension ProxyRuntime {
