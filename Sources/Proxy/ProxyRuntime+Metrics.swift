@@ -18,7 +18,9 @@ extension ProxyRuntime {
                     bytesReceived: counters.bytesReceived, bytesSent: counters.bytesSent,
                     transactionMicros: counters.transactionMicros, queryMicros: counters.queryMicros,
                     waitMicros: counters.waitMicros, errors: counters.errors,
-                    serverAssignments: counters.serverAssignments)
+                    serverAssignments: counters.serverAssignments,
+                    clientParses: counters.clientParses, serverParses: counters.serverParses,
+                    binds: counters.binds, statementEvictions: counters.statementEvictions)
             }
             let now = NIODeadline.now().uptimeNanoseconds
             let backends = allBackends.map { backend in

@@ -25,6 +25,8 @@ final class ProxyRuntime: @unchecked Sendable {
     var plugins = PluginChain.empty
     /// One router per event loop, in `loops` order.
     var routers: [Router] = []
+    /// One per loop, like `routers`; each used on its loop only.
+    var statementRegistries: [StatementRegistry] = []
     private let clientsPerUser = Mutex<[String: Int]>([:])
     let plainVerifiers = Mutex<[String: SCRAMVerifier]>([:])
     let clientCount = Atomic<Int>(0)
@@ -91,10 +93,17 @@ final class ProxyRuntime: @unchecked Sendable {
     var allPools: [Pool] { pools.withLock { Array($0.values) } }
 
     /// The router of `loop`'s clients.
-    func router(for loop: any EventLoop) -> Router {
+    func router(for loop: any EventLoop) -> Router { routers[loopIndex(loop, of: routers.count)] }
+
+    /// The named statements of `loop`'s clients and servers.
+    func statementRegistry(for loop: any EventLoop) -> StatementRegistry {
+        statementRegistries[loopIndex(loop, of: statementRegistries.count)]
+    }
+
+    private func loopIndex(_ loop: any EventLoop, of count: Int) -> Int {
         let id = ObjectIdentifier(loop)
-        for (index, candidate) in loops.enumerated() where ObjectIdentifier(candidate) == id && index < routers.count { return routers[index] }
-        return routers[0]
+        for (index, candidate) in loops.enumerated() where ObjectIdentifier(candidate) == id && index < count { return index }
+        return 0
     }
 
     func poolSettings(user: UserConfig, database: DatabaseConfig, config: ProxyConfig) -> PoolSettings {

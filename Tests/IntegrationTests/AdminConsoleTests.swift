@@ -28,9 +28,14 @@ final class AdminConsoleTests: IntegrationTestCase {
         XCTAssertGreaterThan(Int(app["query_time"] ?? "0") ?? 0, 0)
 
         let stats = admin.exec("SHOW STATS")
-        XCTAssertEqual(stats.columns.count, 15)
+        XCTAssertEqual(stats.columns.count, 20)
         XCTAssertEqual(stats.columns.prefix(3), ["database", "total_xact_count", "total_query_count"])
-        XCTAssertEqual(stats.records.first { $0["database"] == "app" }?["total_query_count"], "14")
+        let appStats = stats.records.first { $0["database"] == "app" }
+        XCTAssertEqual(appStats?["total_query_count"], "14")
+        // Simple queries only: no Parse or Bind, one server assignment per transaction.
+        XCTAssertEqual(appStats?["total_server_assignment_count"], "12")
+        XCTAssertEqual(appStats?["total_client_parse_count"], "0")
+        XCTAssertEqual(appStats?["total_bind_count"], "0")
 
         let pools = admin.exec("SHOW POOLS")
         XCTAssertEqual(pools.columns, [

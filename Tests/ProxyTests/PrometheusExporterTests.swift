@@ -13,7 +13,8 @@ final class PrometheusExporterTests: XCTestCase {
             database: database, user: user, mode: mode,
             clientsActive: 3, clientsWaiting: 1, serversActive: 2, serversIdle: 4, serversLogin: 1, serversTested: 0,
             maxWaitSeconds: 0.25, transactions: total, queries: total * 2, bytesReceived: 1000, bytesSent: 4000,
-            transactionMicros: 1_500_000, queryMicros: 250_000, waitMicros: 0, errors: 1, serverAssignments: total)
+            transactionMicros: 1_500_000, queryMicros: 250_000, waitMicros: 0, errors: 1, serverAssignments: total,
+            clientParses: 3, serverParses: 2, binds: total, statementEvictions: 1)
     }
 
     static func backend(_ database: String, host: String = "10.0.0.1", port: Int = 5432, failures: UInt64 = 2) -> MetricsReport.BackendFigures {

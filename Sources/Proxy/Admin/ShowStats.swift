@@ -8,6 +8,8 @@ enum ShowStats: AdminCommand {
     static let columns: [AdminColumn] = ["database"].map { AdminColumn($0) } + [
         "total_xact_count", "total_query_count", "total_received", "total_sent",
         "total_xact_time", "total_query_time", "total_wait_time",
+        "total_server_assignment_count", "total_client_parse_count", "total_server_parse_count", "total_bind_count",
+        "total_prepared_evictions",
         "avg_xact_count", "avg_query_count", "avg_recv", "avg_sent",
         "avg_xact_time", "avg_query_time", "avg_wait_time",
     ].map { AdminColumn($0, .numeric) }
@@ -17,7 +19,9 @@ enum ShowStats: AdminCommand {
         return runtime.totalsByDatabase(on: context.loop).map { totals in
             let averages = runtime.statsPeriods.withLock { $0.averages }
             let rows: [[String?]] = totals.keys.sorted().map { database in
-                [database] + totalValues(totals[database]!) + averageValues(averages[database] ?? PoolCounters())
+                let total = totals[database]!
+                let statements = [total.serverAssignments, total.clientParses, total.serverParses, total.binds, total.statementEvictions]
+                return [database] + totalValues(total) + statements.map { String($0) } + averageValues(averages[database] ?? PoolCounters())
             }
             return .rows(columns: columns, rows: rows)
         }

@@ -58,13 +58,18 @@ final class ServerConnection: ChannelDuplexHandler {
     /// The client this connection is serving, while attached.
     private(set) var client: ClientSession?
     private var scanner = MessageScanner(
-        notify: MessageSet([BackendID.copyInResponse]),
+        notify: MessageSet([BackendID.copyInResponse, BackendID.parseComplete, BackendID.closeComplete]),
         capture: MessageSet([BackendID.readyForQuery, BackendID.parameterStatus, BackendID.errorResponse]))
     private var readsPaused = false
     /// The server's socket takes more bytes (as of the last writability change); the attached
     /// client pauses its reads while it does not.
     private(set) var isWritable = true
     private var readPending = false
+    /// The named statements this connection has prepared, for transaction-pooled clients.
+    private(set) var statements: ServerStatements?
+    /// The start of a ParseComplete or CloseComplete that pgproxy takes out of the stream, cut
+    /// by the end of a read: held back until the rest of it comes.
+    private var heldHeader: ByteBuffer?
 
     init(
         id: Int, address: BackendAddress, partition: PoolPartition, lifetime: TimeAmount?, generation: Int,
@@ -132,10 +137,19 @@ final class ServerConnection: ChannelDuplexHandler {
     func attach(to client: ClientSession) {
         self.client = client
         state = .attached
+        statements?.attached()
         // Back-pressure follows the client: a previous client may have left this paused.
         setReadsPaused(!client.isWritable)
     }
 
+
+    /// The connection's prepared statements, tracked from the first client that uses them.
+    func preparedStatements(_ registry: StatementRegistry) -> ServerStatements {
+        if let statements { return statements }
+        let made = ServerStatements(registry: registry)
+        statements = made
+        return made
+    }
 
     /// Bytes from the attached client, already scanned by it; flushed at the end of its burst.
     @inline(__always)
@@ -189,6 +203,11 @@ final class ServerConnection: ChannelDuplexHandler {
 
     /// Rolls back what the last client left open and runs the reset query, then returns to the pool.
     private func cleanUp(resetQuery: String?) {
+        if statements?.unknown == true {
+            // Which statements it still has is not known: a fresh connection replaces it.
+            close()
+            return
+        }
         if transactionStatus != .idle {
             runInternal("ROLLBACK") { [self] error in
                 if error != nil { close(); return }
@@ -200,6 +219,7 @@ final class ServerConnection: ChannelDuplexHandler {
             runInternal(resetQuery) { [self] error in
                 if error != nil { close(); return }
                 setValues.removeAll()
+                statements?.forgetAll()
                 state = .idle
                 partition.checkin(self)
             }
@@ -267,17 +287,26 @@ final class ServerConnection: ChannelDuplexHandler {
     @inline(__always)
     private func forwardToClient(_ buffer: ByteBuffer, _ client: ClientSession) {
         var ready = 0
+        var cuts: StreamCuts?
         do {
-            try scanner.scan(buffer) { id, body, _ in
+            try scanner.scan(buffer) { id, body, end in
                 switch id {
                 case BackendID.readyForQuery:
                     recordReadyForQuery(body)
+                    statements?.readyForQuery()
                     ready += 1
+                case BackendID.parseComplete, BackendID.closeComplete:
+                    if let statements, !statements.answered(id) {
+                        // pgproxy's own Parse or Close: its answer is not the client's.
+                        if cuts == nil { cuts = StreamCuts(held: heldHeader) }
+                        cuts!.cut(messageEndingAt: end, in: buffer)
+                    }
                 case BackendID.parameterStatus:
                     if let body, let (name, value) = recordParameter(body) { client.trackParameter(name, value) }
                 case BackendID.copyInResponse:
                     inCopyIn = true
                 case BackendID.errorResponse:
+                    statements?.errorArrived()
                     client.serverSentError()
                 default:
                     break
@@ -289,9 +318,25 @@ final class ServerConnection: ChannelDuplexHandler {
             close()
             return
         }
-        client.writeFromServer(buffer)
+        if heldHeader != nil || cuts != nil || (statements != nil && scanner.partialHeader != nil) {
+            writeCut(buffer, cuts, to: client)
+        } else {
+            client.writeFromServer(buffer)
+        }
         // A pipelining client's answers can bring several ReadyForQuery in one read.
         if ready > 0 { client.serverReadyForQuery(transactionStatus, count: ready) }
+    }
+
+    /// Writes `buffer` without the answers pgproxy takes out, holding back a header cut by the
+    /// end of the read when it starts such an answer.
+    private func writeCut(_ buffer: ByteBuffer, _ cuts: StreamCuts?, to client: ClientSession) {
+        var cuts = cuts ?? StreamCuts(held: heldHeader)
+        heldHeader = nil
+        if let statements, let partial = scanner.partialHeader, statements.nextIsSwallowed(partial.id) {
+            heldHeader = buffer.getSlice(at: buffer.writerIndex - partial.count, length: partial.count)
+            cuts.cut(buffer.writerIndex - partial.count..<buffer.writerIndex)
+        }
+        cuts.write(buffer) { client.writeFromServer($0) }
     }
 
     @inline(__always)
@@ -314,15 +359,20 @@ final class ServerConnection: ChannelDuplexHandler {
     /// Reads while no client is attached: pgproxy's own statements, the tail of a departed
     /// client's answers, or something unsolicited from an idle server.
     private func consumeWithoutClient(_ buffer: ByteBuffer) {
+        heldHeader = nil
         do {
             try scanner.scan(buffer) { id, body, _ in
                 switch id {
                 case BackendID.readyForQuery:
                     recordReadyForQuery(body)
+                    statements?.readyForQuery()
                     internalReadyForQuery()
+                case BackendID.parseComplete, BackendID.closeComplete:
+                    _ = statements?.answered(id)
                 case BackendID.parameterStatus:
                     if let body { recordParameter(body) }
                 case BackendID.errorResponse:
+                    statements?.errorArrived()
                     let fields = ErrorFields.decode(body: body ?? ByteBuffer())
                     if case .internalQuery(let sql, nil, let completion) = state {
                         state = .internalQuery(sql: sql, error: fields, completion: completion)
@@ -380,6 +430,7 @@ final class ServerConnection: ChannelDuplexHandler {
         default:
             break
         }
+        statements?.closed()
         partition.serverClosed(self)
     }
 

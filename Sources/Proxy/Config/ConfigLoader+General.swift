@@ -6,7 +6,7 @@ extension ConfigLoader {
         "query_wait_timeout", "server_connect_timeout", "client_login_timeout", "shutdown_timeout",
         "server_reset_query", "server_reset_query_always", "log_level", "stats_period", "autoreload",
         "load_balancing", "healthcheck_interval", "healthcheck_timeout", "ban_time", "healthcheck_user",
-        "plugin_dir", "query_cache_limit",
+        "plugin_dir", "query_cache_limit", "prepared_statements_limit", "track_session_settings",
     ]
 
     /// Values of `log_level`, the levels swift-log knows.
@@ -59,6 +59,8 @@ extension ConfigLoader {
         if let value = reader.string("healthcheck_user", nonEmpty: true) { general.healthcheckUser = value }
         if let value = reader.string("plugin_dir", nonEmpty: true) { general.pluginDir = value }
         if let value = reader.int("query_cache_limit", atLeast: 16, atMost: 10_000_000) { general.queryCacheLimit = value }
+        if let value = reader.int("prepared_statements_limit", atLeast: 0, atMost: 100_000) { general.preparedStatementsLimit = value }
+        if let value = reader.bool("track_session_settings") { general.trackSessionSettings = value }
 
         if general.minPoolSize > general.defaultPoolSize,
            !reader.failed("min_pool_size"), !reader.failed("default_pool_size") {

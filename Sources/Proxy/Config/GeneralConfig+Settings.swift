@@ -23,6 +23,8 @@ extension GeneralConfig {
             ("healthcheck_user", general.healthcheckUser, false),
             ("plugin_dir", general.pluginDir, false),
             ("query_cache_limit", String(general.queryCacheLimit), false),
+            ("prepared_statements_limit", String(general.preparedStatementsLimit), true),
+            ("track_session_settings", String(general.trackSessionSettings), true),
         ]
     }
 }

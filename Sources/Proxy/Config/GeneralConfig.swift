@@ -63,6 +63,13 @@ public struct GeneralConfig: Sendable, Equatable {
     public var pluginDir: String?
     /// Statement shapes remembered per event loop by the routing cache (`query_cache_limit`).
     public var queryCacheLimit: Int = 5_000
+    /// Named prepared statements each server connection keeps for transaction-pooled clients,
+    /// least recently used evicted first (`prepared_statements_limit`); 0 passes clients'
+    /// statements through untouched, which breaks them once a client changes server connection.
+    public var preparedStatementsLimit: Int = 200
+    /// In transaction mode, a session SET is replayed on every server connection the client
+    /// uses (`track_session_settings`); when false, the connection is reset after it instead.
+    public var trackSessionSettings: Bool = false
 
     /// The documented defaults.
     public init() {}

@@ -68,7 +68,7 @@ extension ClientSession {
     /// Sends the batch to the server in use, or asks the pool of `backend` for one.
     private func forward(_ batch: ByteBuffer, to backend: Backend?) {
         if let server {
-            server.write(batch)
+            send(batch, to: server)
             wroteToServer = true
             return
         }
@@ -85,6 +85,7 @@ extension ClientSession {
         partition?.clients -= 1
         target.clients += 1
         partition = target
+        statements?.partition = target
         pool = target.pool
     }
 

@@ -26,6 +26,8 @@ final class ClientSession: ChannelDuplexHandler {
     var groupPart: GroupPartition?
     /// Set when statements are routed (several hosts or plugins); nil keeps the plain path.
     var routing: ClientRouting?
+    /// Named prepared statements carried across server connections (transaction mode).
+    var statements: ClientStatements?
     /// The client's socket takes more bytes (as of the last writability change); a server
     /// attached to this client pauses its reads while it does not.
     private(set) var isWritable = true
@@ -241,6 +243,11 @@ final class ClientSession: ChannelDuplexHandler {
         let partition = part.home
         self.pool = partition.pool
         self.partition = partition
+        if mode == .transaction, config.general.preparedStatementsLimit > 0 {
+            let tracked = ClientStatements(registry: runtime.statementRegistry(for: context.eventLoop), limit: config.general.preparedStatementsLimit)
+            tracked.partition = partition
+            statements = tracked
+        }
         if part.topology.hasSeveralHosts || !runtime.plugins.isEmpty {
             routing = ClientRouting(router: runtime.router(for: context.eventLoop), chain: runtime.plugins)
         }
@@ -342,7 +349,7 @@ final class ClientSession: ChannelDuplexHandler {
             if let routing, routing.holds(serverAttached: server != nil, waiting: waiting, atBoundary: scanner.atMessageBoundary) {
                 hold(buffer, routing, atBoundary: scanner.atMessageBoundary)
             } else if let server {
-                server.write(buffer)
+                send(buffer, to: server)
                 wroteToServer = true
             } else {
                 pending.append(buffer)
@@ -459,11 +466,17 @@ final class ClientSession: ChannelDuplexHandler {
         partition?.counters.serverAssignments &+= 1
         if let routing { routing.attached(to: server.partition.pool.backend) }
         server.attach(to: self)
-        while let buffer = pending.popFirst() { server.write(buffer) }
+        while let buffer = pending.popFirst() { send(buffer, to: server) }
         pendingBytes = 0
         server.flush()
         pausedForBackpressure = !server.isWritable
         setPausedForServer(false)
+    }
+
+    /// Client bytes to the server, with the client's statement names rewritten when tracked.
+    @inline(__always)
+    func send(_ buffer: ByteBuffer, to server: ServerConnection) {
+        if let statements { statements.send(buffer, to: server) } else { server.write(buffer) }
     }
 
     // MARK: called by the attached server connection
@@ -509,7 +522,8 @@ final class ClientSession: ChannelDuplexHandler {
         }
         guard status == .idle else { return }
         routing?.session.transactionEnded()
-        if mode == .transaction {
+        // Part of the client's next message may be on its way to this server: keep it till whole.
+        if mode == .transaction, scanner.atMessageBoundary {
             releaseServer()
         }
         if shutdownRequested { closeForShutdown() }
@@ -576,6 +590,7 @@ final class ClientSession: ChannelDuplexHandler {
             routing?.detached()
             server.release(owed: outstanding, unsynced: unsynced, resetQuery: resetQuery(afterSession: true))
         }
+        statements?.forgetAll()
         partition?.clients -= 1
         if processID != 0 { runtime.cancelRegistry.unregister(processID: processID) }
         if admitted, let identity {

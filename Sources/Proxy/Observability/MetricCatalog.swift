@@ -69,6 +69,22 @@ enum MetricCatalog {
             spec: MetricSpec(
                 name: "pgproxy_pool_server_assignments_total", help: "Times a server connection was given to a client."),
             divisor: 1, read: { $0.serverAssignments }),
+        PoolTotal(
+            spec: MetricSpec(name: "pgproxy_pool_client_parses_total", help: "Parse messages from the pool's clients."),
+            divisor: 1, read: { $0.clientParses }),
+        PoolTotal(
+            spec: MetricSpec(
+                name: "pgproxy_pool_server_parses_total",
+                help: "Named statements prepared on the pool's server connections (a client's Parse, or one pgproxy sent to a connection that lacked the statement)."),
+            divisor: 1, read: { $0.serverParses }),
+        PoolTotal(
+            spec: MetricSpec(name: "pgproxy_pool_binds_total", help: "Bind messages from the pool's clients."),
+            divisor: 1, read: { $0.binds }),
+        PoolTotal(
+            spec: MetricSpec(
+                name: "pgproxy_pool_prepared_statement_evictions_total",
+                help: "Prepared statements closed on server connections to stay within prepared_statements_limit."),
+            divisor: 1, read: { $0.statementEvictions }),
     ]
 
     // MARK: Backends, labelled {database, backend="host:port", role}

@@ -27,6 +27,10 @@ struct MetricsReport: Sendable {
         var waitMicros: UInt64
         var errors: UInt64               // ErrorResponses sent to clients
         var serverAssignments: UInt64
+        var clientParses: UInt64
+        var serverParses: UInt64         // named statements prepared on servers
+        var binds: UInt64
+        var statementEvictions: UInt64   // closed to stay within prepared_statements_limit
     }
 
     /// One configured server of a database, keyed by (database, host:port, role).

@@ -20,6 +20,15 @@ struct PoolCounters: Sendable, Equatable {
     var waitMicros: UInt64 = 0
     /// ErrorResponses sent to clients, the server's and pgproxy's own.
     var errors: UInt64 = 0
+    /// Parse messages of clients (named and unnamed).
+    var clientParses: UInt64 = 0
+    /// Named statements prepared on server connections (a client's Parse, or one pgproxy sent
+    /// before a Bind or Describe to a connection that lacked the statement).
+    var serverParses: UInt64 = 0
+    /// Bind messages of clients.
+    var binds: UInt64 = 0
+    /// Statements closed on a server connection to stay within prepared_statements_limit.
+    var statementEvictions: UInt64 = 0
 
     static func + (lhs: PoolCounters, rhs: PoolCounters) -> PoolCounters {
         var sum = lhs
@@ -32,6 +41,10 @@ struct PoolCounters: Sendable, Equatable {
         sum.queryMicros &+= rhs.queryMicros
         sum.waitMicros &+= rhs.waitMicros
         sum.errors &+= rhs.errors
+        sum.clientParses &+= rhs.clientParses
+        sum.serverParses &+= rhs.serverParses
+        sum.binds &+= rhs.binds
+        sum.statementEvictions &+= rhs.statementEvictions
         return sum
     }
 
@@ -47,6 +60,10 @@ struct PoolCounters: Sendable, Equatable {
             transactionMicros: delta(transactionMicros, earlier.transactionMicros),
             queryMicros: delta(queryMicros, earlier.queryMicros),
             waitMicros: delta(waitMicros, earlier.waitMicros),
-            errors: delta(errors, earlier.errors))
+            errors: delta(errors, earlier.errors),
+            clientParses: delta(clientParses, earlier.clientParses),
+            serverParses: delta(serverParses, earlier.serverParses),
+            binds: delta(binds, earlier.binds),
+            statementEvictions: delta(statementEvictions, earlier.statementEvictions))
     }
 }

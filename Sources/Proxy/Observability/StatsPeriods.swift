@@ -28,7 +28,11 @@ struct StatsPeriods: Sendable {
                 transactionMicros: per(delta.transactionMicros, delta.transactions),
                 queryMicros: per(delta.queryMicros, delta.queries),
                 waitMicros: per(delta.waitMicros, delta.serverAssignments),
-                errors: perSecond(delta.errors))
+                errors: perSecond(delta.errors),
+                clientParses: perSecond(delta.clientParses),
+                serverParses: perSecond(delta.serverParses),
+                binds: perSecond(delta.binds),
+                statementEvictions: perSecond(delta.statementEvictions))
         }
         averages = next
         periodStart = totals

@@ -34,6 +34,8 @@ enum BackendID {
     static let copyBothResponse: UInt8 = UInt8(ascii: "W")
     static let copyData: UInt8 = UInt8(ascii: "d")
     static let copyDone: UInt8 = UInt8(ascii: "c")
+    static let parseComplete: UInt8 = UInt8(ascii: "1")
+    static let closeComplete: UInt8 = UInt8(ascii: "3")
     static let negotiateProtocolVersion: UInt8 = UInt8(ascii: "v")
 }
 

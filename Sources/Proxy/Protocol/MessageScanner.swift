@@ -35,7 +35,7 @@ struct MessageScanner {
 
     private var bodyRemaining = 0
     private var currentID: UInt8 = 0
-    private var partialHeader: UInt64 = 0
+    private var partialHeaderBits: UInt64 = 0
     private var partialHeaderCount = 0
     private var capturedBody: ByteBuffer? = nil
 
@@ -43,6 +43,13 @@ struct MessageScanner {
         self.notify = notify
         self.capture = capture
         self.maximumLength = maximumLength
+    }
+
+    /// The type byte of a message whose 5-byte header is cut by the end of the last buffer, and
+    /// how many of its bytes that buffer held.
+    var partialHeader: (id: UInt8, count: Int)? {
+        guard partialHeaderCount > 0 else { return nil }
+        return (UInt8(truncatingIfNeeded: partialHeaderBits >> (8 * UInt64(partialHeaderCount - 1))), partialHeaderCount)
     }
 
     /// True when the stream stands exactly between two messages.
@@ -83,14 +90,14 @@ struct MessageScanner {
                 index += 5
             } else {
                 while partialHeaderCount < 5 && index < end {
-                    partialHeader = partialHeader << 8 | UInt64(buffer.getInteger(at: index, as: UInt8.self)!)
+                    partialHeaderBits = partialHeaderBits << 8 | UInt64(buffer.getInteger(at: index, as: UInt8.self)!)
                     partialHeaderCount += 1
                     index += 1
                 }
                 guard partialHeaderCount == 5 else { return }
-                id = UInt8(truncatingIfNeeded: partialHeader >> 32)
-                length = Int32(truncatingIfNeeded: partialHeader)
-                partialHeader = 0
+                id = UInt8(truncatingIfNeeded: partialHeaderBits >> 32)
+                length = Int32(truncatingIfNeeded: partialHeaderBits)
+                partialHeaderBits = 0
                 partialHeaderCount = 0
             }
             guard length >= 4 else { throw ScanError.invalidLength(id: id, length: length) }

@@ -166,6 +166,43 @@ final class PQConnection {
         return outcomes
     }
 
+    /// One message group of `pipelineSteps`.
+    enum PipelineStep {
+        case prepare(String, String)
+        case execPrepared(String, [String?])
+        case query(String, [String?])
+        case sync
+    }
+
+    /// Sends the steps in pipeline mode and returns one outcome per step (a Sync's is
+    /// PGRES_PIPELINE_SYNC; a step skipped after an error is PGRES_PIPELINE_ABORTED).
+    func pipelineSteps(_ steps: [PipelineStep]) throws -> [PQOutcome] {
+        guard PQenterPipelineMode(raw) == 1 else { throw PQError(description: lastError) }
+        for step in steps {
+            let sent: Int32
+            switch step {
+            case .prepare(let name, let sql): sent = PQsendPrepare(raw, name, sql, 0, nil)
+            case .execPrepared(let name, let parameters):
+                sent = withCStrings(parameters) { PQsendQueryPrepared(raw, name, Int32(parameters.count), $0, nil, nil, 0) }
+            case .query(let sql, let parameters):
+                sent = withCStrings(parameters) { PQsendQueryParams(raw, sql, Int32(parameters.count), nil, $0, nil, nil, 0) }
+            case .sync: sent = PQpipelineSync(raw)
+            }
+            guard sent == 1 else { throw PQError(description: lastError) }
+        }
+        var outcomes: [PQOutcome] = []
+        for step in steps {
+            let result = PQgetResult(raw)
+            outcomes.append(Self.outcome(result))
+            PQclear(result)
+            if case .sync = step { continue }
+            // Each statement's results end with a NULL.
+            if let extra = PQgetResult(raw) { PQclear(extra) }
+        }
+        guard PQexitPipelineMode(raw) == 1 else { throw PQError(description: lastError) }
+        return outcomes
+    }
+
     // MARK: COPY
 
     func copyIn(_ sql: String, chunks: Int, chunk: String) -> PQOutcome {

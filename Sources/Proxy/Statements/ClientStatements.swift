@@ -1,0 +1,329 @@
+import NIOCore
+
+/// A transaction-pooled client's named prepared statements, and the rewriting of its messages
+/// for whichever server connection they go to: Parse, Bind, Describe and Close name the shared
+/// registry entry; a statement the server lacks is prepared just before its Bind or Describe;
+/// Close and DEALLOCATE forget the client's name without touching the server; SQL-level PREPARE
+/// and EXECUTE are refused. Everything else passes through untouched, in the same buffer.
+final class ClientStatements {
+    private let registry: StatementRegistry
+    /// The client's statement names.
+    private(set) var byName: [String: PreparedStatement] = [:]
+    /// The start of a message that must be read further before it can be sent.
+    private var carry: ByteBuffer?
+    /// Bytes of a message being passed through that are still to come.
+    private var passRemaining = 0
+    /// `prepared_statements_limit`: statements per server connection.
+    var limit: Int
+    /// Where statistics are counted (the client's partition).
+    unowned(unsafe) var partition: PoolPartition?
+
+    /// Close of a statement no server has: a client's Close gets the server's CloseComplete in order.
+    private static let absentClose: ByteBuffer = {
+        var buffer = ByteBuffer()
+        buffer.writeMessage(id: FrontendID.close) { body in
+            body.writeInteger(UInt8(ascii: "S"))
+            body.writeCString(StatementRegistry.absentName)
+        }
+        return buffer
+    }()
+    /// What DEALLOCATE of a client's name becomes: nothing on the server, answered in order.
+    private static let noOpQuery: ByteBuffer = {
+        var buffer = ByteBuffer()
+        buffer.writeQuery("DO $pgproxy$BEGIN END$pgproxy$")
+        return buffer
+    }()
+
+    init(registry: StatementRegistry, limit: Int) {
+        self.registry = registry
+        self.limit = limit
+    }
+
+    /// The client left: its names no longer hold their entries.
+    func forgetAll() {
+        for statement in byName.values { registry.release(statement) }
+        byName.removeAll()
+    }
+
+    /// A Parse the server skipped or refused: the name was never made.
+    func parseFailed(name: String, statement: PreparedStatement) {
+        guard byName[name] === statement else { return }
+        byName[name] = nil
+        registry.release(statement)
+    }
+
+    // MARK: sending
+
+    /// Writes `buffer` (client messages, possibly cut anywhere) to `server`, rewritten for it.
+    func send(_ buffer: ByteBuffer, to server: ServerConnection) {
+        let statements = server.preparedStatements(registry)
+        var buffer = buffer
+        if var carried = carry {
+            carry = nil
+            carried.writeImmutableBuffer(buffer)
+            buffer = carried
+        }
+        var out = Output(buffer: buffer, server: server)
+        var index = buffer.readerIndex
+        let end = buffer.writerIndex
+        if passRemaining > 0 {
+            let count = min(passRemaining, end - index)
+            index += count
+            passRemaining -= count
+        }
+        while index < end {
+            guard end - index >= 5, let id = buffer.getInteger(at: index, as: UInt8.self),
+                  let length = buffer.getInteger(at: index + 1, as: Int32.self) else {
+                out.hold(from: index, into: &carry)
+                return out.finish()
+            }
+            let messageEnd = index + 1 + max(Int(length), 4)
+            let whole = messageEnd <= end
+            switch id {
+            case FrontendID.sync, FrontendID.functionCall:
+                statements.sentReadyProducing()
+            case FrontendID.query:
+                guard whole else {
+                    out.hold(from: index, into: &carry)
+                    return out.finish()
+                }
+                query(buffer, index..<messageEnd, statements, &out)
+                statements.sentReadyProducing()
+            case FrontendID.parse, FrontendID.describe, FrontendID.close:
+                guard whole else {
+                    out.hold(from: index, into: &carry)
+                    return out.finish()
+                }
+                switch id {
+                case FrontendID.parse: parse(buffer, index..<messageEnd, statements, &out)
+                case FrontendID.describe: describe(buffer, index..<messageEnd, statements, &out)
+                default: close(buffer, index..<messageEnd, statements, &out)
+                }
+            case FrontendID.bind:
+                guard bind(buffer, index, messageEnd: messageEnd, statements, &out) else {
+                    out.hold(from: index, into: &carry)
+                    return out.finish()
+                }
+            default:
+                break
+            }
+            if messageEnd > end {
+                passRemaining = messageEnd - end
+                break
+            }
+            index = messageEnd
+        }
+        out.finish()
+    }
+
+    private func parse(_ buffer: ByteBuffer, _ message: Range<Int>, _ server: ServerStatements, _ out: inout Output) {
+        let nameEnd = Self.cString(buffer, from: message.lowerBound + 5, before: message.upperBound)
+        partition?.counters.clientParses &+= 1
+        guard nameEnd > message.lowerBound + 5 else {
+            server.expect(.parse, forward: true)
+            return
+        }
+        let name = buffer.getString(at: message.lowerBound + 5, length: nameEnd - message.lowerBound - 5) ?? ""
+        if let existing = byName[name] {
+            // PostgreSQL refuses a second Parse of a name: the server says so, in order.
+            ensurePrepared(existing, server, &out, before: message.lowerBound)
+            out.replace(message, with: existing.parseMessage)
+            server.expect(.parse, forward: true)
+            return
+        }
+        let key = buffer.getSlice(at: nameEnd + 1, length: message.upperBound - nameEnd - 1) ?? ByteBuffer()
+        let statement = registry.intern(key: key, clientName: name)
+        byName[name] = statement
+        let replacement: ByteBuffer? = statement.name == name ? nil : statement.parseMessage
+        if server.has(statement) || server.mustCloseFirst(statement) {
+            // Prepared for another client (or maybe): closed and prepared again, so the client's
+            // Parse gets the server's own ParseComplete (or error) in its place in the stream.
+            out.insert(statement.closeMessage, before: message.lowerBound)
+            server.expect(.close, forward: false, statement: statement)
+        } else {
+            evict(server, &out, before: message.lowerBound)
+        }
+        server.add(statement)
+        if let replacement { out.replace(message, with: replacement) }
+        server.expect(.parse, forward: true, statement: statement, client: self, clientName: name)
+        partition?.counters.serverParses &+= 1
+    }
+
+    /// Returns false when the statement name is not in `buffer` yet.
+    private func bind(_ buffer: ByteBuffer, _ start: Int, messageEnd: Int, _ server: ServerStatements, _ out: inout Output) -> Bool {
+        let limit = min(messageEnd, buffer.writerIndex)
+        let portalEnd = Self.cString(buffer, from: start + 5, before: limit)
+        guard portalEnd < limit else { return false }
+        let nameEnd = Self.cString(buffer, from: portalEnd + 1, before: limit)
+        guard nameEnd < limit else { return false }
+        partition?.counters.binds &+= 1
+        guard nameEnd > portalEnd + 1, let name = buffer.getString(at: portalEnd + 1, length: nameEnd - portalEnd - 1) else { return true }
+        guard let serverName = serverName(for: name, server, &out, before: start), serverName != name else { return true }
+        // A new header, portal and name; the rest of the message passes as it came.
+        var prefix = ByteBuffer()
+        prefix.reserveCapacity(portalEnd - start + serverName.utf8.count + 2)
+        prefix.writeInteger(FrontendID.bind)
+        prefix.writeInteger(Int32(messageEnd - start - 1 - (nameEnd - portalEnd - 1) + serverName.utf8.count))
+        prefix.writeImmutableBuffer(buffer.getSlice(at: start + 5, length: portalEnd - start - 4)!)
+        prefix.writeCString(serverName)
+        out.replace(start..<(nameEnd + 1), with: prefix)
+        return true
+    }
+
+    private func describe(_ buffer: ByteBuffer, _ message: Range<Int>, _ server: ServerStatements, _ out: inout Output) {
+        guard message.count > 6, buffer.getInteger(at: message.lowerBound + 5, as: UInt8.self) == UInt8(ascii: "S") else { return }
+        let nameEnd = Self.cString(buffer, from: message.lowerBound + 6, before: message.upperBound)
+        guard nameEnd > message.lowerBound + 6, let name = buffer.getString(at: message.lowerBound + 6, length: nameEnd - message.lowerBound - 6),
+              let serverName = serverName(for: name, server, &out, before: message.lowerBound), serverName != name else { return }
+        var replacement = ByteBuffer()
+        replacement.writeMessage(id: FrontendID.describe) { body in
+            body.writeInteger(UInt8(ascii: "S"))
+            body.writeCString(serverName)
+        }
+        out.replace(message, with: replacement)
+    }
+
+    private func close(_ buffer: ByteBuffer, _ message: Range<Int>, _ server: ServerStatements, _ out: inout Output) {
+        defer { server.expect(.close, forward: true) }
+        guard message.count > 6, buffer.getInteger(at: message.lowerBound + 5, as: UInt8.self) == UInt8(ascii: "S") else { return }
+        let nameEnd = Self.cString(buffer, from: message.lowerBound + 6, before: message.upperBound)
+        guard nameEnd > message.lowerBound + 6, let name = buffer.getString(at: message.lowerBound + 6, length: nameEnd - message.lowerBound - 6) else { return }
+        if let statement = byName.removeValue(forKey: name) { registry.release(statement) }
+        // The server keeps the statement for other clients; it answers the Close of a name it lacks.
+        out.replace(message, with: Self.absentClose)
+    }
+
+    /// The name to send for the client's statement `name`, prepared on the server first if it
+    /// lacks it; nil to send the message unchanged.
+    private func serverName(for name: String, _ server: ServerStatements, _ out: inout Output, before index: Int) -> String? {
+        if let statement = byName[name] {
+            ensurePrepared(statement, server, &out, before: index)
+            return statement.name
+        }
+        // Unknown to the client: the server's "does not exist" must not find another client's.
+        return registry.isServerName(name) ? StatementRegistry.absentName : nil
+    }
+
+    private func ensurePrepared(_ statement: PreparedStatement, _ server: ServerStatements, _ out: inout Output, before index: Int) {
+        let doubtful = server.mustCloseFirst(statement)
+        if server.has(statement), !doubtful { return }
+        if doubtful {
+            out.insert(statement.closeMessage, before: index)
+            server.expect(.close, forward: false, statement: statement)
+        } else {
+            evict(server, &out, before: index)
+        }
+        server.add(statement)
+        out.insert(statement.parseMessage, before: index)
+        server.expect(.parse, forward: false, statement: statement)
+        partition?.counters.serverParses &+= 1
+    }
+
+    private func evict(_ server: ServerStatements, _ out: inout Output, before index: Int) {
+        while let victim = server.evictionCandidate(limit: max(limit - 1, 0)) {
+            out.insert(victim.closeMessage, before: index)
+            server.expect(.close, forward: false, statement: victim)
+            server.remove(victim)
+            partition?.counters.statementEvictions &+= 1
+        }
+    }
+
+    private func query(_ buffer: ByteBuffer, _ message: Range<Int>, _ server: ServerStatements, _ out: inout Output) {
+        let commands = buffer.withUnsafeReadableBytes { raw in
+            let start = message.lowerBound + 5 - buffer.readerIndex
+            let end = max(start, message.upperBound - 1 - buffer.readerIndex)  // without the NUL
+            return SessionCommand.scan(UnsafeRawBufferPointer(rebasing: raw[start..<end]))
+        }
+        guard !commands.isEmpty else { return }
+        var resets = false
+        for command in commands {
+            switch command {
+            case .prepare, .execute:
+                out.replace(message, with: LocalAnswer.raisingQueries(ErrorFields(
+                    .error, SQLState.featureNotSupported,
+                    "SQL-level PREPARE and EXECUTE are not supported in transaction pooling mode: use your driver's protocol-level prepared statements, or pool_mode = \"session\" for this database or user"), count: 1))
+                return
+            case .deallocate(let name?):
+                guard commands.count == 1 else {
+                    out.replace(message, with: LocalAnswer.raisingQueries(ErrorFields(
+                        .error, SQLState.featureNotSupported,
+                        "in transaction pooling mode, DEALLOCATE of one statement must be sent on its own"), count: 1))
+                    return
+                }
+                if let statement = byName.removeValue(forKey: name) { registry.release(statement) }
+                out.replace(message, with: Self.noOpQuery)
+                return
+            case .deallocate(nil), .discardAll:
+                resets = true
+            default:
+                break
+            }
+        }
+        if resets {
+            // The server really forgets every statement: so do the client and pgproxy's picture.
+            forgetAll()
+            server.forgetAll()
+            server.expect(.reset, forward: true)
+        }
+    }
+
+    @inline(__always)
+    private static func cString(_ buffer: ByteBuffer, from start: Int, before end: Int) -> Int {
+        buffer.withUnsafeReadableBytes { raw in
+            var index = start - buffer.readerIndex
+            let limit = end - buffer.readerIndex
+            while index < limit, raw[index] != 0 { index += 1 }
+            return index + buffer.readerIndex
+        }
+    }
+}
+
+/// The pieces written to the server for one buffer: runs of the client's bytes between the
+/// messages pgproxy replaces or adds. The usual buffer is written whole, as one piece.
+private struct Output {
+    let buffer: ByteBuffer
+    unowned(unsafe) let server: ServerConnection
+    /// Index of the first client byte not written yet.
+    private var written: Int
+
+    init(buffer: ByteBuffer, server: ServerConnection) {
+        self.buffer = buffer
+        self.server = server
+        self.written = buffer.readerIndex
+    }
+
+    private mutating func writeClientBytes(upTo index: Int) {
+        guard index > written else { return }
+        server.write(buffer.getSlice(at: written, length: index - written)!)
+        written = index
+    }
+
+    /// `message` goes before the client's byte at `index`.
+    mutating func insert(_ message: ByteBuffer, before index: Int) {
+        writeClientBytes(upTo: index)
+        server.write(message)
+    }
+
+    /// The client's bytes in `range` are replaced by `message`.
+    mutating func replace(_ range: Range<Int>, with message: ByteBuffer) {
+        writeClientBytes(upTo: range.lowerBound)
+        server.write(message)
+        written = range.upperBound
+    }
+
+    /// Bytes from `index` on wait in `carry` for the rest of their message.
+    mutating func hold(from index: Int, into carry: inout ByteBuffer?) {
+        writeClientBytes(upTo: index)
+        carry = buffer.getSlice(at: index, length: buffer.writerIndex - index)
+        written = buffer.writerIndex
+    }
+
+    mutating func finish() {
+        if written == buffer.readerIndex, buffer.readableBytes > 0 {
+            server.write(buffer)
+            written = buffer.writerIndex
+            return
+        }
+        writeClientBytes(upTo: buffer.writerIndex)
+    }
+}

@@ -1,0 +1,182 @@
+import NIOCore
+
+/// What one server connection has prepared of its loop's `StatementRegistry`, least recently
+/// used first out, and the answers it owes to Parse and Close messages, so that those pgproxy
+/// added are taken out of the stream to the client and those the server skipped after an error
+/// are known not to have happened.
+final class ServerStatements {
+    /// What an owed ParseComplete or CloseComplete means.
+    struct Expected {
+        enum Kind { case parse, close, reset }
+        var kind: Kind
+        /// The answer goes on to the client (false: pgproxy sent the message on its own).
+        var forward: Bool
+        var statement: PreparedStatement?
+        /// The client whose Parse this is, and its name for the statement.
+        var client: ClientStatements?
+        var clientName: String?
+        /// Answered before ReadyForQuery number `deadline` (counted since attach), or skipped.
+        var deadline: Int
+        /// For `reset`: ErrorResponses seen when it was sent.
+        var errorsBefore = 0
+    }
+
+    let registry: StatementRegistry
+    private var prepared: [ObjectIdentifier: (statement: PreparedStatement, used: UInt64)] = [:]
+    private var clock: UInt64 = 0
+    /// `clock` when the last Sync, Query or FunctionCall went out: statements used after it may
+    /// be needed by the open batch and are not evicted.
+    private var batchStart: UInt64 = 0
+    private var expected = CircularBuffer<Expected>(initialCapacity: 4)
+    /// ReadyForQuery-producing messages sent and ReadyForQuery received since the last attach.
+    private var readySent = 0
+    private var readyReceived = 0
+    private var errors = 0
+    /// The server's statements are not known any more (a DISCARD ALL failed): close it on release.
+    private(set) var unknown = false
+    /// Statements the server may or may not have: a Parse or Close of them was skipped after an
+    /// error. They stay in `prepared` (counted, held) and are closed before being prepared again.
+    private var uncertain: Set<ObjectIdentifier> = []
+    /// Per statement with answers owed: how many, and the deadline of the last.
+    private var inFlight: [ObjectIdentifier: (count: Int, deadline: Int)] = [:]
+
+    init(registry: StatementRegistry) { self.registry = registry }
+
+    var count: Int { prepared.count }
+
+    /// A client gets the connection: nothing is owed (the pool only hands out settled connections).
+    func attached() {
+        readySent = 0
+        readyReceived = 0
+        while let entry = expected.popFirst() { settle(entry, answered: true) }
+    }
+
+    @inline(__always)
+    func has(_ statement: PreparedStatement) -> Bool {
+        let id = ObjectIdentifier(statement)
+        guard prepared[id] != nil else { return false }
+        clock &+= 1
+        prepared[id]!.used = clock
+        return true
+    }
+
+    func add(_ statement: PreparedStatement) {
+        let id = ObjectIdentifier(statement)
+        guard prepared[id] == nil else { return }
+        clock &+= 1
+        registry.retain(statement)
+        prepared[id] = (statement, clock)
+    }
+
+    func remove(_ statement: PreparedStatement) {
+        guard prepared.removeValue(forKey: ObjectIdentifier(statement)) != nil else { return }
+        registry.release(statement)
+    }
+
+    /// The least recently used statement not needed by the open batch, while more than `limit`
+    /// are prepared; the caller sends its Close.
+    func evictionCandidate(limit: Int) -> PreparedStatement? {
+        guard prepared.count > limit else { return nil }
+        var oldest: (statement: PreparedStatement, used: UInt64)?
+        for entry in prepared.values where entry.used <= batchStart {
+            if oldest == nil || entry.used < oldest!.used { oldest = entry }
+        }
+        return oldest?.statement
+    }
+
+    /// The server forgot every statement (DISCARD ALL, DEALLOCATE ALL, its reset query).
+    func forgetAll() {
+        for entry in prepared.values { registry.release(entry.statement) }
+        prepared.removeAll()
+        uncertain.removeAll()
+    }
+
+    // MARK: answers owed
+
+    /// A Sync, Query or FunctionCall went to the server.
+    @inline(__always)
+    func sentReadyProducing() {
+        readySent += 1
+        batchStart = clock
+    }
+
+    func expect(
+        _ kind: Expected.Kind, forward: Bool, statement: PreparedStatement? = nil,
+        client: ClientStatements? = nil, clientName: String? = nil
+    ) {
+        let deadline = readySent + 1
+        if let statement {
+            registry.retain(statement)  // its name stays taken until settled
+            let id = ObjectIdentifier(statement)
+            inFlight[id] = ((inFlight[id]?.count ?? 0) + 1, deadline)
+        }
+        expected.append(Expected(
+            kind: kind, forward: forward, statement: statement,
+            client: client, clientName: clientName, deadline: deadline, errorsBefore: errors))
+    }
+
+    /// Whether a Parse of `statement` must follow a Close of it: the server may have it though
+    /// pgproxy's picture says otherwise (a skipped message, or one of an earlier batch whose
+    /// answer has not come, that an error before it may yet skip).
+    func mustCloseFirst(_ statement: PreparedStatement) -> Bool {
+        let id = ObjectIdentifier(statement)
+        if uncertain.contains(id) { return true }
+        if let pending = inFlight[id], pending.deadline <= readySent { return true }
+        return false
+    }
+
+    /// A ParseComplete or CloseComplete came: whether it goes on to the client.
+    func answered(_ id: UInt8) -> Bool {
+        // A reset entry is settled by its ReadyForQuery, which comes before any later answer.
+        guard let head = expected.first, head.kind == Self.kind(of: id) else { return true }
+        settle(expected.removeFirst(), answered: true)
+        return head.forward
+    }
+
+    /// Whether the next ParseComplete or CloseComplete is one pgproxy takes out (for a
+    /// message header split across reads).
+    func nextIsSwallowed(_ id: UInt8) -> Bool {
+        guard let head = expected.first, head.kind == Self.kind(of: id) else { return false }
+        return !head.forward
+    }
+
+    private static func kind(of id: UInt8) -> Expected.Kind { id == UInt8(ascii: "1") ? .parse : .close }
+
+    /// The entry's message was answered (the server did it) or skipped (it did not).
+    private func settle(_ entry: Expected, answered: Bool) {
+        guard let statement = entry.statement else { return }
+        let id = ObjectIdentifier(statement)
+        if answered {
+            uncertain.remove(id)
+        } else {
+            add(statement)
+            uncertain.insert(id)
+            if let client = entry.client, let name = entry.clientName { client.parseFailed(name: name, statement: statement) }
+        }
+        if let pending = inFlight[id] {
+            inFlight[id] = pending.count > 1 ? (pending.count - 1, pending.deadline) : nil
+        }
+        registry.release(statement)
+    }
+
+    @inline(__always)
+    func errorArrived() { errors += 1 }
+
+    /// A ReadyForQuery came: what was owed before it and not answered was skipped.
+    @inline(__always)
+    func readyForQuery() {
+        readyReceived += 1
+        guard !expected.isEmpty else { return }
+        while let head = expected.first, head.deadline <= readyReceived {
+            expected.removeFirst()
+            if head.kind == .reset, errors != head.errorsBefore { unknown = true }
+            settle(head, answered: false)
+        }
+    }
+
+    /// The connection is gone: its statements no longer hold their registry entries.
+    func closed() {
+        forgetAll()
+        while let entry = expected.popFirst() { settle(entry, answered: true) }
+    }
+}
