@@ -50,7 +50,7 @@ public final class ProxyServer: @unchecked Sendable {
         // Plugins first: a plugin that cannot load (or refuses its settings) stops the start.
         runtime.plugins = try PluginChain.load(config, logger: logger)
         runtime.routers = runtime.loops.map { _ in Router(chain: runtime.plugins, cacheLimit: config.general.queryCacheLimit) }
-        runtime.statementRegistries = runtime.loops.map { _ in StatementRegistry() }
+        runtime.statementRegistries = runtime.loops.map { _ in StatementRegistry(limit: config.general.preparedStatementsLimit) }
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)

@@ -71,7 +71,7 @@ final class AdminControlTests: IntegrationTestCase {
         let admin = try proxy.admin()
         let victim = try PQConnection(proxy.conninfo())
         XCTAssertTrue(victim.exec("BEGIN").ok)
-        XCTAssertTrue(victim.exec("CREATE TEMP TABLE killed_tx(x int)").ok)
+        XCTAssertTrue(victim.exec("CREATE TEMP TABLE killed_tx(x int) ON COMMIT DROP").ok)
         let bystander = try PQConnection(proxy.conninfo(user: "bench", database: "bench"))
         XCTAssertEqual(bystander.exec("SELECT 1").firstValue, "1")
 

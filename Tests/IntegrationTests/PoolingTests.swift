@@ -15,7 +15,7 @@ final class PoolingTests: IntegrationTestCase {
         XCTAssertEqual(pidA, pidB, "both clients used the single pooled server connection")
         // A transaction keeps its server until it ends.
         XCTAssertTrue(a.exec("BEGIN").ok)
-        XCTAssertTrue(a.exec("CREATE TEMP TABLE held(x int)").ok)
+        XCTAssertTrue(a.exec("CREATE TEMP TABLE held(x int) ON COMMIT DROP").ok)
         XCTAssertTrue(a.exec("INSERT INTO held VALUES (1)").ok)
         XCTAssertEqual(a.exec("SELECT count(*) FROM held").firstValue, "1")
         XCTAssertTrue(a.exec("COMMIT").ok)

@@ -9,7 +9,8 @@ final class PreparedStatementTests: IntegrationTestCase {
     private let pgbench = "/usr/lib/postgresql/15/bin/pgbench"
 
     private func proxy(_ general: String = "") async throws -> ProxyFixture {
-        try await ProxyFixture(backendPort: TestCluster.shared.port, general: general, sections: ProxyFixture.adminSection)
+        // One event loop: a pool of one is then one server connection for every client.
+        try await ProxyFixture(backendPort: TestCluster.shared.port, general: general, sections: ProxyFixture.adminSection, workers: 1)
     }
 
     /// Runs `body` while a second client holds a server connection in an open transaction, so
@@ -103,6 +104,7 @@ final class PreparedStatementTests: IntegrationTestCase {
         XCTAssertTrue(first.prepare("s", "SELECT 'first:' || $1::text").ok)
         XCTAssertTrue(second.prepare("s", "SELECT 'second:' || $1::text").ok)
         XCTAssertTrue(first.prepare("only_first", "SELECT 1").ok)
+        XCTAssertEqual(first.exec("SELECT pg_backend_pid()").firstValue, second.exec("SELECT pg_backend_pid()").firstValue)
         for round in 0..<5 {
             XCTAssertEqual(first.execPrepared("s", [String(round)]).firstValue, "first:\(round)")
             XCTAssertEqual(second.execPrepared("s", [String(round)]).firstValue, "second:\(round)")

@@ -14,7 +14,7 @@ final class ProtocolTests: IntegrationTestCase {
             try await withProxy(mode) { proxy in
                 XCTAssertEqual(try proxy.psql("SELECT 1 + 1"), "2")
                 let connection = try PQConnection(proxy.conninfo())
-                let results = connection.execAll("SELECT 1; SELECT 'two'; CREATE TEMP TABLE IF NOT EXISTS t(x int); ")
+                let results = connection.execAll("SELECT 1; SELECT 'two'; CREATE TEMP TABLE IF NOT EXISTS t(x int) ON COMMIT DROP; ")
                 XCTAssertEqual(results.map(\.ok), [true, true, true], mode)
                 XCTAssertEqual(results[1].firstValue, "two")
                 XCTAssertEqual(connection.exec("").status, PGRES_EMPTY_QUERY)

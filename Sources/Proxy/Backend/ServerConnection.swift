@@ -143,10 +143,13 @@ final class ServerConnection: ChannelDuplexHandler {
     }
 
 
+    /// A client changed a setting pgproxy does not carry: reset before the next client.
+    var settingsDirty = false
+
     /// The connection's prepared statements, tracked from the first client that uses them.
     func preparedStatements(_ registry: StatementRegistry) -> ServerStatements {
         if let statements { return statements }
-        let made = ServerStatements(registry: registry)
+        let made = ServerStatements(registry: registry, connection: self)
         statements = made
         return made
     }
@@ -215,11 +218,22 @@ final class ServerConnection: ChannelDuplexHandler {
             }
             return
         }
+        if settingsDirty {
+            // The settings go back to this connection's own; the next client's are applied afresh.
+            runInternal("RESET SESSION AUTHORIZATION; RESET ROLE; RESET ALL") { [self] error in
+                if error != nil { close(); return }
+                settingsDirty = false
+                setValues.removeAll()
+                cleanUp(resetQuery: resetQuery)
+            }
+            return
+        }
         if let resetQuery, !resetQuery.isEmpty {
             runInternal(resetQuery) { [self] error in
                 if error != nil { close(); return }
                 setValues.removeAll()
-                statements?.forgetAll()
+                settingsDirty = false
+                if SessionCommand.dropsStatements(resetQuery) { statements?.forgetAll() }
                 state = .idle
                 partition.checkin(self)
             }
@@ -293,7 +307,7 @@ final class ServerConnection: ChannelDuplexHandler {
                 switch id {
                 case BackendID.readyForQuery:
                     recordReadyForQuery(body)
-                    statements?.readyForQuery()
+                    statements?.readyForQuery(transactionStatus)
                     ready += 1
                 case BackendID.parseComplete, BackendID.closeComplete:
                     if let statements, !statements.answered(id) {
@@ -333,8 +347,14 @@ final class ServerConnection: ChannelDuplexHandler {
         var cuts = cuts ?? StreamCuts(held: heldHeader)
         heldHeader = nil
         if let statements, let partial = scanner.partialHeader, statements.nextIsSwallowed(partial.id) {
-            heldHeader = buffer.getSlice(at: buffer.writerIndex - partial.count, length: partial.count)
-            cuts.cut(buffer.writerIndex - partial.count..<buffer.writerIndex)
+            var held = ByteBuffer()
+            if partial.count > buffer.readableBytes, let earlier = cuts.takeHeld() {
+                held = earlier  // the same header, cut by two reads in a row
+            }
+            let here = min(partial.count, buffer.readableBytes)
+            held.writeImmutableBuffer(buffer.getSlice(at: buffer.writerIndex - here, length: here)!)
+            heldHeader = held
+            cuts.cut(buffer.writerIndex - here..<buffer.writerIndex)
         }
         cuts.write(buffer) { client.writeFromServer($0) }
     }
@@ -365,7 +385,7 @@ final class ServerConnection: ChannelDuplexHandler {
                 switch id {
                 case BackendID.readyForQuery:
                     recordReadyForQuery(body)
-                    statements?.readyForQuery()
+                    statements?.readyForQuery(transactionStatus)
                     internalReadyForQuery()
                 case BackendID.parseComplete, BackendID.closeComplete:
                     _ = statements?.answered(id)

@@ -23,6 +23,12 @@ struct StreamCuts {
 
     mutating func cut(_ range: Range<Int>) { ranges.append(range) }
 
+    /// The held header, no longer to be written.
+    mutating func takeHeld() -> ByteBuffer? {
+        defer { held = nil }
+        return held
+    }
+
     /// Emits what is left of `buffer`, in order.
     func write(_ buffer: ByteBuffer, _ emit: (ByteBuffer) -> Void) {
         if let held { emit(held) }

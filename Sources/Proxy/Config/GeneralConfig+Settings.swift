@@ -23,7 +23,7 @@ extension GeneralConfig {
             ("healthcheck_user", general.healthcheckUser, false),
             ("plugin_dir", general.pluginDir, false),
             ("query_cache_limit", String(general.queryCacheLimit), false),
-            ("prepared_statements_limit", String(general.preparedStatementsLimit), true),
+            ("prepared_statements_limit", String(general.preparedStatementsLimit), false),
             ("track_session_settings", String(general.trackSessionSettings), true),
         ]
     }

@@ -69,7 +69,7 @@ public struct GeneralConfig: Sendable, Equatable {
     public var preparedStatementsLimit: Int = 200
     /// In transaction mode, a session SET is replayed on every server connection the client
     /// uses (`track_session_settings`); when false, the connection is reset after it instead.
-    public var trackSessionSettings: Bool = false
+    public var trackSessionSettings: Bool = true
 
     /// The documented defaults.
     public init() {}

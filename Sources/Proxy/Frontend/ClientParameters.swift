@@ -48,6 +48,19 @@ struct ClientParameters {
 
     mutating func set(_ name: String, _ value: String) { values[Self.canonicalName(name)] = value }
 
+    /// Marks a value that is a whole SET statement to replay (a tracked session SET), not a
+    /// value to quote.
+    private static let replayMark: Character = "\u{1}"
+
+    /// The value recording a session SET (`track_session_settings`): the statement itself.
+    static func replay(_ statement: String) -> String { String(replayMark) + statement }
+
+    /// Drops every tracked session SET (after RESET or DISCARD ALL).
+    mutating func removeReplayed() {
+        let replayed = values.filter { $0.value.first == Self.replayMark }.map(\.key)
+        for name in replayed { values[name] = nil }
+    }
+
     /// What the client is told at login: every server parameter, with its own settings applied.
     func parameterStatus(serverDefaults: [String: String]) -> [(String, String)] {
         var merged = serverDefaults
@@ -70,6 +83,7 @@ struct ClientParameters {
     }
 
     static func setStatement(_ name: String, _ value: String) -> String? {
+        if value.first == replayMark { return String(value.dropFirst()) }
         guard isIdentifier(name) else { return nil }
         return "SET \(name) TO '\(value.replacingOccurrences(of: "'", with: "''"))'"
     }

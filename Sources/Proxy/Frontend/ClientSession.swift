@@ -243,9 +243,11 @@ final class ClientSession: ChannelDuplexHandler {
         let partition = part.home
         self.pool = partition.pool
         self.partition = partition
-        if mode == .transaction, config.general.preparedStatementsLimit > 0 {
-            let tracked = ClientStatements(registry: runtime.statementRegistry(for: context.eventLoop), limit: config.general.preparedStatementsLimit)
+        if mode == .transaction {
+            let tracked = ClientStatements(
+                registry: runtime.statementRegistry(for: context.eventLoop), tracksSettings: config.general.trackSessionSettings)
             tracked.partition = partition
+            tracked.session = self
             statements = tracked
         }
         if part.topology.hasSeveralHosts || !runtime.plugins.isEmpty {
@@ -503,6 +505,18 @@ final class ClientSession: ChannelDuplexHandler {
         if ClientParameters.isReported(name) { parameters.set(name, value) }
     }
 
+    /// A session SET committed on `server` (`track_session_settings`): replayed on the client's
+    /// next server connections; `server` has it already.
+    func settingApplied(name: String, statement: String, on server: ServerConnection) {
+        let value = ClientParameters.replay(statement)
+        parameters.set(name, value)
+        server.setValues[ClientParameters.canonicalName(name)] = value
+        server.syncedSignature = parameters.signature
+    }
+
+    /// RESET or DISCARD ALL: the client's session SETs are no longer to be replayed.
+    func forgetTrackedSettings() { parameters.removeReplayed() }
+
     @inline(__always)
     func serverReadyForQuery(_ status: TransactionStatus, count: Int) {
         outstanding = max(outstanding - count, 0)
@@ -588,7 +602,12 @@ final class ClientSession: ChannelDuplexHandler {
         if let server {
             self.server = nil
             routing?.detached()
-            server.release(owed: outstanding, unsynced: unsynced, resetQuery: resetQuery(afterSession: true))
+            if scanner.atMessageBoundary {
+                server.release(owed: outstanding, unsynced: unsynced, resetQuery: resetQuery(afterSession: true))
+            } else {
+                // Part of a message reached the server: nothing sent after it would be read right.
+                server.close()
+            }
         }
         statements?.forgetAll()
         partition?.clients -= 1

@@ -84,10 +84,17 @@ enum LocalAnswer {
     /// For a block inside a transaction: one Query per answer the batch owes, each raising the
     /// plugin's error on the server, so the server's transaction is aborted as the client is told.
     static func raisingQueries(_ error: ErrorFields, count: Int) -> ByteBuffer {
-        let message = error.message.replacingOccurrences(of: "'", with: "''")
-        let sql = "DO $pgproxy$BEGIN RAISE EXCEPTION USING ERRCODE = '\(error.sqlState)', MESSAGE = '\(message)'; END$pgproxy$"
+        let sql = raisingSQL(error)
         var out = ByteBuffer()
         for _ in 0..<max(count, 1) { out.writeQuery(sql) }
         return out
+    }
+
+    /// A statement that fails with `error` (its SQLSTATE, message and hint) when run.
+    static func raisingSQL(_ error: ErrorFields) -> String {
+        func quoted(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "''") + "'" }
+        var options = "ERRCODE = \(quoted(error.sqlState)), MESSAGE = \(quoted(error.message))"
+        if let hint = error.hint { options += ", HINT = \(quoted(hint))" }
+        return "DO $pgproxy$BEGIN RAISE EXCEPTION USING \(options); END$pgproxy$"
     }
 }

@@ -13,13 +13,17 @@ final class ClientStatements {
     private var carry: ByteBuffer?
     /// Bytes of a message being passed through that are still to come.
     private var passRemaining = 0
-    /// `prepared_statements_limit`: statements per server connection.
-    var limit: Int
+    /// `prepared_statements_limit`: statements per server connection; 0 passes names through.
+    let limit: Int
+    /// `track_session_settings`: a session SET follows the client to every server connection.
+    let tracksSettings: Bool
+    /// The client, told of settings to carry.
+    weak var session: ClientSession?
     /// Where statistics are counted (the client's partition).
     unowned(unsafe) var partition: PoolPartition?
 
     /// Close of a statement no server has: a client's Close gets the server's CloseComplete in order.
-    private static let absentClose: ByteBuffer = {
+    static let absentClose: ByteBuffer = {
         var buffer = ByteBuffer()
         buffer.writeMessage(id: FrontendID.close) { body in
             body.writeInteger(UInt8(ascii: "S"))
@@ -28,21 +32,27 @@ final class ClientStatements {
         return buffer
     }()
     /// What DEALLOCATE of a client's name becomes: nothing on the server, answered in order.
-    private static let noOpQuery: ByteBuffer = {
+    static let noOpQuery: ByteBuffer = {
         var buffer = ByteBuffer()
         buffer.writeQuery("DO $pgproxy$BEGIN END$pgproxy$")
         return buffer
     }()
 
-    init(registry: StatementRegistry, limit: Int) {
+    init(registry: StatementRegistry, tracksSettings: Bool) {
         self.registry = registry
-        self.limit = limit
+        self.limit = registry.limit
+        self.tracksSettings = tracksSettings
     }
 
     /// The client left: its names no longer hold their entries.
     func forgetAll() {
         for statement in byName.values { registry.release(statement) }
         byName.removeAll()
+    }
+
+    /// Close or DEALLOCATE of one statement: the client's name only; servers keep it.
+    func forget(_ name: String) {
+        if let statement = byName.removeValue(forKey: name) { registry.release(statement) }
     }
 
     /// A Parse the server skipped or refused: the name was never made.
@@ -63,7 +73,7 @@ final class ClientStatements {
             carried.writeImmutableBuffer(buffer)
             buffer = carried
         }
-        var out = Output(buffer: buffer, server: server)
+        var out = ServerOutput(buffer: buffer, server: server)
         var index = buffer.readerIndex
         let end = buffer.writerIndex
         if passRemaining > 0 {
@@ -89,6 +99,8 @@ final class ClientStatements {
                 }
                 query(buffer, index..<messageEnd, statements, &out)
                 statements.sentReadyProducing()
+            case _ where limit == 0 && (id == FrontendID.describe || id == FrontendID.close || id == FrontendID.bind):
+                break  // names pass through untouched
             case FrontendID.parse, FrontendID.describe, FrontendID.close:
                 guard whole else {
                     out.hold(from: index, into: &carry)
@@ -116,11 +128,17 @@ final class ClientStatements {
         out.finish()
     }
 
-    private func parse(_ buffer: ByteBuffer, _ message: Range<Int>, _ server: ServerStatements, _ out: inout Output) {
+    func parse(_ buffer: ByteBuffer, _ message: Range<Int>, _ server: ServerStatements, _ out: inout ServerOutput) {
         let nameEnd = Self.cString(buffer, from: message.lowerBound + 5, before: message.upperBound)
         partition?.counters.clientParses &+= 1
-        guard nameEnd > message.lowerBound + 5 else {
-            server.expect(.parse, forward: true)
+        let refusal = parsedText(buffer, from: nameEnd + 1, before: message.upperBound, server)
+        guard nameEnd > message.lowerBound + 5, limit > 0 else {
+            if let refusal {
+                var unnamed = ByteBuffer()
+                unnamed.writeParse(name: "", key: refusal)
+                out.replace(message, with: unnamed)
+            }
+            if limit > 0 { server.expect(.parse, forward: true) }
             return
         }
         let name = buffer.getString(at: message.lowerBound + 5, length: nameEnd - message.lowerBound - 5) ?? ""
@@ -131,10 +149,10 @@ final class ClientStatements {
             server.expect(.parse, forward: true)
             return
         }
-        let key = buffer.getSlice(at: nameEnd + 1, length: message.upperBound - nameEnd - 1) ?? ByteBuffer()
+        let key = refusal ?? buffer.getSlice(at: nameEnd + 1, length: message.upperBound - nameEnd - 1) ?? ByteBuffer()
         let statement = registry.intern(key: key, clientName: name)
         byName[name] = statement
-        let replacement: ByteBuffer? = statement.name == name ? nil : statement.parseMessage
+        let replacement: ByteBuffer? = statement.name == name && refusal == nil ? nil : statement.parseMessage
         if server.has(statement) || server.mustCloseFirst(statement) {
             // Prepared for another client (or maybe): closed and prepared again, so the client's
             // Parse gets the server's own ParseComplete (or error) in its place in the stream.
@@ -150,12 +168,13 @@ final class ClientStatements {
     }
 
     /// Returns false when the statement name is not in `buffer` yet.
-    private func bind(_ buffer: ByteBuffer, _ start: Int, messageEnd: Int, _ server: ServerStatements, _ out: inout Output) -> Bool {
+    private func bind(_ buffer: ByteBuffer, _ start: Int, messageEnd: Int, _ server: ServerStatements, _ out: inout ServerOutput) -> Bool {
         let limit = min(messageEnd, buffer.writerIndex)
+        // A whole message without its NULs is passed on for the server to refuse.
         let portalEnd = Self.cString(buffer, from: start + 5, before: limit)
-        guard portalEnd < limit else { return false }
+        guard portalEnd < limit else { return messageEnd <= buffer.writerIndex }
         let nameEnd = Self.cString(buffer, from: portalEnd + 1, before: limit)
-        guard nameEnd < limit else { return false }
+        guard nameEnd < limit else { return messageEnd <= buffer.writerIndex }
         partition?.counters.binds &+= 1
         guard nameEnd > portalEnd + 1, let name = buffer.getString(at: portalEnd + 1, length: nameEnd - portalEnd - 1) else { return true }
         guard let serverName = serverName(for: name, server, &out, before: start), serverName != name else { return true }
@@ -170,7 +189,7 @@ final class ClientStatements {
         return true
     }
 
-    private func describe(_ buffer: ByteBuffer, _ message: Range<Int>, _ server: ServerStatements, _ out: inout Output) {
+    private func describe(_ buffer: ByteBuffer, _ message: Range<Int>, _ server: ServerStatements, _ out: inout ServerOutput) {
         guard message.count > 6, buffer.getInteger(at: message.lowerBound + 5, as: UInt8.self) == UInt8(ascii: "S") else { return }
         let nameEnd = Self.cString(buffer, from: message.lowerBound + 6, before: message.upperBound)
         guard nameEnd > message.lowerBound + 6, let name = buffer.getString(at: message.lowerBound + 6, length: nameEnd - message.lowerBound - 6),
@@ -183,19 +202,19 @@ final class ClientStatements {
         out.replace(message, with: replacement)
     }
 
-    private func close(_ buffer: ByteBuffer, _ message: Range<Int>, _ server: ServerStatements, _ out: inout Output) {
+    private func close(_ buffer: ByteBuffer, _ message: Range<Int>, _ server: ServerStatements, _ out: inout ServerOutput) {
         defer { server.expect(.close, forward: true) }
         guard message.count > 6, buffer.getInteger(at: message.lowerBound + 5, as: UInt8.self) == UInt8(ascii: "S") else { return }
         let nameEnd = Self.cString(buffer, from: message.lowerBound + 6, before: message.upperBound)
         guard nameEnd > message.lowerBound + 6, let name = buffer.getString(at: message.lowerBound + 6, length: nameEnd - message.lowerBound - 6) else { return }
-        if let statement = byName.removeValue(forKey: name) { registry.release(statement) }
+        forget(name)
         // The server keeps the statement for other clients; it answers the Close of a name it lacks.
         out.replace(message, with: Self.absentClose)
     }
 
     /// The name to send for the client's statement `name`, prepared on the server first if it
     /// lacks it; nil to send the message unchanged.
-    private func serverName(for name: String, _ server: ServerStatements, _ out: inout Output, before index: Int) -> String? {
+    private func serverName(for name: String, _ server: ServerStatements, _ out: inout ServerOutput, before index: Int) -> String? {
         if let statement = byName[name] {
             ensurePrepared(statement, server, &out, before: index)
             return statement.name
@@ -204,7 +223,7 @@ final class ClientStatements {
         return registry.isServerName(name) ? StatementRegistry.absentName : nil
     }
 
-    private func ensurePrepared(_ statement: PreparedStatement, _ server: ServerStatements, _ out: inout Output, before index: Int) {
+    private func ensurePrepared(_ statement: PreparedStatement, _ server: ServerStatements, _ out: inout ServerOutput, before index: Int) {
         let doubtful = server.mustCloseFirst(statement)
         if server.has(statement), !doubtful { return }
         if doubtful {
@@ -219,7 +238,7 @@ final class ClientStatements {
         partition?.counters.serverParses &+= 1
     }
 
-    private func evict(_ server: ServerStatements, _ out: inout Output, before index: Int) {
+    private func evict(_ server: ServerStatements, _ out: inout ServerOutput, before index: Int) {
         while let victim = server.evictionCandidate(limit: max(limit - 1, 0)) {
             out.insert(victim.closeMessage, before: index)
             server.expect(.close, forward: false, statement: victim)
@@ -228,102 +247,13 @@ final class ClientStatements {
         }
     }
 
-    private func query(_ buffer: ByteBuffer, _ message: Range<Int>, _ server: ServerStatements, _ out: inout Output) {
-        let commands = buffer.withUnsafeReadableBytes { raw in
-            let start = message.lowerBound + 5 - buffer.readerIndex
-            let end = max(start, message.upperBound - 1 - buffer.readerIndex)  // without the NUL
-            return SessionCommand.scan(UnsafeRawBufferPointer(rebasing: raw[start..<end]))
-        }
-        guard !commands.isEmpty else { return }
-        var resets = false
-        for command in commands {
-            switch command {
-            case .prepare, .execute:
-                out.replace(message, with: LocalAnswer.raisingQueries(ErrorFields(
-                    .error, SQLState.featureNotSupported,
-                    "SQL-level PREPARE and EXECUTE are not supported in transaction pooling mode: use your driver's protocol-level prepared statements, or pool_mode = \"session\" for this database or user"), count: 1))
-                return
-            case .deallocate(let name?):
-                guard commands.count == 1 else {
-                    out.replace(message, with: LocalAnswer.raisingQueries(ErrorFields(
-                        .error, SQLState.featureNotSupported,
-                        "in transaction pooling mode, DEALLOCATE of one statement must be sent on its own"), count: 1))
-                    return
-                }
-                if let statement = byName.removeValue(forKey: name) { registry.release(statement) }
-                out.replace(message, with: Self.noOpQuery)
-                return
-            case .deallocate(nil), .discardAll:
-                resets = true
-            default:
-                break
-            }
-        }
-        if resets {
-            // The server really forgets every statement: so do the client and pgproxy's picture.
-            forgetAll()
-            server.forgetAll()
-            server.expect(.reset, forward: true)
-        }
-    }
-
     @inline(__always)
-    private static func cString(_ buffer: ByteBuffer, from start: Int, before end: Int) -> Int {
+    static func cString(_ buffer: ByteBuffer, from start: Int, before end: Int) -> Int {
         buffer.withUnsafeReadableBytes { raw in
             var index = start - buffer.readerIndex
             let limit = end - buffer.readerIndex
             while index < limit, raw[index] != 0 { index += 1 }
             return index + buffer.readerIndex
         }
-    }
-}
-
-/// The pieces written to the server for one buffer: runs of the client's bytes between the
-/// messages pgproxy replaces or adds. The usual buffer is written whole, as one piece.
-private struct Output {
-    let buffer: ByteBuffer
-    unowned(unsafe) let server: ServerConnection
-    /// Index of the first client byte not written yet.
-    private var written: Int
-
-    init(buffer: ByteBuffer, server: ServerConnection) {
-        self.buffer = buffer
-        self.server = server
-        self.written = buffer.readerIndex
-    }
-
-    private mutating func writeClientBytes(upTo index: Int) {
-        guard index > written else { return }
-        server.write(buffer.getSlice(at: written, length: index - written)!)
-        written = index
-    }
-
-    /// `message` goes before the client's byte at `index`.
-    mutating func insert(_ message: ByteBuffer, before index: Int) {
-        writeClientBytes(upTo: index)
-        server.write(message)
-    }
-
-    /// The client's bytes in `range` are replaced by `message`.
-    mutating func replace(_ range: Range<Int>, with message: ByteBuffer) {
-        writeClientBytes(upTo: range.lowerBound)
-        server.write(message)
-        written = range.upperBound
-    }
-
-    /// Bytes from `index` on wait in `carry` for the rest of their message.
-    mutating func hold(from index: Int, into carry: inout ByteBuffer?) {
-        writeClientBytes(upTo: index)
-        carry = buffer.getSlice(at: index, length: buffer.writerIndex - index)
-        written = buffer.writerIndex
-    }
-
-    mutating func finish() {
-        if written == buffer.readerIndex, buffer.readableBytes > 0 {
-            server.write(buffer)
-            written = buffer.writerIndex
-            return
-        }
-        writeClientBytes(upTo: buffer.writerIndex)
     }
 }

@@ -7,7 +7,7 @@ import NIOCore
 final class ServerStatements {
     /// What an owed ParseComplete or CloseComplete means.
     struct Expected {
-        enum Kind { case parse, close, reset }
+        enum Kind { case parse, close, reset, setting }
         var kind: Kind
         /// The answer goes on to the client (false: pgproxy sent the message on its own).
         var forward: Bool
@@ -17,11 +17,14 @@ final class ServerStatements {
         var clientName: String?
         /// Answered before ReadyForQuery number `deadline` (counted since attach), or skipped.
         var deadline: Int
-        /// For `reset`: ErrorResponses seen when it was sent.
+        /// For `reset` and `setting`: ErrorResponses seen when it was sent.
         var errorsBefore = 0
+        /// For `setting`: the setting and the SET statement that changed it.
+        var setting: (name: String, statement: String)?
     }
 
     let registry: StatementRegistry
+    unowned(unsafe) let connection: ServerConnection
     private var prepared: [ObjectIdentifier: (statement: PreparedStatement, used: UInt64)] = [:]
     private var clock: UInt64 = 0
     /// `clock` when the last Sync, Query or FunctionCall went out: statements used after it may
@@ -35,12 +38,15 @@ final class ServerStatements {
     /// The server's statements are not known any more (a DISCARD ALL failed): close it on release.
     private(set) var unknown = false
     /// Statements the server may or may not have: a Parse or Close of them was skipped after an
-    /// error. They stay in `prepared` (counted, held) and are closed before being prepared again.
-    private var uncertain: Set<ObjectIdentifier> = []
+    /// error. Held (their names stay taken), and closed before being prepared again.
+    private var uncertain: [ObjectIdentifier: PreparedStatement] = [:]
     /// Per statement with answers owed: how many, and the deadline of the last.
     private var inFlight: [ObjectIdentifier: (count: Int, deadline: Int)] = [:]
 
-    init(registry: StatementRegistry) { self.registry = registry }
+    init(registry: StatementRegistry, connection: ServerConnection) {
+        self.registry = registry
+        self.connection = connection
+    }
 
     var count: Int { prepared.count }
 
@@ -88,6 +94,7 @@ final class ServerStatements {
     func forgetAll() {
         for entry in prepared.values { registry.release(entry.statement) }
         prepared.removeAll()
+        for statement in uncertain.values { registry.release(statement) }
         uncertain.removeAll()
     }
 
@@ -115,42 +122,63 @@ final class ServerStatements {
             client: client, clientName: clientName, deadline: deadline, errorsBefore: errors))
     }
 
+    /// A session SET went out: when its ReadyForQuery says it was committed without error, the
+    /// client carries it to its next server connections; otherwise this connection is reset.
+    func expectSetting(name: String, statement: String, client: ClientStatements) {
+        var entry = Expected(kind: .setting, forward: true, client: client, deadline: readySent + 1, errorsBefore: errors)
+        entry.setting = (name, statement)
+        expected.append(entry)
+    }
+
     /// Whether a Parse of `statement` must follow a Close of it: the server may have it though
     /// pgproxy's picture says otherwise (a skipped message, or one of an earlier batch whose
     /// answer has not come, that an error before it may yet skip).
     func mustCloseFirst(_ statement: PreparedStatement) -> Bool {
         let id = ObjectIdentifier(statement)
-        if uncertain.contains(id) { return true }
+        if uncertain[id] != nil { return true }
         if let pending = inFlight[id], pending.deadline <= readySent { return true }
         return false
     }
 
     /// A ParseComplete or CloseComplete came: whether it goes on to the client.
     func answered(_ id: UInt8) -> Bool {
-        // A reset entry is settled by its ReadyForQuery, which comes before any later answer.
-        guard let head = expected.first, head.kind == Self.kind(of: id) else { return true }
-        settle(expected.removeFirst(), answered: true)
-        return head.forward
+        guard let index = nextAnswer(), expected[index].kind == Self.kind(of: id) else { return true }
+        let entry = expected.remove(at: index)
+        settle(entry, answered: true)
+        return entry.forward
     }
 
     /// Whether the next ParseComplete or CloseComplete is one pgproxy takes out (for a
     /// message header split across reads).
     func nextIsSwallowed(_ id: UInt8) -> Bool {
-        guard let head = expected.first, head.kind == Self.kind(of: id) else { return false }
-        return !head.forward
+        guard id == BackendID.parseComplete || id == BackendID.closeComplete,
+              let index = nextAnswer(), expected[index].kind == Self.kind(of: id) else { return false }
+        return !expected[index].forward
     }
 
-    private static func kind(of id: UInt8) -> Expected.Kind { id == UInt8(ascii: "1") ? .parse : .close }
+    /// The first entry owed a ParseComplete or CloseComplete (reset and setting entries wait
+    /// for their ReadyForQuery instead).
+    private func nextAnswer() -> CircularBuffer<Expected>.Index? {
+        expected.firstIndex { $0.kind == .parse || $0.kind == .close }
+    }
+
+    private static func kind(of id: UInt8) -> Expected.Kind { id == BackendID.parseComplete ? .parse : .close }
 
     /// The entry's message was answered (the server did it) or skipped (it did not).
     private func settle(_ entry: Expected, answered: Bool) {
         guard let statement = entry.statement else { return }
         let id = ObjectIdentifier(statement)
         if answered {
-            uncertain.remove(id)
+            // The server did it: it has the statement (Parse) or not (Close), as pgproxy has it.
+            if let doubted = uncertain.removeValue(forKey: id) { registry.release(doubted) }
         } else {
-            add(statement)
-            uncertain.insert(id)
+            // Skipped: the server may have it or not. A skipped Close leaves it there: back to
+            // the prepared set, so that it counts and is closed again in time.
+            if entry.kind == .close { add(statement) }
+            if uncertain[id] == nil {
+                registry.retain(statement)  // the name must not go to another statement meanwhile
+                uncertain[id] = statement
+            }
             if let client = entry.client, let name = entry.clientName { client.parseFailed(name: name, statement: statement) }
         }
         if let pending = inFlight[id] {
@@ -164,13 +192,24 @@ final class ServerStatements {
 
     /// A ReadyForQuery came: what was owed before it and not answered was skipped.
     @inline(__always)
-    func readyForQuery() {
+    func readyForQuery(_ status: TransactionStatus) {
         readyReceived += 1
         guard !expected.isEmpty else { return }
         while let head = expected.first, head.deadline <= readyReceived {
             expected.removeFirst()
-            if head.kind == .reset, errors != head.errorsBefore { unknown = true }
-            settle(head, answered: false)
+            switch head.kind {
+            case .reset:
+                if errors != head.errorsBefore { unknown = true }
+            case .setting:
+                if errors == head.errorsBefore, status == .idle, let setting = head.setting, let session = head.client?.session {
+                    session.settingApplied(name: setting.name, statement: setting.statement, on: connection)
+                } else {
+                    // Failed, or inside a transaction block that may yet roll back: not carried.
+                    connection.settingsDirty = true
+                }
+            case .parse, .close:
+                settle(head, answered: false)
+            }
         }
     }
 

@@ -1,7 +1,9 @@
-/// The statements of a simple Query that change session state pgproxy must know of in
-/// transaction pooling: SQL-level PREPARE/EXECUTE/DEALLOCATE, DISCARD, and session SET/RESET.
-/// A lexer over the statements' first words (quotes, comments and dollar quotes skipped), not a
-/// parser; a Query whose first byte rules all of them out and that holds no `;` costs one pass.
+/// The statements of a simple Query (or a Parse) that change session state pgproxy must know of
+/// in transaction pooling: SQL-level PREPARE/EXECUTE/DEALLOCATE, DISCARD, session SET/RESET, and
+/// what keeps state on the server connection past the transaction (LISTEN, temp tables, WITH
+/// HOLD cursors, session advisory locks). A lexer over the statements' first words (quotes,
+/// comments and dollar quotes skipped), not a parser; the usual statement costs one pass over
+/// its bytes and no allocation.
 enum SessionCommand: Equatable {
     case prepare
     case execute
@@ -11,75 +13,129 @@ enum SessionCommand: Equatable {
     case discardAll
     /// SET (not LOCAL) of the setting `name`; `statement` is the whole statement, to replay.
     case set(name: String, statement: String)
-    /// RESET name.
-    case reset(String)
-    /// RESET ALL.
-    case resetAll
+    /// RESET of one setting, RESET ALL, or SET/RESET of the role or session authorization.
+    case reset
+    /// State that outlives the transaction on the server connection; the words say what.
+    case sessionState(String)
 
     /// The commands among the statements of `text`; empty for the usual query.
     static func scan(_ text: UnsafeRawBufferPointer) -> [SessionCommand] {
         var lexer = SQLLexer(text)
         lexer.skipBlanks()
         guard lexer.index < text.count else { return [] }
-        if !isCandidate(text[lexer.index]), !text.contains(UInt8(ascii: ";")) { return [] }
+        let (several, advisoryLock) = survey(text)
         var found: [SessionCommand] = []
-        while lexer.index < text.count {
-            let start = lexer.index
-            if let command = command(&lexer, from: start) { found.append(command) }
-            lexer.skipStatement()
-            lexer.skipBlanks()
+        if several {
+            while lexer.index < text.count {
+                let start = lexer.index
+                if let command = command(&lexer, from: start) { found.append(command) }
+                lexer.skipStatement()
+                lexer.skipBlanks()
+            }
+        } else if isCandidate(text[lexer.index]), let command = command(&lexer, from: lexer.index) {
+            found.append(command)
         }
+        if advisoryLock { found.append(.sessionState("session-level advisory locks (use pg_advisory_xact_lock)")) }
         return found
     }
 
-    /// P(repare), E(xecute), D(eallocate, iscard), S(et), R(eset).
+    /// Whether `text` holds one statement (trailing `;` and blanks allowed).
+    static func isSingleStatement(_ text: UnsafeRawBufferPointer) -> Bool {
+        var lexer = SQLLexer(text)
+        lexer.skipBlanks()
+        lexer.skipStatement()
+        lexer.skipBlanks()
+        while lexer.index < text.count, text[lexer.index] == UInt8(ascii: ";") {
+            lexer.index += 1
+            lexer.skipBlanks()
+        }
+        return lexer.index >= text.count
+    }
+
+    /// Whether a reset query makes the server forget its prepared statements.
+    static func dropsStatements(_ sql: String?) -> Bool {
+        guard var sql else { return false }
+        return sql.withUTF8 { bytes in
+            scan(UnsafeRawBufferPointer(bytes)).contains { $0 == .discardAll || $0 == .deallocate(nil) }
+        }
+    }
+
+    /// P(repare), E(xecute), D(eallocate, iscard, eclare), S(et), R(eset), L(isten), C(reate).
     @inline(__always)
     private static func isCandidate(_ byte: UInt8) -> Bool {
         switch byte | 0x20 {
-        case UInt8(ascii: "p"), UInt8(ascii: "e"), UInt8(ascii: "d"), UInt8(ascii: "s"), UInt8(ascii: "r"): return true
+        case UInt8(ascii: "p"), UInt8(ascii: "e"), UInt8(ascii: "d"), UInt8(ascii: "s"), UInt8(ascii: "r"),
+             UInt8(ascii: "l"), UInt8(ascii: "c"):
+            return true
         default: return false
         }
     }
 
     private static func command(_ lexer: inout SQLLexer, from start: Int) -> SessionCommand? {
-        guard let first = lexer.word() else { return nil }
-        switch first {
-        case "prepare":
-            // PREPARE TRANSACTION is two-phase commit, not a statement.
-            return lexer.peekWord() == "transaction" ? nil : .prepare
-        case "execute":
-            return .execute
-        case "deallocate":
-            var name = lexer.identifier()
-            if name == "prepare" { name = lexer.identifier() }
-            guard let name else { return nil }
-            return name == "all" ? .deallocate(nil) : .deallocate(name)
-        case "discard":
-            return lexer.word() == "all" ? .discardAll : nil
-        case "reset":
-            guard let name = lexer.identifier() else { return nil }
-            return name == "all" ? .resetAll : .reset(name)
-        case "set":
-            var name = lexer.identifier()
-            if name == "local" || name == "transaction" || name == "constraints" { return nil }
-            if name == "session" {
-                name = lexer.identifier()
-                if name == "characteristics" { return nil }
-                if name == "authorization" { name = "session_authorization" }
-            }
-            guard var name else { return nil }
-            switch name {
-            case "time": name = lexer.word() == "zone" ? "timezone" : name
-            case "schema": name = "search_path"
-            case "names": name = "client_encoding"
-            default: break
-            }
-            let end = lexer.statementEnd()
-            let statement = String(decoding: UnsafeRawBufferPointer(rebasing: lexer.text[start..<end]), as: UTF8.self)
-            return .set(name: name, statement: statement)
-        default:
+        if lexer.take("select") || lexer.take("insert") || lexer.take("update") || lexer.take("delete")
+            || lexer.take("commit") || lexer.take("begin") || lexer.take("end") || lexer.take("rollback") {
             return nil
         }
+        if lexer.take("prepare") { return lexer.take("transaction") ? nil : .prepare }
+        if lexer.take("execute") { return .execute }
+        if lexer.take("deallocate") {
+            _ = lexer.take("prepare")
+            if lexer.take("all") { return .deallocate(nil) }
+            return lexer.identifier().map { .deallocate($0) }
+        }
+        if lexer.take("discard") { return lexer.take("all") ? .discardAll : nil }
+        if lexer.take("reset") { return .reset }
+        if lexer.take("listen") { return .sessionState("LISTEN") }
+        if lexer.take("declare") {
+            return lexer.contains("with", "hold", before: lexer.statementEnd()) ? .sessionState("cursors WITH HOLD") : nil
+        }
+        if lexer.take("create") {
+            guard lexer.take("temp") || lexer.take("temporary") || (lexer.take("local") && (lexer.take("temp") || lexer.take("temporary"))) else { return nil }
+            guard lexer.take("table") else { return nil }
+            return lexer.contains("commit", "drop", before: lexer.statementEnd()) ? nil : .sessionState("temporary tables without ON COMMIT DROP")
+        }
+        guard lexer.take("set") else { return nil }
+        if lexer.take("local") || lexer.take("transaction") || lexer.take("constraints") { return nil }
+        if lexer.take("session") {
+            if lexer.take("characteristics") { return nil }
+            if lexer.take("authorization") { return .reset }
+        }
+        if lexer.take("role") { return .reset }
+        guard var name = lexer.identifier() else { return nil }
+        switch name {
+        case "time": name = lexer.take("zone") ? "timezone" : name
+        case "schema": name = "search_path"
+        case "names": name = "client_encoding"
+        default: break
+        }
+        let end = lexer.statementEnd()
+        let statement = String(decoding: UnsafeRawBufferPointer(rebasing: lexer.text[start..<end]), as: UTF8.self)
+        return .set(name: name, statement: statement)
+    }
+
+    /// One pass over the text: whether it has a `;` (maybe several statements), and whether it
+    /// calls `pg_advisory_lock`, `pg_try_advisory_lock` or their `_shared` forms: locks held by
+    /// the session, not the transaction. (A `;` or the name inside a string literal only costs
+    /// the slower path or a needless refusal check; the lexer decides the statements.)
+    private static func survey(_ text: UnsafeRawBufferPointer) -> (several: Bool, advisoryLock: Bool) {
+        let needle: StaticString = "advisory_lock"
+        let count = needle.utf8CodeUnitCount
+        let letters = needle.utf8Start
+        var several = false
+        var lock = false
+        var index = 0
+        while index < text.count {
+            let byte = text[index]
+            if byte == UInt8(ascii: ";") {
+                several = true
+            } else if byte | 0x20 == UInt8(ascii: "a"), !lock, index + count <= text.count {
+                var offset = 1
+                while offset < count, text[index + offset] | 0x20 == letters[offset] | 0x20 { offset += 1 }
+                lock = offset == count
+            }
+            index += 1
+        }
+        return (several, lock)
     }
 }
 
@@ -105,6 +161,36 @@ struct SQLLexer {
         }
     }
 
+    /// Consumes the next word if it is `expected` (lower-case ASCII), in any case; no allocation.
+    mutating func take(_ expected: StaticString) -> Bool {
+        skipBlanks()
+        let count = expected.utf8CodeUnitCount
+        guard text.count - index >= count else { return false }
+        let letters = expected.utf8Start
+        for offset in 0..<count where text[index + offset] | 0x20 != letters[offset] { return false }
+        if index + count < text.count, Self.isWordByte(text[index + count]) { return false }
+        index += count
+        return true
+    }
+
+    /// Whether the words `first` and `second` follow each other before `end`.
+    func contains(_ first: StaticString, _ second: StaticString, before end: Int) -> Bool {
+        var probe = self
+        while probe.index < end {
+            if probe.take(first) {
+                if probe.take(second) { return true }
+                continue
+            }
+            probe.skipBlanks()
+            if probe.index < end, Self.isWordByte(probe.text[probe.index]) {
+                while probe.index < end, Self.isWordByte(probe.text[probe.index]) { probe.index += 1 }
+            } else {
+                probe.index += 1
+            }
+        }
+        return false
+    }
+
     /// The next bare word, lower-cased; nil at anything else.
     mutating func word() -> String? {
         skipBlanks()
@@ -112,12 +198,6 @@ struct SQLLexer {
         while index < text.count, Self.isWordByte(text[index]) { index += 1 }
         guard index > start else { return nil }
         return String(decoding: UnsafeRawBufferPointer(rebasing: text[start..<index]), as: UTF8.self).lowercased()
-    }
-
-    mutating func peekWord() -> String? {
-        let saved = index
-        defer { index = saved }
-        return word()
     }
 
     /// A bare word (lower-cased, as PostgreSQL folds it) or a quoted identifier (as written).
@@ -158,6 +238,15 @@ struct SQLLexer {
             switch byte {
             case UInt8(ascii: ";"):
                 return index
+            case UInt8(ascii: "'") where index > 0 && text[index - 1] | 0x20 == UInt8(ascii: "e")
+                && (index < 2 || !Self.isWordByte(text[index - 2])):
+                // E'...': backslash escapes.
+                index += 1
+                while index < text.count, text[index] != byte {
+                    if text[index] == UInt8(ascii: "\\") { index += 1 }
+                    index += 1
+                }
+                index += 1
             case UInt8(ascii: "'"), UInt8(ascii: "\""):
                 index += 1
                 while index < text.count, text[index] != byte { index += 1 }
@@ -214,7 +303,7 @@ struct SQLLexer {
     }
 
     @inline(__always)
-    private static func isWordByte(_ byte: UInt8) -> Bool {
+    static func isWordByte(_ byte: UInt8) -> Bool {
         (byte | 0x20) >= 0x61 && (byte | 0x20) <= 0x7A || byte == 0x5F || (byte >= 0x30 && byte <= 0x39) || byte >= 0x80
     }
 }

@@ -18,11 +18,7 @@ final class PreparedStatement {
         self.name = name
         self.key = key
         var parse = ByteBuffer()
-        parse.reserveCapacity(key.readableBytes + name.utf8.count + 6)
-        parse.writeMessage(id: FrontendID.parse) { body in
-            body.writeCString(name)
-            body.writeImmutableBuffer(key)
-        }
+        parse.writeParse(name: name, key: key)
         parseMessage = parse
         var close = ByteBuffer()
         close.writeMessage(id: FrontendID.close) { body in
@@ -47,6 +43,11 @@ final class StatementRegistry {
     private var byKey: [ByteBuffer: PreparedStatement] = [:]
     private var byName: [String: PreparedStatement] = [:]
     private var nextNumber = 1
+    /// `prepared_statements_limit` as of the start: server connections outlive a reload, and
+    /// clients that rename statements must not share them with clients that do not.
+    let limit: Int
+
+    init(limit: Int) { self.limit = limit }
 
     /// Prefix of the names pgproxy makes up; a client's name with it is never used on servers.
     static let namePrefix = "pgproxy_"
@@ -93,4 +94,15 @@ final class StatementRegistry {
 
     /// Whether some server connection may have a statement called `name`.
     func isServerName(_ name: String) -> Bool { byName[name] != nil }
+}
+
+extension ByteBuffer {
+    /// Parse of statement `name`; `key` is the body after the name (text, NUL, parameter types).
+    mutating func writeParse(name: String, key: ByteBuffer) {
+        reserveCapacity(writerIndex + key.readableBytes + name.utf8.count + 6)
+        writeMessage(id: FrontendID.parse) { body in
+            body.writeCString(name)
+            body.writeImmutableBuffer(key)
+        }
+    }
 }
