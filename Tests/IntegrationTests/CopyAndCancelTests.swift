@@ -33,6 +33,24 @@ final class CopyAndCancelTests: IntegrationTestCase {
     /// A client that reads slowly makes pgproxy pause reading its server (back-pressure), often
     /// right when the last message arrives and the server goes back to the pool. The next user
     /// of that connection (here the same client: the pool has one) must find it reading.
+    /// COPY FROM STDIN started through the extended protocol: the server ignores the Sync sent
+    /// with the Execute, so only one ReadyForQuery answers two Syncs. The server connection must
+    /// still go back to the pool (pool of one: the next client would wait forever).
+    func testAnExtendedProtocolCopyGivesItsServerBack() async throws {
+        let proxy = try await ProxyFixture(backendPort: TestCluster.shared.port, general: "default_pool_size = 1\nquery_wait_timeout = \"5s\"", workers: 1)
+        defer { Task { await proxy.stop() } }
+        let first = try PQConnection(proxy.conninfo())
+        let second = try PQConnection(proxy.conninfo())
+        XCTAssertTrue(first.exec("CREATE TABLE IF NOT EXISTS copied_extended(id int, name text); TRUNCATE copied_extended").ok)
+        for round in 1...3 {
+            let loaded = first.copyIn("COPY copied_extended FROM STDIN", chunks: 100, chunk: "1\tx\n", extended: true)
+            XCTAssertEqual(loaded.commandTag, "COPY 100", loaded.message ?? "")
+            XCTAssertTrue(first.prepare("after_copy_\(round)", "SELECT count(*) FROM copied_extended").ok)
+            XCTAssertEqual(first.execPrepared("after_copy_\(round)", []).firstValue, String(round * 100))
+            XCTAssertEqual(second.exec("SELECT \(round)", timeout: 10)?.firstValue, String(round), "the other client gets the server")
+        }
+    }
+
     func testASlowReaderLeavesItsServerReadable() async throws {
         let proxy = try await ProxyFixture(backendPort: TestCluster.shared.port, general: "default_pool_size = 1")
         defer { Task { await proxy.stop() } }

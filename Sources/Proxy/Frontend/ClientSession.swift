@@ -47,6 +47,7 @@ final class ClientSession: ChannelDuplexHandler {
         notify: MessageSet([
             FrontendID.query, FrontendID.sync, FrontendID.functionCall, FrontendID.terminate,
             FrontendID.parse, FrontendID.bind, FrontendID.execute, UInt8(ascii: "D"), UInt8(ascii: "C"), FrontendID.flush,
+            FrontendID.copyDone, FrontendID.copyFail,
         ]),
         capture: MessageSet([]))
     /// Client bytes that arrived while no server was attached.
@@ -60,6 +61,8 @@ final class ClientSession: ChannelDuplexHandler {
     var outstanding = 0
     /// Extended-protocol messages were sent after the last Sync.
     var unsynced = false
+    /// Syncs since the last Execute or Query: those a server in COPY FROM STDIN ignores.
+    private var syncsSinceStatement = 0
     var wroteToServer = false
     private var pausedForServer = false
     private var pausedForBackpressure = false
@@ -318,13 +321,23 @@ final class ClientSession: ChannelDuplexHandler {
                 switch id {
                 case FrontendID.query, FrontendID.functionCall:
                     outstanding += 1
+                    syncsSinceStatement = 0
                     routing?.batchEnds(statement: id == FrontendID.query)
                 case FrontendID.sync:
                     outstanding += 1
+                    syncsSinceStatement += 1
                     unsynced = false
                     routing?.batchEnds(statement: false)
                 case FrontendID.terminate:
                     terminateAt = end - 5
+                case FrontendID.copyDone, FrontendID.copyFail:
+                    // Syncs sent with the Execute that started COPY FROM STDIN got no answer.
+                    if server?.inCopyIn == true { outstanding = max(outstanding - syncsSinceStatement, 0) }
+                    syncsSinceStatement = 0
+                case FrontendID.execute:
+                    syncsSinceStatement = 0
+                    unsynced = true
+                    routing?.saw(id)
                 default:
                     unsynced = true
                     routing?.saw(id)

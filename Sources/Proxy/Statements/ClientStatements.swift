@@ -13,6 +13,8 @@ final class ClientStatements {
     private var carry: ByteBuffer?
     /// Bytes of a message being passed through that are still to come.
     private var passRemaining = 0
+    /// Syncs since the last Execute or Query: those a server in COPY FROM STDIN ignores.
+    private var syncsSinceStatement = 0
     /// `prepared_statements_limit`: statements per server connection; 0 passes names through.
     let limit: Int
     /// `track_session_settings`: a session SET follows the client to every server connection.
@@ -92,6 +94,12 @@ final class ClientStatements {
             switch id {
             case FrontendID.sync, FrontendID.functionCall:
                 statements.sentReadyProducing()
+                syncsSinceStatement = id == FrontendID.sync ? syncsSinceStatement + 1 : 0
+            case FrontendID.execute:
+                syncsSinceStatement = 0
+            case FrontendID.copyDone, FrontendID.copyFail:
+                if server.inCopyIn { statements.readyNotComing(syncsSinceStatement) }
+                syncsSinceStatement = 0
             case FrontendID.query:
                 guard whole else {
                     out.hold(from: index, into: &carry)
@@ -99,6 +107,7 @@ final class ClientStatements {
                 }
                 query(buffer, index..<messageEnd, statements, &out)
                 statements.sentReadyProducing()
+                syncsSinceStatement = 0
             case _ where limit == 0 && (id == FrontendID.describe || id == FrontendID.close || id == FrontendID.bind):
                 break  // names pass through untouched
             case FrontendID.parse, FrontendID.describe, FrontendID.close:

@@ -107,6 +107,9 @@ final class ServerStatements {
         batchStart = clock
     }
 
+    /// Syncs the server ignored (sent while it was in COPY FROM STDIN): no ReadyForQuery for them.
+    func readyNotComing(_ count: Int) { readySent -= count }
+
     func expect(
         _ kind: Expected.Kind, forward: Bool, statement: PreparedStatement? = nil,
         client: ClientStatements? = nil, clientName: String? = nil

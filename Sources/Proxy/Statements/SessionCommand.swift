@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
+
 /// The statements of a simple Query (or a Parse) that change session state pgproxy must know of
 /// in transaction pooling: SQL-level PREPARE/EXECUTE/DEALLOCATE, DISCARD, session SET/RESET, and
 /// what keeps state on the server connection past the transaction (LISTEN, temp tables, WITH
@@ -113,29 +119,41 @@ enum SessionCommand: Equatable {
         return .set(name: name, statement: statement)
     }
 
-    /// One pass over the text: whether it has a `;` (maybe several statements), and whether it
-    /// calls `pg_advisory_lock`, `pg_try_advisory_lock` or their `_shared` forms: locks held by
-    /// the session, not the transaction. (A `;` or the name inside a string literal only costs
-    /// the slower path or a needless refusal check; the lexer decides the statements.)
+    /// Whether the text has a `;` with more than blanks after it (maybe several statements),
+    /// and whether it calls `pg_advisory_lock`, `pg_try_advisory_lock` or their `_shared` forms:
+    /// locks held by the session, not the transaction. (A `;` or the name inside a string literal
+    /// only costs the slower path or a needless refusal check; the lexer decides the statements.)
+    /// Found with memchr, which looks at many bytes at once: the usual query has neither.
     private static func survey(_ text: UnsafeRawBufferPointer) -> (several: Bool, advisoryLock: Bool) {
+        guard let base = text.baseAddress, !text.isEmpty else { return (false, false) }
+        var several = false
+        if let semicolon = memchr(base, Int32(UInt8(ascii: ";")), text.count) {
+            var index = base.distance(to: UnsafeRawPointer(semicolon)) + 1
+            while index < text.count, text[index] == 0x20 || text[index] == 0x0A || text[index] == 0x0D
+                || text[index] == 0x09 || text[index] == UInt8(ascii: ";") { index += 1 }
+            several = index < text.count
+        }
+        return (several, hasAdvisoryLock(text, letter: UInt8(ascii: "y")) || hasAdvisoryLock(text, letter: UInt8(ascii: "Y")))
+    }
+
+    /// "advisory_lock" in any case, found through its `y`s.
+    private static func hasAdvisoryLock(_ text: UnsafeRawBufferPointer, letter: UInt8) -> Bool {
         let needle: StaticString = "advisory_lock"
         let count = needle.utf8CodeUnitCount
         let letters = needle.utf8Start
-        var several = false
-        var lock = false
-        var index = 0
-        while index < text.count {
-            let byte = text[index]
-            if byte == UInt8(ascii: ";") {
-                several = true
-            } else if byte | 0x20 == UInt8(ascii: "a"), !lock, index + count <= text.count {
-                var offset = 1
-                while offset < count, text[index + offset] | 0x20 == letters[offset] | 0x20 { offset += 1 }
-                lock = offset == count
+        let base = text.baseAddress!
+        var from = 7  // the y's place in the word
+        while from < text.count, let found = memchr(base + from, Int32(letter), text.count - from) {
+            let y = base.distance(to: UnsafeRawPointer(found))
+            let start = y - 7
+            if start + count <= text.count {
+                var offset = 0
+                while offset < count, text[start + offset] | 0x20 == letters[offset] | 0x20 { offset += 1 }
+                if offset == count { return true }
             }
-            index += 1
+            from = y + 1
         }
-        return (several, lock)
+        return false
     }
 }
 

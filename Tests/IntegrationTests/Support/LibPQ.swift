@@ -205,8 +205,10 @@ final class PQConnection {
 
     // MARK: COPY
 
-    func copyIn(_ sql: String, chunks: Int, chunk: String) -> PQOutcome {
-        let start = PQexec(raw, sql)
+    /// `extended`: started with the extended protocol (PQexecParams), as many drivers do; libpq
+    /// then sends a Sync after the Execute and another after CopyDone.
+    func copyIn(_ sql: String, chunks: Int, chunk: String, extended: Bool = false) -> PQOutcome {
+        let start = extended ? PQexecParams(raw, sql, 0, nil, nil, nil, nil, 0) : PQexec(raw, sql)
         guard PQresultStatus(start) == PGRES_COPY_IN else { defer { PQclear(start) }; return Self.outcome(start) }
         PQclear(start)
         let bytes = Array(chunk.utf8)

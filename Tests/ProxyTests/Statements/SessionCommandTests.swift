@@ -1,0 +1,61 @@
+@testable import Proxy
+import XCTest
+
+final class SessionCommandTests: XCTestCase {
+    private func scan(_ sql: String) -> [SessionCommand] {
+        var sql = sql
+        return sql.withUTF8 { SessionCommand.scan(UnsafeRawBufferPointer($0)) }
+    }
+
+    func testUsualStatementsAreNothing() {
+        for sql in [
+            "SELECT abalance FROM pgbench_accounts WHERE aid = 4;", "select 1", "  INSERT INTO t VALUES (1)",
+            "UPDATE t SET x = 1", "BEGIN", "COMMIT;", "", "   ", "SELECT 'set x = 1; listen y'",
+            "SELECT $$; PREPARE p AS SELECT 1$$", "SELECT 1 -- ; LISTEN x", "SELECT 1 /* ; DISCARD ALL */",
+            "SET LOCAL statement_timeout = 5", "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE", "PREPARE TRANSACTION 'x'",
+            "SELECT pg_advisory_xact_lock(1)", "CREATE TEMP TABLE t(x int) ON COMMIT DROP", "CREATE TABLE settings(x int)",
+            "DECLARE c CURSOR FOR SELECT 1", "select E'\\'; DISCARD ALL --'",
+        ] {
+            XCTAssertEqual(scan(sql), [], sql)
+        }
+    }
+
+    func testSessionCommands() {
+        XCTAssertEqual(scan("PREPARE p AS SELECT 1"), [.prepare])
+        XCTAssertEqual(scan("execute p(1)"), [.execute])
+        XCTAssertEqual(scan("DEALLOCATE p"), [.deallocate("p")])
+        XCTAssertEqual(scan("deallocate prepare \"P_1\""), [.deallocate("P_1")])
+        XCTAssertEqual(scan("DEALLOCATE ALL"), [.deallocate(nil)])
+        XCTAssertEqual(scan("DISCARD ALL"), [.discardAll])
+        XCTAssertEqual(scan("DISCARD PLANS"), [])
+        XCTAssertEqual(scan("RESET statement_timeout"), [.reset])
+        XCTAssertEqual(scan("SET ROLE admin"), [.reset])
+        XCTAssertEqual(scan("SET search_path TO a, b"), [.set(name: "search_path", statement: "SET search_path TO a, b")])
+        XCTAssertEqual(scan("set session statement_timeout = '1s';"), [.set(name: "statement_timeout", statement: "set session statement_timeout = '1s'")])
+        XCTAssertEqual(scan("SET TIME ZONE 'UTC'"), [.set(name: "timezone", statement: "SET TIME ZONE 'UTC'")])
+        XCTAssertEqual(scan("SET SCHEMA 'app'"), [.set(name: "search_path", statement: "SET SCHEMA 'app'")])
+        XCTAssertEqual(scan("SELECT 1; SET work_mem = '8MB'; SELECT 2"), [.set(name: "work_mem", statement: "SET work_mem = '8MB'")])
+    }
+
+    func testStateTransactionPoolingCannotCarry() {
+        for sql in [
+            "LISTEN x", "select 1; listen y", "CREATE TEMP TABLE t(x int)", "create temporary table t(x int) on commit delete rows",
+            "DECLARE c CURSOR WITH HOLD FOR SELECT 1", "SELECT pg_advisory_lock(1)", "SELECT PG_TRY_ADVISORY_LOCK_SHARED(1)",
+        ] {
+            guard case .sessionState = scan(sql).first else { return XCTFail(sql) }
+        }
+    }
+
+    func testSingleStatements() {
+        func single(_ sql: String) -> Bool {
+            var sql = sql
+            return sql.withUTF8 { SessionCommand.isSingleStatement(UnsafeRawBufferPointer($0)) }
+        }
+        XCTAssertTrue(single("DEALLOCATE p"))
+        XCTAssertTrue(single("DEALLOCATE p; "))
+        XCTAssertFalse(single("DEALLOCATE p; SELECT 1"))
+        XCTAssertTrue(SessionCommand.dropsStatements("DISCARD ALL"))
+        XCTAssertFalse(SessionCommand.dropsStatements("RESET ALL"))
+        XCTAssertFalse(SessionCommand.dropsStatements(nil))
+    }
+}
