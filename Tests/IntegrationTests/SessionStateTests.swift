@@ -80,6 +80,34 @@ final class SessionStateTests: IntegrationTestCase {
         XCTAssertEqual(show(first, "search_path"), fresh.searchPath)
     }
 
+    /// Drivers prepare what they run often (psycopg 3 after 5 runs, JDBC after prepareThreshold):
+    /// a SET run as a named prepared statement is tracked when it runs, a custom dotted setting too.
+    func testPreparedAndCustomSettingsFollowTheirClientOnly() async throws {
+        let fresh = try defaults()
+        let proxy = try await proxy("default_pool_size = 2")
+        defer { Task { await proxy.stop() } }
+        let first = try PQConnection(proxy.conninfo())
+        let second = try PQConnection(proxy.conninfo())
+        XCTAssertTrue(first.prepare("set_path", "SET search_path TO pg_catalog, public").ok)
+        XCTAssertEqual(show(first, "search_path"), fresh.searchPath, "preparing a SET does not run it")
+        XCTAssertTrue(first.execPrepared("set_path", []).ok)
+        XCTAssertTrue(first.exec("SET app.tenant_id = 'tenant-a'").ok)
+        for round in 0..<4 {
+            let holder = round % 2 == 1 ? try PQConnection(proxy.conninfo()) : nil
+            if let holder { XCTAssertTrue(holder.exec("BEGIN; SELECT 1").ok) }
+            let mine = first.exec("SELECT current_setting('search_path'), current_setting('app.tenant_id', true)")
+            XCTAssertEqual(mine.rows.first?[0], "pg_catalog, public", "round \(round)")
+            XCTAssertEqual(mine.rows.first?[1], "tenant-a", "round \(round)")
+            let theirs = second.exec("SELECT current_setting('search_path'), coalesce(current_setting('app.tenant_id', true), '')")
+            XCTAssertEqual(theirs.rows.first?[0], fresh.searchPath, "round \(round)")
+            XCTAssertEqual(theirs.rows.first?[1], "", "round \(round)")
+            if let holder { XCTAssertTrue(holder.exec("COMMIT").ok) }
+        }
+        // SET ROLE is not carried, and does not drop the tracked settings.
+        XCTAssertTrue(first.exec("SET ROLE app").ok)
+        XCTAssertEqual(first.exec("SELECT current_setting('app.tenant_id', true)").firstValue, "tenant-a")
+    }
+
     func testTransactionScopedStateWorks() async throws {
         let fresh = try defaults()
         let proxy = try await proxy("default_pool_size = 1")

@@ -43,20 +43,35 @@ struct ClientParameters {
     /// what the client sent.
     init(startup: [(String, String)], serverDefaults: [String: String]) {
         for name in Self.reported { if let value = serverDefaults[name] { values[name] = value } }
-        for (name, value) in startup { values[Self.canonicalName(name)] = value }
+        for (name, value) in startup where value.first != Self.replayMark { values[Self.canonicalName(name)] = value }
     }
 
-    mutating func set(_ name: String, _ value: String) { values[Self.canonicalName(name)] = value }
+    /// A value the client asked for (a value starting with the replay mark is not taken: it
+    /// would be run as a statement).
+    mutating func set(_ name: String, _ value: String) {
+        guard value.first != Self.replayMark else { return }
+        values[Self.canonicalName(name)] = value
+    }
 
     /// Marks a value that is a whole SET statement to replay (a tracked session SET), not a
     /// value to quote.
     private static let replayMark: Character = "\u{1}"
 
-    /// The value recording a session SET (`track_session_settings`): the statement itself.
-    static func replay(_ statement: String) -> String { String(replayMark) + statement }
+    /// Records a session SET (`track_session_settings`) to replay; returns the value stored.
+    @discardableResult
+    mutating func setReplayed(_ name: String, statement: String) -> String {
+        let value = String(Self.replayMark) + statement
+        values[Self.canonicalName(name)] = value
+        return value
+    }
 
-    /// Drops every tracked session SET (after RESET or DISCARD ALL).
-    mutating func removeReplayed() {
+    /// Drops the tracked session SET of `name`, or every one (after RESET or DISCARD ALL).
+    mutating func removeReplayed(_ name: String?) {
+        if let name {
+            let key = Self.canonicalName(name)
+            if values[key]?.first == Self.replayMark { values[key] = nil }
+            return
+        }
         let replayed = values.filter { $0.value.first == Self.replayMark }.map(\.key)
         for name in replayed { values[name] = nil }
     }
@@ -79,7 +94,8 @@ struct ClientParameters {
         for name in serverSet.keys where values[name] == nil && Self.isIdentifier(name) {
             statements.append("RESET \(name)")
         }
-        return statements.isEmpty ? nil : statements.sorted().joined(separator: "; ")
+        // A replayed statement may end in a -- comment: each goes on its own line.
+        return statements.isEmpty ? nil : statements.sorted().joined(separator: "\n;\n")
     }
 
     static func setStatement(_ name: String, _ value: String) -> String? {

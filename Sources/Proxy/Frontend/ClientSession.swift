@@ -332,7 +332,10 @@ final class ClientSession: ChannelDuplexHandler {
                     terminateAt = end - 5
                 case FrontendID.copyDone, FrontendID.copyFail:
                     // Syncs sent with the Execute that started COPY FROM STDIN got no answer.
-                    if server?.inCopyIn == true { outstanding = max(outstanding - syncsSinceStatement, 0) }
+                    if server?.inCopyIn == true, syncsSinceStatement > 0 {
+                        outstanding = max(outstanding - syncsSinceStatement, 0)
+                        unsynced = true  // the server waits for the Sync that ends the COPY
+                    }
                     syncsSinceStatement = 0
                 case FrontendID.execute:
                     syncsSinceStatement = 0
@@ -521,14 +524,14 @@ final class ClientSession: ChannelDuplexHandler {
     /// A session SET committed on `server` (`track_session_settings`): replayed on the client's
     /// next server connections; `server` has it already.
     func settingApplied(name: String, statement: String, on server: ServerConnection) {
-        let value = ClientParameters.replay(statement)
-        parameters.set(name, value)
+        let value = parameters.setReplayed(name, statement: statement)
         server.setValues[ClientParameters.canonicalName(name)] = value
         server.syncedSignature = parameters.signature
     }
 
-    /// RESET or DISCARD ALL: the client's session SETs are no longer to be replayed.
-    func forgetTrackedSettings() { parameters.removeReplayed() }
+    /// RESET of `name` (nil: of everything) or DISCARD ALL: those session SETs are no longer
+    /// replayed.
+    func forgetTrackedSettings(_ name: String?) { parameters.removeReplayed(name) }
 
     @inline(__always)
     func serverReadyForQuery(_ status: TransactionStatus, count: Int) {

@@ -140,17 +140,18 @@ final class ClientStatements {
     func parse(_ buffer: ByteBuffer, _ message: Range<Int>, _ server: ServerStatements, _ out: inout ServerOutput) {
         let nameEnd = Self.cString(buffer, from: message.lowerBound + 5, before: message.upperBound)
         partition?.counters.clientParses &+= 1
-        let refusal = parsedText(buffer, from: nameEnd + 1, before: message.upperBound, server)
-        guard nameEnd > message.lowerBound + 5, limit > 0 else {
+        let named = nameEnd > message.lowerBound + 5
+        let name = named ? buffer.getString(at: message.lowerBound + 5, length: nameEnd - message.lowerBound - 5) ?? "" : ""
+        let (refusal, deferred) = parsedText(buffer, from: nameEnd + 1, before: message.upperBound, named: named, server)
+        guard named, limit > 0 else {
             if let refusal {
-                var unnamed = ByteBuffer()
-                unnamed.writeParse(name: "", key: refusal)
-                out.replace(message, with: unnamed)
+                var rewritten = ByteBuffer()
+                rewritten.writeParse(name: name, key: refusal)
+                out.replace(message, with: rewritten)
             }
             if limit > 0 { server.expect(.parse, forward: true) }
             return
         }
-        let name = buffer.getString(at: message.lowerBound + 5, length: nameEnd - message.lowerBound - 5) ?? ""
         if let existing = byName[name] {
             // PostgreSQL refuses a second Parse of a name: the server says so, in order.
             ensurePrepared(existing, server, &out, before: message.lowerBound)
@@ -160,6 +161,7 @@ final class ClientStatements {
         }
         let key = refusal ?? buffer.getSlice(at: nameEnd + 1, length: message.upperBound - nameEnd - 1) ?? ByteBuffer()
         let statement = registry.intern(key: key, clientName: name)
+        statement.sessionCommands = deferred
         byName[name] = statement
         let replacement: ByteBuffer? = statement.name == name && refusal == nil ? nil : statement.parseMessage
         if server.has(statement) || server.mustCloseFirst(statement) {
@@ -186,7 +188,7 @@ final class ClientStatements {
         guard nameEnd < limit else { return messageEnd <= buffer.writerIndex }
         partition?.counters.binds &+= 1
         guard nameEnd > portalEnd + 1, let name = buffer.getString(at: portalEnd + 1, length: nameEnd - portalEnd - 1) else { return true }
-        guard let serverName = serverName(for: name, server, &out, before: start), serverName != name else { return true }
+        guard let serverName = serverName(for: name, server, &out, before: start, binding: true), serverName != name else { return true }
         // A new header, portal and name; the rest of the message passes as it came.
         var prefix = ByteBuffer()
         prefix.reserveCapacity(portalEnd - start + serverName.utf8.count + 2)
@@ -202,7 +204,7 @@ final class ClientStatements {
         guard message.count > 6, buffer.getInteger(at: message.lowerBound + 5, as: UInt8.self) == UInt8(ascii: "S") else { return }
         let nameEnd = Self.cString(buffer, from: message.lowerBound + 6, before: message.upperBound)
         guard nameEnd > message.lowerBound + 6, let name = buffer.getString(at: message.lowerBound + 6, length: nameEnd - message.lowerBound - 6),
-              let serverName = serverName(for: name, server, &out, before: message.lowerBound), serverName != name else { return }
+              let serverName = serverName(for: name, server, &out, before: message.lowerBound, binding: false), serverName != name else { return }
         var replacement = ByteBuffer()
         replacement.writeMessage(id: FrontendID.describe) { body in
             body.writeInteger(UInt8(ascii: "S"))
@@ -223,9 +225,13 @@ final class ClientStatements {
 
     /// The name to send for the client's statement `name`, prepared on the server first if it
     /// lacks it; nil to send the message unchanged.
-    private func serverName(for name: String, _ server: ServerStatements, _ out: inout ServerOutput, before index: Int) -> String? {
+    private func serverName(
+        for name: String, _ server: ServerStatements, _ out: inout ServerOutput, before index: Int, binding: Bool
+    ) -> String? {
         if let statement = byName[name] {
             ensurePrepared(statement, server, &out, before: index)
+            // A named SET (or RESET...) takes effect when it runs: each Bind of it.
+            if binding, !statement.sessionCommands.isEmpty { applyEffects(statement.sessionCommands, server) }
             return statement.name
         }
         // Unknown to the client: the server's "does not exist" must not find another client's.

@@ -35,6 +35,8 @@ final class ServerStatements {
     private var readySent = 0
     private var readyReceived = 0
     private var errors = 0
+    /// `errors` when the last ReadyForQuery came: errors since then belong to its batch.
+    private var errorsAtLastReady = 0
     /// The server's statements are not known any more (a DISCARD ALL failed): close it on release.
     private(set) var unknown = false
     /// Statements the server may or may not have: a Parse or Close of them was skipped after an
@@ -197,6 +199,8 @@ final class ServerStatements {
     @inline(__always)
     func readyForQuery(_ status: TransactionStatus) {
         readyReceived += 1
+        let batchFailed = errors != errorsAtLastReady
+        errorsAtLastReady = errors
         guard !expected.isEmpty else { return }
         while let head = expected.first, head.deadline <= readyReceived {
             expected.removeFirst()
@@ -204,7 +208,7 @@ final class ServerStatements {
             case .reset:
                 if errors != head.errorsBefore { unknown = true }
             case .setting:
-                if errors == head.errorsBefore, status == .idle, let setting = head.setting, let session = head.client?.session {
+                if !batchFailed, status == .idle, let setting = head.setting, let session = head.client?.session {
                     session.settingApplied(name: setting.name, statement: setting.statement, on: connection)
                 } else {
                     // Failed, or inside a transaction block that may yet roll back: not carried.

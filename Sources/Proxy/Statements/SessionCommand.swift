@@ -19,8 +19,11 @@ enum SessionCommand: Equatable {
     case discardAll
     /// SET (not LOCAL) of the setting `name`; `statement` is the whole statement, to replay.
     case set(name: String, statement: String)
-    /// RESET of one setting, RESET ALL, or SET/RESET of the role or session authorization.
-    case reset
+    /// RESET of one setting; nil for RESET ALL.
+    case reset(String?)
+    /// A session-level change pgproxy does not carry: SET ROLE, SET SESSION AUTHORIZATION,
+    /// SET SESSION CHARACTERISTICS, `set_config(..., false)`, a SET among other statements.
+    case untracked
     /// State that outlives the transaction on the server connection; the words say what.
     case sessionState(String)
 
@@ -34,7 +37,11 @@ enum SessionCommand: Equatable {
         if several {
             while lexer.index < text.count {
                 let start = lexer.index
-                if let command = command(&lexer, from: start) { found.append(command) }
+                if var command = command(&lexer, from: start) {
+                    // Among other statements (maybe BEGIN ... ROLLBACK) a SET's fate is not known.
+                    if case .set = command { command = .untracked }
+                    found.append(command)
+                }
                 lexer.skipStatement()
                 lexer.skipBlanks()
             }
@@ -42,6 +49,7 @@ enum SessionCommand: Equatable {
             found.append(command)
         }
         if advisoryLock { found.append(.sessionState("session-level advisory locks (use pg_advisory_xact_lock)")) }
+        if find("set_config", anchor: 7, in: text), find("false", anchor: 2, in: text) { found.append(.untracked) }
         return found
     }
 
@@ -90,26 +98,32 @@ enum SessionCommand: Equatable {
             return lexer.identifier().map { .deallocate($0) }
         }
         if lexer.take("discard") { return lexer.take("all") ? .discardAll : nil }
-        if lexer.take("reset") { return .reset }
+        if lexer.take("reset") {
+            if lexer.take("all") { return .reset(nil) }
+            return .reset(lexer.settingName())
+        }
         if lexer.take("listen") { return .sessionState("LISTEN") }
         if lexer.take("declare") {
             return lexer.contains("with", "hold", before: lexer.statementEnd()) ? .sessionState("cursors WITH HOLD") : nil
         }
         if lexer.take("create") {
-            guard lexer.take("temp") || lexer.take("temporary") || (lexer.take("local") && (lexer.take("temp") || lexer.take("temporary"))) else { return nil }
+            _ = lexer.take("or") && lexer.take("replace")
+            _ = lexer.take("global") || lexer.take("local")
+            guard lexer.take("temp") || lexer.take("temporary") else { return nil }
+            if lexer.take("view") || lexer.take("sequence") || lexer.take("recursive") { return .sessionState("temporary views and sequences") }
             guard lexer.take("table") else { return nil }
             return lexer.contains("commit", "drop", before: lexer.statementEnd()) ? nil : .sessionState("temporary tables without ON COMMIT DROP")
         }
         guard lexer.take("set") else { return nil }
         if lexer.take("local") || lexer.take("transaction") || lexer.take("constraints") { return nil }
         if lexer.take("session") {
-            if lexer.take("characteristics") { return nil }
-            if lexer.take("authorization") { return .reset }
+            if lexer.take("characteristics") || lexer.take("authorization") { return .untracked }
         }
-        if lexer.take("role") { return .reset }
-        guard var name = lexer.identifier() else { return nil }
+        if lexer.take("role") { return .untracked }
+        guard var name = lexer.settingName() else { return nil }
         switch name {
         case "time": name = lexer.take("zone") ? "timezone" : name
+        case "xml": name = lexer.take("option") ? "xmloption" : name
         case "schema": name = "search_path"
         case "names": name = "client_encoding"
         default: break
@@ -136,24 +150,55 @@ enum SessionCommand: Equatable {
         return (several, hasAdvisoryLock(text, letter: UInt8(ascii: "y")) || hasAdvisoryLock(text, letter: UInt8(ascii: "Y")))
     }
 
-    /// "advisory_lock" in any case, found through its `y`s.
+    /// A call of `pg_advisory_lock`, `pg_try_advisory_lock` or their `_shared` forms, in any case,
+    /// found through the `y`s of its name.
     private static func hasAdvisoryLock(_ text: UnsafeRawBufferPointer, letter: UInt8) -> Bool {
-        let needle: StaticString = "advisory_lock"
-        let count = needle.utf8CodeUnitCount
-        let letters = needle.utf8Start
-        let base = text.baseAddress!
-        var from = 7  // the y's place in the word
-        while from < text.count, let found = memchr(base + from, Int32(letter), text.count - from) {
-            let y = base.distance(to: UnsafeRawPointer(found))
-            let start = y - 7
-            if start + count <= text.count {
-                var offset = 0
-                while offset < count, text[start + offset] | 0x20 == letters[offset] | 0x20 { offset += 1 }
-                if offset == count { return true }
-            }
-            from = y + 1
+        var from = 7
+        while let start = nextMatch("advisory_lock", anchor: 7, letter: letter, in: text, from: &from) {
+            let prefixed = matches("pg_", in: text, endingAt: start) || matches("pg_try_", in: text, endingAt: start)
+            var after = start + 13
+            if matches("_shared", in: text, at: after) { after += 7 }
+            while after < text.count, text[after] == 0x20 || text[after] == 0x0A || text[after] == 0x09 { after += 1 }
+            if prefixed, after < text.count, text[after] == UInt8(ascii: "(") { return true }
         }
         return false
+    }
+
+    /// Whether `needle` (lower-case ASCII) is in `text` in any case; looked for with memchr by
+    /// its letter at `anchor`.
+    static func find(_ needle: StaticString, anchor: Int, in text: UnsafeRawBufferPointer) -> Bool {
+        let letter = needle.utf8Start[anchor]
+        for candidate in [letter, letter & ~0x20] {
+            var from = anchor
+            if nextMatch(needle, anchor: anchor, letter: candidate, in: text, from: &from) != nil { return true }
+        }
+        return false
+    }
+
+    /// The start of the next `needle` whose letter at `anchor` is `letter`, searching from `from`.
+    private static func nextMatch(
+        _ needle: StaticString, anchor: Int, letter: UInt8, in text: UnsafeRawBufferPointer, from: inout Int
+    ) -> Int? {
+        guard let base = text.baseAddress else { return nil }
+        while from < text.count, let found = memchr(base + from, Int32(letter), text.count - from) {
+            let at = base.distance(to: UnsafeRawPointer(found))
+            from = at + 1
+            let start = at - anchor
+            if start >= 0, matches(needle, in: text, at: start) { return start }
+        }
+        return nil
+    }
+
+    private static func matches(_ needle: StaticString, in text: UnsafeRawBufferPointer, at start: Int) -> Bool {
+        let count = needle.utf8CodeUnitCount
+        guard start >= 0, start + count <= text.count else { return false }
+        let letters = needle.utf8Start
+        for offset in 0..<count where text[start + offset] | 0x20 != letters[offset] | 0x20 { return false }
+        return true
+    }
+
+    private static func matches(_ needle: StaticString, in text: UnsafeRawBufferPointer, endingAt end: Int) -> Bool {
+        matches(needle, in: text, at: end - needle.utf8CodeUnitCount)
     }
 }
 
@@ -216,6 +261,17 @@ struct SQLLexer {
         while index < text.count, Self.isWordByte(text[index]) { index += 1 }
         guard index > start else { return nil }
         return String(decoding: UnsafeRawBufferPointer(rebasing: text[start..<index]), as: UTF8.self).lowercased()
+    }
+
+    /// A setting's name: identifiers joined by dots (`app.tenant_id`).
+    mutating func settingName() -> String? {
+        guard var name = identifier() else { return nil }
+        while index < text.count, text[index] == UInt8(ascii: ".") {
+            index += 1
+            guard let part = identifier() else { return nil }
+            name += "." + part
+        }
+        return name
     }
 
     /// A bare word (lower-cased, as PostgreSQL folds it) or a quoted identifier (as written).

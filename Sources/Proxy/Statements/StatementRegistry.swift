@@ -11,6 +11,8 @@ final class PreparedStatement {
     let parseMessage: ByteBuffer
     /// Close of this statement under `name`, ready to send.
     let closeMessage: ByteBuffer
+    /// What running the statement does to the session (a SET...), applied at each Bind.
+    var sessionCommands: [SessionCommand] = []
     /// Clients' names and server connections that refer to this statement.
     fileprivate(set) var references = 0
 
