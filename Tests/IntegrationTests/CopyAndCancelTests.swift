@@ -49,6 +49,16 @@ final class CopyAndCancelTests: IntegrationTestCase {
             XCTAssertEqual(first.execPrepared("after_copy_\(round)", []).firstValue, String(round * 100))
             XCTAssertEqual(second.exec("SELECT \(round)", timeout: 10)?.firstValue, String(round), "the other client gets the server")
         }
+        // A client that leaves in the middle of such a COPY: its server is given a CopyFail and
+        // the Sync the server then waits for, and goes back to the pool.
+        do {
+            let leaving = try PQConnection(proxy.conninfo())
+            let started = PQexecParams(leaving.raw, "COPY copied_extended FROM STDIN", 0, nil, nil, nil, nil, 0)
+            XCTAssertEqual(PQresultStatus(started), PGRES_COPY_IN)
+            PQclear(started)
+        }
+        XCTAssertEqual(second.exec("SELECT 'after'", timeout: 10)?.firstValue, "after")
+        XCTAssertEqual(first.exec("SELECT count(*) FROM copied_extended", timeout: 10)?.firstValue, "300")
     }
 
     func testASlowReaderLeavesItsServerReadable() async throws {

@@ -60,7 +60,7 @@ final class SessionStateTests: IntegrationTestCase {
             let result = first.exec("SELECT current_setting('statement_timeout'), current_setting('search_path'), pg_backend_pid()")
             XCTAssertEqual(result.rows.first?[0], "1234ms", "round \(round)")
             XCTAssertEqual(result.rows.first?[1], "pg_catalog, public", "round \(round)")
-            if let pid = result.rows.first?[2] { firstPids.insert(pid ?? "") }
+            if let pid = result.rows.first?[2] ?? nil { firstPids.insert(pid) }
             XCTAssertEqual(show(second, "statement_timeout"), fresh.timeout, "round \(round)")
             XCTAssertEqual(show(second, "search_path"), fresh.searchPath, "round \(round)")
             if let holder { XCTAssertTrue(holder.exec("COMMIT").ok) }

@@ -177,7 +177,9 @@ final class ServerConnection: ChannelDuplexHandler {
 
     /// The client is done with this connection. `owed` is how many ReadyForQuery it still awaits;
     /// `unsynced` says it sent extended-protocol messages without a Sync.
-    func release(owed: Int, unsynced: Bool, resetQuery: String?) {
+    /// `extendedCopy`: a COPY FROM STDIN the client started with Execute (its Sync, ignored by
+    /// the server, is already in `owed`).
+    func release(owed: Int, unsynced: Bool, resetQuery: String?, extendedCopy: Bool = false) {
         client = nil
         lastUsedAt = partition.clock
         // Paused for a client that could not keep up: without a client, answers are drained
@@ -185,10 +187,18 @@ final class ServerConnection: ChannelDuplexHandler {
         if readsPaused { setReadsPaused(false) }
         guard !isClosed else { return }
         var owed = owed
+        var unsynced = unsynced
         if inCopyIn {
             var buffer = ByteBuffer()
             buffer.writeCopyFail("client disconnected during COPY")
             write(buffer)
+            // After an Execute's COPY fails, the server waits for a Sync before it answers.
+            if extendedCopy {
+                var sync = ByteBuffer()
+                sync.writeMessage(id: FrontendID.sync) { _ in }
+                write(sync)
+                unsynced = false
+            }
         }
         if unsynced {
             var buffer = ByteBuffer()

@@ -93,6 +93,7 @@ extension ClientSession {
     private func answerLocally(_ batch: ByteBuffer, _ content: LocalAnswer.Content, responses: Int) {
         let status = server?.transactionStatus ?? .idle
         let reply = LocalAnswer.reply(to: batch, content: content, status: status)
+        if case .error = content {} else { statements?.answeredLocally(batch) }
         outstanding = max(outstanding - responses, 0)
         if server == nil {
             unsynced = false

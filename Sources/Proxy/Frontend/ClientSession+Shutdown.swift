@@ -11,7 +11,11 @@ extension ClientSession {
         if let server, outstanding == 0, server.transactionStatus == .idle {
             self.server = nil
             routing?.detached()
-            server.release(owed: 0, unsynced: false, resetQuery: resetQuery(afterSession: true))
+            if unsynced || midMessageOnServer {
+                server.close()  // its state after the client's unfinished messages is not known
+            } else {
+                server.release(owed: 0, unsynced: false, resetQuery: resetQuery(afterSession: true))
+            }
         }
         refuse(ErrorFields(.fatal, SQLState.adminShutdown, "pgproxy is shutting down"))
     }

@@ -62,7 +62,7 @@ final class ClientSession: ChannelDuplexHandler {
     /// Extended-protocol messages were sent after the last Sync.
     var unsynced = false
     /// Syncs since the last Execute or Query: those a server in COPY FROM STDIN ignores.
-    private var syncsSinceStatement = 0
+    private(set) var syncsSinceStatement = 0
     var wroteToServer = false
     private var pausedForServer = false
     private var pausedForBackpressure = false
@@ -491,6 +491,14 @@ final class ClientSession: ChannelDuplexHandler {
         setPausedForServer(false)
     }
 
+    /// The server in use has received part of a message: nothing else may go to it before the
+    /// rest, and it cannot go back to the pool. (Routed clients hold partial messages back, and
+    /// so does the statement path for the messages it reads.)
+    var midMessageOnServer: Bool {
+        if let statements { return statements.midMessage }
+        return routing == nil && !scanner.atMessageBoundary
+    }
+
     /// Client bytes to the server, with the client's statement names rewritten when tracked.
     @inline(__always)
     func send(_ buffer: ByteBuffer, to server: ServerConnection) {
@@ -552,8 +560,8 @@ final class ClientSession: ChannelDuplexHandler {
         }
         guard status == .idle else { return }
         routing?.session.transactionEnded()
-        // Part of the client's next message may be on its way to this server: keep it till whole.
-        if mode == .transaction, scanner.atMessageBoundary {
+        // Part of the client's next message may be on this server already: keep it till whole.
+        if mode == .transaction, !midMessageOnServer {
             releaseServer()
         }
         if shutdownRequested { closeForShutdown() }
@@ -618,8 +626,8 @@ final class ClientSession: ChannelDuplexHandler {
         if let server {
             self.server = nil
             routing?.detached()
-            if scanner.atMessageBoundary {
-                server.release(owed: outstanding, unsynced: unsynced, resetQuery: resetQuery(afterSession: true))
+            if !midMessageOnServer {
+                server.release(owed: outstanding, unsynced: unsynced, resetQuery: resetQuery(afterSession: true), extendedCopy: syncsSinceStatement > 0)
             } else {
                 // Part of a message reached the server: nothing sent after it would be read right.
                 server.close()

@@ -118,7 +118,9 @@ final class Pool: @unchecked Sendable {
             return current
         }
         size.store(new.size, ordering: .relaxed)
-        if old.address != new.address || !old.credentials.sameLogin(as: new.credentials) {
+        // A new pool mode too: transaction-mode connections hold pgproxy's statement names and
+        // settings that session-mode clients must not meet.
+        if old.address != new.address || !old.credentials.sameLogin(as: new.credentials) || old.mode != new.mode {
             generation.add(1, ordering: .relaxed)
         }
         for partition in partitions {

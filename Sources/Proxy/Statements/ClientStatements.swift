@@ -13,6 +13,8 @@ final class ClientStatements {
     private var carry: ByteBuffer?
     /// Bytes of a message being passed through that are still to come.
     private var passRemaining = 0
+    /// Part of a message went to the server and the rest has not.
+    var midMessage: Bool { passRemaining > 0 }
     /// Syncs since the last Execute or Query: those a server in COPY FROM STDIN ignores.
     private var syncsSinceStatement = 0
     /// `prepared_statements_limit`: statements per server connection; 0 passes names through.
@@ -62,6 +64,28 @@ final class ClientStatements {
         guard byName[name] === statement else { return }
         byName[name] = nil
         registry.release(statement)
+    }
+
+    /// A batch pgproxy answered without a server (a plugin's rows, a routing hint): its named
+    /// Parses made statements the client will bind later, its Closes removed some.
+    func answeredLocally(_ batch: ByteBuffer) {
+        guard limit > 0 else { return }
+        var index = batch.readerIndex
+        while let id = batch.getInteger(at: index, as: UInt8.self), let length = batch.getInteger(at: index + 1, as: Int32.self), length >= 4 {
+            let end = index + 1 + Int(length)
+            guard end <= batch.writerIndex else { return }
+            if id == FrontendID.parse {
+                let nameEnd = Self.cString(batch, from: index + 5, before: end)
+                if nameEnd > index + 5, nameEnd < end, let name = batch.getString(at: index + 5, length: nameEnd - index - 5), byName[name] == nil,
+                   let key = batch.getSlice(at: nameEnd + 1, length: end - nameEnd - 1) {
+                    byName[name] = registry.intern(key: key, clientName: name)
+                }
+            } else if id == FrontendID.close, batch.getInteger(at: index + 5, as: UInt8.self) == UInt8(ascii: "S") {
+                let nameEnd = Self.cString(batch, from: index + 6, before: end)
+                if let name = batch.getString(at: index + 6, length: nameEnd - index - 6) { forget(name) }
+            }
+            index = end
+        }
     }
 
     // MARK: sending

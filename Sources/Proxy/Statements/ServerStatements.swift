@@ -27,9 +27,9 @@ final class ServerStatements {
     unowned(unsafe) let connection: ServerConnection
     private var prepared: [ObjectIdentifier: (statement: PreparedStatement, used: UInt64)] = [:]
     private var clock: UInt64 = 0
-    /// `clock` when the last Sync, Query or FunctionCall went out: statements used after it may
-    /// be needed by the open batch and are not evicted.
-    private var batchStart: UInt64 = 0
+    /// `clock` when the last ReadyForQuery with status idle came: statements used since may
+    /// back an open portal (closing a statement closes its portals) and are not evicted.
+    private var transactionStart: UInt64 = 0
     private var expected = CircularBuffer<Expected>(initialCapacity: 4)
     /// ReadyForQuery-producing messages sent and ReadyForQuery received since the last attach.
     private var readySent = 0
@@ -86,7 +86,7 @@ final class ServerStatements {
     func evictionCandidate(limit: Int) -> PreparedStatement? {
         guard prepared.count > limit else { return nil }
         var oldest: (statement: PreparedStatement, used: UInt64)?
-        for entry in prepared.values where entry.used <= batchStart {
+        for entry in prepared.values where entry.used <= transactionStart {
             if oldest == nil || entry.used < oldest!.used { oldest = entry }
         }
         return oldest?.statement
@@ -104,10 +104,7 @@ final class ServerStatements {
 
     /// A Sync, Query or FunctionCall went to the server.
     @inline(__always)
-    func sentReadyProducing() {
-        readySent += 1
-        batchStart = clock
-    }
+    func sentReadyProducing() { readySent += 1 }
 
     /// Syncs the server ignored (sent while it was in COPY FROM STDIN): no ReadyForQuery for them.
     func readyNotComing(_ count: Int) { readySent -= count }
@@ -199,6 +196,8 @@ final class ServerStatements {
     @inline(__always)
     func readyForQuery(_ status: TransactionStatus) {
         readyReceived += 1
+        // Nothing sent after this answer can be in a transaction it ended.
+        if status == .idle, readySent == readyReceived { transactionStart = clock }
         let batchFailed = errors != errorsAtLastReady
         errorsAtLastReady = errors
         guard !expected.isEmpty else { return }

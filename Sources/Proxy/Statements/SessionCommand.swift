@@ -32,7 +32,7 @@ enum SessionCommand: Equatable {
         var lexer = SQLLexer(text)
         lexer.skipBlanks()
         guard lexer.index < text.count else { return [] }
-        let (several, advisoryLock) = survey(text)
+        let (several, functions) = survey(text)
         var found: [SessionCommand] = []
         if several {
             while lexer.index < text.count {
@@ -48,8 +48,8 @@ enum SessionCommand: Equatable {
         } else if isCandidate(text[lexer.index]), let command = command(&lexer, from: lexer.index) {
             found.append(command)
         }
-        if advisoryLock { found.append(.sessionState("session-level advisory locks (use pg_advisory_xact_lock)")) }
-        if find("set_config", anchor: 7, in: text), find("false", anchor: 2, in: text) { found.append(.untracked) }
+        if functions.advisoryLock { found.append(.sessionState("session-level advisory locks (use pg_advisory_xact_lock)")) }
+        if functions.calls, find("set_config", anchor: 7, in: text), find("false", anchor: 2, in: text) { found.append(.untracked) }
         return found
     }
 
@@ -138,8 +138,8 @@ enum SessionCommand: Equatable {
     /// locks held by the session, not the transaction. (A `;` or the name inside a string literal
     /// only costs the slower path or a needless refusal check; the lexer decides the statements.)
     /// Found with memchr, which looks at many bytes at once: the usual query has neither.
-    private static func survey(_ text: UnsafeRawBufferPointer) -> (several: Bool, advisoryLock: Bool) {
-        guard let base = text.baseAddress, !text.isEmpty else { return (false, false) }
+    private static func survey(_ text: UnsafeRawBufferPointer) -> (several: Bool, functions: (advisoryLock: Bool, calls: Bool)) {
+        guard let base = text.baseAddress, !text.isEmpty else { return (false, (false, false)) }
         var several = false
         if let semicolon = memchr(base, Int32(UInt8(ascii: ";")), text.count) {
             var index = base.distance(to: UnsafeRawPointer(semicolon)) + 1
@@ -147,7 +147,10 @@ enum SessionCommand: Equatable {
                 || text[index] == 0x09 || text[index] == UInt8(ascii: ";") { index += 1 }
             several = index < text.count
         }
-        return (several, hasAdvisoryLock(text, letter: UInt8(ascii: "y")) || hasAdvisoryLock(text, letter: UInt8(ascii: "Y")))
+        // Functions are only looked for in text that calls something.
+        guard memchr(base, Int32(UInt8(ascii: "(")), text.count) != nil else { return (several, (false, false)) }
+        let lock = hasAdvisoryLock(text, letter: UInt8(ascii: "y")) || hasAdvisoryLock(text, letter: UInt8(ascii: "Y"))
+        return (several, (lock, true))
     }
 
     /// A call of `pg_advisory_lock`, `pg_try_advisory_lock` or their `_shared` forms, in any case,
@@ -168,11 +171,10 @@ enum SessionCommand: Equatable {
     /// its letter at `anchor`.
     static func find(_ needle: StaticString, anchor: Int, in text: UnsafeRawBufferPointer) -> Bool {
         let letter = needle.utf8Start[anchor]
-        for candidate in [letter, letter & ~0x20] {
-            var from = anchor
-            if nextMatch(needle, anchor: anchor, letter: candidate, in: text, from: &from) != nil { return true }
-        }
-        return false
+        var from = anchor
+        if nextMatch(needle, anchor: anchor, letter: letter, in: text, from: &from) != nil { return true }
+        from = anchor
+        return nextMatch(needle, anchor: anchor, letter: letter & ~0x20, in: text, from: &from) != nil
     }
 
     /// The start of the next `needle` whose letter at `anchor` is `letter`, searching from `from`.
