@@ -160,24 +160,6 @@ final class PreparedStatementTests: IntegrationTestCase {
         XCTAssertEqual(client.exec("SELECT 'still in step'").firstValue, "still in step")
     }
 
-    func testSQLLevelPrepareIsRefusedInTransactionModeOnly() async throws {
-        let proxy = try await proxy()
-        defer { Task { await proxy.stop() } }
-        let client = try PQConnection(proxy.conninfo())
-        let refused = client.exec("PREPARE p AS SELECT 1")
-        XCTAssertEqual(refused.sqlState, "0A000")
-        XCTAssertTrue(refused.message?.contains("session") == true, refused.message ?? "")
-        XCTAssertEqual(client.exec("EXECUTE p").sqlState, "0A000")
-        XCTAssertEqual(client.exec("SELECT 1; PREPARE q AS SELECT 2").sqlState, "0A000")
-        XCTAssertEqual(client.exec("SELECT 'fine'").firstValue, "fine")
-
-        let session = try await ProxyFixture(backendPort: TestCluster.shared.port, general: "pool_mode = \"session\"")
-        defer { Task { await session.stop() } }
-        let sessionClient = try PQConnection(session.conninfo())
-        XCTAssertTrue(sessionClient.exec("PREPARE p AS SELECT 7").ok)
-        XCTAssertEqual(sessionClient.exec("EXECUTE p").firstValue, "7")
-    }
-
     private struct Triple: PostgresPreparedStatement {
         static let sql = "SELECT $1::int * 3 AS value, pg_backend_pid() AS pid"
         typealias Row = (Int, Int)

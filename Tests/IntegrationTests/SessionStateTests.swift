@@ -127,14 +127,14 @@ final class SessionStateTests: IntegrationTestCase {
         XCTAssertEqual(other.exec("SELECT count(*) FROM pg_class WHERE relname = 'scratch'").firstValue, "0")
     }
 
-    func testSessionScopedStateIsRefusedNamingSessionMode() async throws {
+    func testSessionScopedStateAndSQLPrepareAreRefusedNamingSessionMode() async throws {
         let proxy = try await proxy("default_pool_size = 2")
         defer { Task { await proxy.stop() } }
         let client = try PQConnection(proxy.conninfo())
         for sql in [
             "LISTEN pgproxy_channel", "CREATE TEMP TABLE kept(x int)", "SELECT pg_advisory_lock(7)",
             "select pg_try_advisory_lock_shared(7)", "DECLARE held CURSOR WITH HOLD FOR SELECT 1",
-            "SELECT 1; LISTEN other",
+            "SELECT 1; LISTEN other", "PREPARE p AS SELECT 1", "EXECUTE p", "SELECT 1; PREPARE q AS SELECT 2",
         ] {
             let refused = client.exec(sql)
             XCTAssertEqual(refused.sqlState, "0A000", sql)
@@ -152,5 +152,7 @@ final class SessionStateTests: IntegrationTestCase {
         XCTAssertTrue(sessionClient.exec("LISTEN pgproxy_channel").ok)
         XCTAssertTrue(sessionClient.exec("CREATE TEMP TABLE kept(x int)").ok)
         XCTAssertEqual(sessionClient.exec("SELECT pg_advisory_lock(7)").status, PGRES_TUPLES_OK)
+        XCTAssertTrue(sessionClient.exec("PREPARE p AS SELECT 7").ok)
+        XCTAssertEqual(sessionClient.exec("EXECUTE p").firstValue, "7")
     }
 }

@@ -12,15 +12,15 @@ final class ClientSession: ChannelDuplexHandler {
     enum Phase { case startup, authenticating, awaitingServerForLogin, ready, admin, closed }
 
     let runtime: ProxyRuntime
-    private let config: ProxyConfig
+    let config: ProxyConfig
     var context: ChannelHandlerContext?
-    private(set) var phase = Phase.startup
-    private var login: ClientLogin
-    private var startupBuffer = ByteBuffer()
-    private var framer = MessageFramer(maximumLength: 65_536)
-    private var loginTimer: Scheduled<Void>?
+    var phase = Phase.startup
+    var login: ClientLogin
+    var startupBuffer = ByteBuffer()
+    var framer = MessageFramer(maximumLength: 65_536)
+    var loginTimer: Scheduled<Void>?
 
-    private(set) var identity: ClientLogin.Identity?
+    var identity: ClientLogin.Identity?
     var pool: Pool?
     /// The client's (database, user) pools as seen from its loop.
     var groupPart: GroupPartition?
@@ -32,14 +32,14 @@ final class ClientSession: ChannelDuplexHandler {
     /// attached to this client pauses its reads while it does not.
     private(set) var isWritable = true
     /// The console, for a client logged in to the admin database.
-    private var admin: AdminConsole?
+    var admin: AdminConsole?
     var partition: PoolPartition?
     var mode = PoolMode.transaction
-    private(set) var parameters = ClientParameters()
+    var parameters = ClientParameters()
     /// Counted against max_client_connections (and so must be uncounted when leaving).
-    private var admitted = false
-    private(set) var processID: Int32 = 0
-    private(set) var secretKey: Int32 = 0
+    var admitted = false
+    var processID: Int32 = 0
+    var secretKey: Int32 = 0
 
     /// The server connection in use, if any.
     var server: ServerConnection?
@@ -73,7 +73,7 @@ final class ClientSession: ChannelDuplexHandler {
     var querySince: UInt64 = 0
     var transactionSince: UInt64 = 0
     private(set) var lastRequest: UInt64 = 0
-    private var countedAsLoggingIn = false
+    var countedAsLoggingIn = false
     /// When the client connected, for SHOW CLIENTS.
     let connectedAt = NIODeadline.now()
 
@@ -150,170 +150,10 @@ final class ClientSession: ChannelDuplexHandler {
         context.close(promise: nil)
     }
 
-    // MARK: login
-
-    private func startupBytes(_ buffer: ByteBuffer) {
-        var buffer = buffer
-        startupBuffer.writeBuffer(&buffer)
-        do {
-            while phase == .startup, let packet = try StartupPacket.decode(from: &startupBuffer) {
-                perform(login.receiveStartup(packet))
-            }
-        } catch {
-            refuse(ErrorFields(.fatal, SQLState.protocolViolation, "invalid startup packet: \(error)"))
-        }
-    }
-
-    private func authenticationBytes(_ buffer: ByteBuffer) {
-        framer.append(buffer)
-        do {
-            while phase == .authenticating, let (id, body) = try framer.next() {
-                guard id == FrontendID.password else {
-                    refuse(ErrorFields(.fatal, SQLState.protocolViolation, "expected a password message, got '\(Character(Unicode.Scalar(id)))'"))
-                    return
-                }
-                perform(login.receivePassword(body))
-            }
-        } catch {
-            refuse(ErrorFields(.fatal, SQLState.protocolViolation, "invalid message during authentication: \(error)"))
-        }
-    }
-
-    private func perform(_ action: ClientLogin.Action) {
-        guard let context else { return }
-        switch action {
-        case .wait:
-            break
-        case .send(let reply):
-            context.writeAndFlush(wrapOutboundOut(reply), promise: nil)
-            if !login.expectsStartupPacket {
-                phase = .authenticating
-                if let rest = takeStartupRemainder() { framer.append(rest) }
-            }
-        case .refuse(let error):
-            if error.sqlState == SQLState.invalidPassword {
-                logger.info("failed login for user \(identity?.user.name ?? "?") from \(context.remoteAddress?.description ?? "?")")
-            }
-            refuse(error)
-        case .cancel(let pid, let key):
-            runtime.cancelRegistry.cancel(processID: pid, secretKey: key)
-            phase = .closed
-            context.close(promise: nil)
-        case .authenticated(let identity, let reply):
-            context.write(wrapOutboundOut(reply), promise: nil)
-            authenticated(identity)
-        }
-    }
-
-    private func takeStartupRemainder() -> ByteBuffer? {
-        guard startupBuffer.readableBytes > 0 else { return nil }
-        defer { startupBuffer = ByteBuffer() }
-        return startupBuffer.slice()
-    }
-
-    private func loginEnded() {
-        guard countedAsLoggingIn else { return }
-        countedAsLoggingIn = false
-        runtime.clientsLoggingIn.subtract(1, ordering: .relaxed)
-    }
-
-    private func authenticated(_ identity: ClientLogin.Identity) {
-        loginEnded()
-        guard let context else { return }
-        self.identity = identity
-        if let rest = takeStartupRemainder() { framer.append(rest) }
-        if identity.isAdmin {
-            openAdminConsole(context: context)
-            return
-        }
-        if runtime.disabledDatabases.withLock({ $0.contains(identity.database.name) }) {
-            refuse(ErrorFields(.fatal, SQLState.objectNotInPrerequisiteState, "database \"\(identity.database.name)\" is disabled (DISABLE); new connections are refused until ENABLE"))
-            return
-        }
-        let key = PoolKey(database: identity.database.name, user: identity.user.name)
-        mode = config.poolMode(user: identity.user.name, database: identity.database.name)
-        guard runtime.admitClient(user: identity.user) else {
-            refuse(ErrorFields(.fatal, SQLState.tooManyConnections, "too many client connections for user \"\(identity.user.name)\" or in total (max_client_connections)"))
-            return
-        }
-        admitted = true
-        let group = runtime.group(for: key, identity: identity)
-        let part = group.part(for: context.eventLoop)
-        groupPart = part
-        if let keys = identity.scramKeys {
-            for pool in group.layout.pools where pool.scramKeys == nil { pool.scramKeys = keys }
-        }
-        let partition = part.home
-        self.pool = partition.pool
-        self.partition = partition
-        if mode == .transaction {
-            let tracked = ClientStatements(
-                registry: runtime.statementRegistry(for: context.eventLoop), tracksSettings: config.general.trackSessionSettings)
-            tracked.partition = partition
-            tracked.session = self
-            statements = tracked
-        }
-        if part.topology.hasSeveralHosts || !runtime.plugins.isEmpty {
-            routing = ClientRouting(router: runtime.router(for: context.eventLoop), chain: runtime.plugins)
-        }
-        partition.clients += 1  // and -= 1 in leave(), which runs once
-        (processID, secretKey) = runtime.cancelRegistry.register(self, loop: context.eventLoop)
-        if let defaults = partition.pool.serverParameters {
-            completeLogin(serverDefaults: defaults)
-            let early = framer.takeRemainder()
-            framer = MessageFramer()
-            if let early { clientBytes(early) }
-        } else {
-            // The first client of a pool waits for a server login to learn what to tell clients.
-            phase = .awaitingServerForLogin
-            requestServer()
-        }
-    }
-
-    private func openAdminConsole(context: ChannelHandlerContext) {
-        loginTimer?.cancel()
-        (processID, secretKey) = runtime.cancelRegistry.register(self, loop: context.eventLoop)
-        finishLogin(context: context, reporting: [
-            ("server_version", ProxyVersion.string), ("server_encoding", "UTF8"), ("client_encoding", "UTF8"),
-            ("DateStyle", "ISO, MDY"), ("integer_datetimes", "on"), ("standard_conforming_strings", "on"),
-            ("TimeZone", "UTC"), ("application_name", ""),
-        ])
-        phase = .admin
-        let console = AdminConsole(
-            context: AdminContext(runtime: runtime, loop: context.eventLoop, processID: processID),
-            send: { [weak self] reply in
-                guard let self, let context = self.context else { return }
-                context.writeAndFlush(self.wrapOutboundOut(reply), promise: nil)
-            },
-            close: { [weak self] in self?.leave() })
-        admin = console
-        if let early = framer.takeRemainder() { console.receive(early) }
-        framer = MessageFramer()
-    }
-
-    private func completeLogin(serverDefaults: [String: String]) {
-        guard let context, let identity else { return }
-        loginTimer?.cancel()
-        parameters = ClientParameters(startup: identity.parameters, serverDefaults: serverDefaults)
-        finishLogin(context: context, reporting: parameters.parameterStatus(serverDefaults: serverDefaults))
-        phase = .ready
-    }
-
-    /// ParameterStatus for each setting, BackendKeyData and the first ReadyForQuery.
-    private func finishLogin(context: ChannelHandlerContext, reporting settings: [(String, String)]) {
-        var buffer = context.channel.allocator.buffer(capacity: 512)
-        for (name, value) in settings { buffer.writeParameterStatus(name, value) }
-        buffer.writeBackendKeyData(processID: processID, secretKey: secretKey)
-        buffer.writeReadyForQuery(.idle)
-        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
-        // The login buffers are not needed again: an idle client should cost as little as possible.
-        startupBuffer = ByteBuffer()
-    }
-
     // MARK: the data path
 
     @inline(__always)
-    private func clientBytes(_ buffer: ByteBuffer) {
+    func clientBytes(_ buffer: ByteBuffer) {
         var terminateAt: Int?
         let wasIdle = outstanding == 0 && !unsynced
         do {
@@ -579,7 +419,7 @@ final class ClientSession: ChannelDuplexHandler {
         resumeReadsIfAllowed()
     }
 
-    private func setPausedForServer(_ paused: Bool) {
+    func setPausedForServer(_ paused: Bool) {
         pausedForServer = paused
         resumeReadsIfAllowed()
     }
@@ -610,7 +450,7 @@ final class ClientSession: ChannelDuplexHandler {
     // MARK: leaving
 
     /// The client is gone (Terminate or closed socket): give back what it holds.
-    private func leave() {
+    func leave() {
         guard phase != .closed else { return }
         phase = .closed
         loginEnded()

@@ -44,7 +44,7 @@ enum SessionHint: Equatable {
     /// The hint in a simple Query's text, or nil when the text is something else. Cheap: looks at
     /// the first bytes only unless they spell SET or RESET.
     static func parse(_ text: UnsafeRawBufferPointer) -> SessionHint? {
-        var lexer = HintLexer(text)
+        var lexer = SQLLexer(text)
         lexer.skipBlanks()
         // Almost every statement is turned away here, by its first byte.
         guard lexer.index < text.count, text[lexer.index] | 0x20 == UInt8(ascii: "s") || text[lexer.index] | 0x20 == UInt8(ascii: "r") else {
@@ -52,9 +52,9 @@ enum SessionHint: Equatable {
         }
         // SELECT also starts with an s: tell SET and RESET apart without making a String.
         let isReset: Bool
-        if lexer.takeWord(equalTo: "set") {
+        if lexer.take("set") {
             isReset = false
-        } else if lexer.takeWord(equalTo: "reset") {
+        } else if lexer.take("reset") {
             isReset = true
         } else {
             return nil
@@ -103,46 +103,16 @@ enum SessionHint: Equatable {
     }
 }
 
-/// Just enough of a lexer for the hint commands: lower-cased words, `TO` or `=`, one value
-/// (quoted or bare), an optional `;`.
-private struct HintLexer {
-    let text: UnsafeRawBufferPointer
-    var index = 0
-
-    init(_ text: UnsafeRawBufferPointer) { self.text = text }
-
-    mutating func skipBlanks() {
-        while index < text.count, text[index] == 0x20 || text[index] == 0x09 || text[index] == 0x0A || text[index] == 0x0D { index += 1 }
-    }
-
-    /// Consumes the next word if it is `expected` (lower-case ASCII), in any case.
-    mutating func takeWord(equalTo expected: StaticString) -> Bool {
-        skipBlanks()
-        let count = expected.utf8CodeUnitCount
-        guard text.count - index >= count else { return false }
-        let letters = expected.utf8Start
-        for offset in 0..<count where text[index + offset] | 0x20 != letters[offset] { return false }
-        let end = index + count
-        if end < text.count, (text[end] | 0x20) >= 0x61, (text[end] | 0x20) <= 0x7A || text[end] == 0x5F { return false }
-        index = end
-        return true
-    }
-
-    mutating func word() -> String? {
-        skipBlanks()
-        let start = index
-        while index < text.count, (text[index] | 0x20) >= 0x61, (text[index] | 0x20) <= 0x7A || text[index] == 0x5F { index += 1 }
-        guard index > start, index - start <= 16 else { return nil }
-        return String(decoding: UnsafeRawBufferPointer(rebasing: text[start..<index]), as: UTF8.self).lowercased()
-    }
-
+/// What the hint commands need beyond `SQLLexer`: `TO` or `=`, one value (quoted or bare), an
+/// optional `;`.
+extension SQLLexer {
     mutating func assignment() -> Bool {
         skipBlanks()
         if index < text.count, text[index] == UInt8(ascii: "=") {
             index += 1
             return true
         }
-        return word() == "to"
+        return take("to")
     }
 
     mutating func value() -> [UInt8]? {
