@@ -17,8 +17,6 @@ final class ServerStatements {
         var clientName: String?
         /// Answered before ReadyForQuery number `deadline` (counted since attach), or skipped.
         var deadline: Int
-        /// For `reset` and `setting`: ErrorResponses seen when it was sent.
-        var errorsBefore = 0
         /// For `setting`: the setting and the SET statement that changed it.
         var setting: (name: String, statement: String)?
     }
@@ -56,6 +54,8 @@ final class ServerStatements {
     func attached() {
         readySent = 0
         readyReceived = 0
+        errorsAtLastReady = errors
+        transactionStart = clock
         while let entry = expected.popFirst() { settle(entry, answered: true) }
     }
 
@@ -121,13 +121,13 @@ final class ServerStatements {
         }
         expected.append(Expected(
             kind: kind, forward: forward, statement: statement,
-            client: client, clientName: clientName, deadline: deadline, errorsBefore: errors))
+            client: client, clientName: clientName, deadline: deadline))
     }
 
     /// A session SET went out: when its ReadyForQuery says it was committed without error, the
     /// client carries it to its next server connections; otherwise this connection is reset.
     func expectSetting(name: String, statement: String, client: ClientStatements) {
-        var entry = Expected(kind: .setting, forward: true, client: client, deadline: readySent + 1, errorsBefore: errors)
+        var entry = Expected(kind: .setting, forward: true, client: client, deadline: readySent + 1)
         entry.setting = (name, statement)
         expected.append(entry)
     }
@@ -205,7 +205,7 @@ final class ServerStatements {
             expected.removeFirst()
             switch head.kind {
             case .reset:
-                if errors != head.errorsBefore { unknown = true }
+                if batchFailed { unknown = true }
             case .setting:
                 if !batchFailed, status == .idle, let setting = head.setting, let session = head.client?.session {
                     session.settingApplied(name: setting.name, statement: setting.statement, on: connection)
