@@ -59,7 +59,13 @@ final class ServerConnection: ChannelDuplexHandler {
     private(set) var client: ClientSession?
     private var scanner = MessageScanner(
         notify: MessageSet([BackendID.copyInResponse, BackendID.parseComplete, BackendID.closeComplete]),
-        capture: MessageSet([BackendID.readyForQuery, BackendID.parameterStatus, BackendID.errorResponse]))
+        capture: ServerConnection.captured)
+    /// Bodies read from the server: ReadyForQuery, ParameterStatus and ErrorResponse, and for a
+    /// client whose plugins count rows, CommandComplete.
+    private static let captured = MessageSet([BackendID.readyForQuery, BackendID.parameterStatus, BackendID.errorResponse])
+    private static let capturedCountingRows = MessageSet([
+        BackendID.readyForQuery, BackendID.parameterStatus, BackendID.errorResponse, BackendID.commandComplete,
+    ])
     private var readsPaused = false
     /// The server's socket takes more bytes (as of the last writability change); the attached
     /// client pauses its reads while it does not.
@@ -137,6 +143,8 @@ final class ServerConnection: ChannelDuplexHandler {
     func attach(to client: ClientSession) {
         self.client = client
         state = .attached
+        // Idle, so between messages: the captured types may change.
+        scanner.capture = client.routing?.chain.wantsEvents == true ? Self.capturedCountingRows : Self.captured
         statements?.attached()
         // Back-pressure follows the client: a previous client may have left this paused.
         setReadsPaused(!client.isWritable)
@@ -332,6 +340,8 @@ final class ServerConnection: ChannelDuplexHandler {
                 case BackendID.errorResponse:
                     statements?.errorArrived()
                     client.serverSentError()
+                case BackendID.commandComplete:
+                    if let body { client.routing?.count(commandTag: body) }
                 default:
                     break
                 }

@@ -21,6 +21,26 @@ final class ClientRouting {
     private(set) var backend: Backend?
     /// An ErrorResponse came since the batch was sent (for the statement-done event).
     var failed = false
+    /// Rows the batch's CommandCompletes reported; -1 when none had a count.
+    private var rows: Int64 = -1
+
+    /// A CommandComplete of the running batch (read only when plugins want events): its count,
+    /// the tag's last word (`SELECT 5`, `INSERT 0 3`, `UPDATE 2`, `COPY 10`...).
+    func count(commandTag body: ByteBuffer) {
+        var value: Int64 = 0
+        var multiplier: Int64 = 1
+        var index = body.writerIndex - 1
+        if body.getInteger(at: index, as: UInt8.self) == 0 { index -= 1 }  // the NUL
+        var digits = 0
+        while index >= body.readerIndex, let byte = body.getInteger(at: index, as: UInt8.self), byte >= 0x30, byte <= 0x39, digits < 18 {
+            value += Int64(byte - 0x30) * multiplier
+            multiplier *= 10
+            digits += 1
+            index -= 1
+        }
+        guard digits > 0, index >= body.readerIndex, body.getInteger(at: index, as: UInt8.self) == 0x20 else { return }
+        rows = max(rows, 0) + value
+    }
 
     /// application_name as of `applicationNameVersion` of the client's parameters: looked up
     /// again only when a ParameterStatus or SET changed something, not for every batch.
@@ -86,6 +106,10 @@ final class ClientRouting {
     /// The last answer of a batch came: feed the latency to the backend and the plugins.
     @inline(__always)
     func batchDone(micros: UInt64, status: TransactionStatus) {
+        defer {
+            failed = false
+            rows = -1
+        }
         guard let backend else { return }
         backend.record(latencyMicros: Int(truncatingIfNeeded: micros))
         if chain.wantsEvents {
@@ -94,10 +118,9 @@ final class ClientRouting {
             event.backend_id = Int32(backend.id.load(ordering: .relaxed))
             event.database = backend.databaseString
             event.latency_ms = Double(micros) / 1000
-            event.rows = -1
+            event.rows = rows
             event.failed = failed ? 1 : 0
             chain.send(&event)
         }
-        failed = false
     }
 }

@@ -1,7 +1,7 @@
 import NIOCore
 
 /// A set of message type bytes, as a 128-bit mask (every protocol id is ASCII).
-struct MessageSet: Sendable {
+struct MessageSet: Sendable, Equatable {
     private var low: UInt64 = 0
     private var high: UInt64 = 0
 
@@ -30,7 +30,8 @@ struct MessageScanner {
     }
 
     private let notify: MessageSet
-    private let capture: MessageSet
+    /// Types whose bodies are handed over; changed only between messages.
+    var capture: MessageSet
     private let maximumLength: Int
 
     private var bodyRemaining = 0

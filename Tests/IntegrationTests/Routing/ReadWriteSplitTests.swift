@@ -218,4 +218,58 @@ final class ReadWriteSplitTests: IntegrationTestCase {
         }
         XCTAssertEqual(client.exec("SELECT 1").firstValue, "1", "statements the plugin leaves alone reach the server")
     }
+
+    /// The statement-done event carries the batch's latency, row count and failure.
+    func testStatementDoneEventsCountRows() async throws {
+        let set = try XCTUnwrap(Self.set)
+        let directory = NSTemporaryDirectory() + "pgproxy-rows-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try """
+            #define _GNU_SOURCE
+            #include <stdio.h>
+            #include <string.h>
+            #include "pgproxy_plugin.h"
+            static const pgproxy_host_api *host;
+            static long long last_rows = -2; static int last_failed = -1; static double last_latency = -1;
+            static void *start(const pgproxy_host_api *h, const pgproxy_setting *s, size_t n, char *e, size_t l) { host = h; return (void *)1; }
+            static pgproxy_str text(const char *c) { pgproxy_str s = { c, strlen(c) }; return s; }
+            static void event(void *i, const pgproxy_event *e) {
+                if (e->kind != PGPROXY_EVENT_STATEMENT_DONE) return;
+                last_rows = e->rows; last_failed = e->failed; last_latency = e->latency_ms;
+            }
+            static void route(void *i, const pgproxy_route_context *c, pgproxy_route_decision *d, pgproxy_result_builder *b) {
+                if (memmem(c->query.ptr, c->query.len, "last_event", 10) == NULL) return;
+                char rows[32], failed[8], timed[8];
+                snprintf(rows, sizeof rows, "%lld", last_rows);
+                snprintf(failed, sizeof failed, "%d", last_failed);
+                snprintf(timed, sizeof timed, "%d", last_latency > 0);
+                host->result_add_column(b, text("rows"));
+                host->result_add_column(b, text("failed"));
+                host->result_add_column(b, text("timed"));
+                pgproxy_str row[3] = { text(rows), text(failed), text(timed) };
+                host->result_add_row(b, row, 3);
+                d->action = PGPROXY_ACTION_INTERCEPT;
+            }
+            static const pgproxy_plugin_vtable table = {
+                .abi_version = PGPROXY_PLUGIN_ABI_VERSION, .name = "rows", .init = start, .route = route, .on_event = event };
+            const pgproxy_plugin_vtable *pgproxy_plugin_entry(void) { return &table; }
+            """.write(toFile: directory + "/rows.c", atomically: true, encoding: .utf8)
+        let include = repositoryRoot.appendingPathComponent("Sources/PluginABI/include").path
+        let build = try runCommand("/usr/bin/cc", ["-shared", "-fPIC", "-I", include, "-o", directory + "/librows.so", directory + "/rows.c"])
+        XCTAssertEqual(build.status, 0, build.stderr)
+        let proxy = try await ProxyFixture(
+            backendPort: set.primary.port, sections: "[[plugins]]\npath = \"\(directory)/librows.so\"", databases: set.databases())
+        defer { Task { await proxy.stop() } }
+        let client = try PQConnection(proxy.conninfo())
+        func lastEvent() -> [String?] { client.exec("SELECT 'last_event'").rows.first ?? [] }
+        XCTAssertEqual(client.exec("SELECT generate_series(1, 7)").rows.count, 7)
+        XCTAssertEqual(lastEvent(), ["7", "0", "1"])
+        XCTAssertEqual(client.execParams("VALUES ($1::int), (2), (3)", ["1"]).rows.count, 3)
+        XCTAssertEqual(lastEvent(), ["3", "0", "1"], "extended protocol")
+        XCTAssertEqual(client.exec("SELECT 1/0").sqlState, "22012")
+        XCTAssertEqual(lastEvent(), ["-1", "1", "1"], "a failed statement counts no rows")
+        XCTAssertEqual(client.execAll("SELECT generate_series(1, 2); SELECT generate_series(1, 5)").count, 2)
+        XCTAssertEqual(lastEvent(), ["7", "0", "1"], "the counts of a batch's statements add up")
+    }
 }
