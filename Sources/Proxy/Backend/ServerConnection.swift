@@ -73,6 +73,8 @@ final class ServerConnection: ChannelDuplexHandler {
     private var readPending = false
     /// The named statements this connection has prepared, for transaction-pooled clients.
     private(set) var statements: ServerStatements?
+    /// Captured types for the attached client, set before the next scan.
+    private var captureChange: MessageSet?
     /// The start of a ParseComplete or CloseComplete that pgproxy takes out of the stream, cut
     /// by the end of a read: held back until the rest of it comes.
     private var heldHeader: ByteBuffer?
@@ -143,8 +145,10 @@ final class ServerConnection: ChannelDuplexHandler {
     func attach(to client: ClientSession) {
         self.client = client
         state = .attached
-        // Idle, so between messages: the captured types may change.
-        scanner.capture = client.routing?.chain.wantsEvents == true ? Self.capturedCountingRows : Self.captured
+        // Applied at the next read: attach can run inside a scan of this connection's own reads
+        // (a checkin from consumeWithoutClient hands it to a waiting client).
+        let wanted = client.routing?.chain.wantsEvents == true ? Self.capturedCountingRows : Self.captured
+        captureChange = wanted
         statements?.attached()
         // Back-pressure follows the client: a previous client may have left this paused.
         setReadsPaused(!client.isWritable)
@@ -300,6 +304,11 @@ final class ServerConnection: ChannelDuplexHandler {
         let buffer = unwrapInboundIn(data)
         // `client` is set exactly while attached: test it first and skip copying `state`.
         if let client {
+            if let captureChange {
+                // Between reads the idle connection stands between messages.
+                scanner.capture = captureChange
+                self.captureChange = nil
+            }
             forwardToClient(buffer, client)
             return
         }
