@@ -13,17 +13,6 @@ final class PreparedStatementTests: IntegrationTestCase {
         try await ProxyFixture(backendPort: TestCluster.shared.port, general: general, sections: ProxyFixture.adminSection, workers: 1)
     }
 
-    /// Runs `body` while a second client holds a server connection in an open transaction, so
-    /// that `client`'s next statements run on another one. Returns that holder's backend pid.
-    private func whileHeld(_ proxy: ProxyFixture, _ body: () throws -> Void) throws -> String? {
-        let holder = try PQConnection(proxy.conninfo())
-        XCTAssertTrue(holder.exec("BEGIN").ok)
-        let pid = holder.exec("SELECT pg_backend_pid()").firstValue
-        try body()
-        XCTAssertTrue(holder.exec("COMMIT").ok)
-        return pid
-    }
-
     private func statementTotals(_ proxy: ProxyFixture) throws -> [String: String] {
         let admin = try proxy.admin()
         let stats = admin.exec("SHOW STATS")
@@ -61,7 +50,7 @@ final class PreparedStatementTests: IntegrationTestCase {
                 XCTAssertEqual(result.firstValue, String(round * 2), result.message ?? "")
                 if let pid = result.rows.first?[1] { pids.insert(pid) }
             }
-            if round % 2 == 0 { run() } else { _ = try whileHeld(proxy, run) }
+            try await proxy.withServerHeld(round % 2 == 1) { run() }
         }
         XCTAssertGreaterThan(pids.count, 1, "the statement ran on more than one server connection")
 
@@ -74,7 +63,7 @@ final class PreparedStatementTests: IntegrationTestCase {
         XCTAssertEqual(client.execPrepared("double", ["5"]).sqlState, "26000")
         XCTAssertTrue(client.prepare("double", "SELECT $1::int * 3").ok)
         XCTAssertEqual(client.execPrepared("double", ["5"]).firstValue, "15")
-        _ = try whileHeld(proxy) { XCTAssertEqual(client.execPrepared("double", ["6"]).firstValue, "18") }
+        try await proxy.withServerHeld { XCTAssertEqual(client.execPrepared("double", ["6"]).firstValue, "18") }
         // DEALLOCATE ALL and DISCARD ALL forget every statement of the client.
         XCTAssertTrue(client.prepare("other", "SELECT 'other'").ok)
         XCTAssertTrue(client.exec("DEALLOCATE ALL").ok)
@@ -178,13 +167,12 @@ final class PreparedStatementTests: IntegrationTestCase {
         let connection = try await NIOClient.connect(port: proxy.port, user: "app", password: "app")
         var pids = Set<Int>()
         for round in 0..<6 {
-            let holder = round % 2 == 1 ? try PQConnection(proxy.conninfo()) : nil
-            if let holder { XCTAssertTrue(holder.exec("BEGIN; SELECT 1").ok) }
-            for try await (value, pid) in try await connection.execute(Triple(value: round), logger: NIOClient.logger) {
-                XCTAssertEqual(value, round * 3)
-                pids.insert(pid)
+            try await proxy.withServerHeld(round % 2 == 1) {
+                for try await (value, pid) in try await connection.execute(Triple(value: round), logger: NIOClient.logger) {
+                    XCTAssertEqual(value, round * 3)
+                    pids.insert(pid)
+                }
             }
-            if let holder { XCTAssertTrue(holder.exec("COMMIT").ok) }
         }
         XCTAssertGreaterThan(pids.count, 1)
         // The older API: prepare, execute, deallocate (a protocol Close), prepare again.

@@ -55,15 +55,14 @@ final class SessionStateTests: IntegrationTestCase {
         for round in 0..<6 {
             // The second client runs in between, and in some rounds holds a connection open, so
             // the first runs on both server connections.
-            let holder = round % 2 == 1 ? try PQConnection(proxy.conninfo()) : nil
-            if let holder { XCTAssertTrue(holder.exec("BEGIN; SELECT 1").ok) }
-            let result = first.exec("SELECT current_setting('statement_timeout'), current_setting('search_path'), pg_backend_pid()")
-            XCTAssertEqual(result.rows.first?[0], "1234ms", "round \(round)")
-            XCTAssertEqual(result.rows.first?[1], "pg_catalog, public", "round \(round)")
-            if let pid = result.rows.first?[2] ?? nil { firstPids.insert(pid) }
-            XCTAssertEqual(show(second, "statement_timeout"), fresh.timeout, "round \(round)")
-            XCTAssertEqual(show(second, "search_path"), fresh.searchPath, "round \(round)")
-            if let holder { XCTAssertTrue(holder.exec("COMMIT").ok) }
+            try await proxy.withServerHeld(round % 2 == 1) {
+                let result = first.exec("SELECT current_setting('statement_timeout'), current_setting('search_path'), pg_backend_pid()")
+                XCTAssertEqual(result.rows.first?[0], "1234ms", "round \(round)")
+                XCTAssertEqual(result.rows.first?[1], "pg_catalog, public", "round \(round)")
+                if let pid = result.rows.first?[2] ?? nil { firstPids.insert(pid) }
+                XCTAssertEqual(show(second, "statement_timeout"), fresh.timeout, "round \(round)")
+                XCTAssertEqual(show(second, "search_path"), fresh.searchPath, "round \(round)")
+            }
         }
         XCTAssertGreaterThan(firstPids.count, 1)
         // A failed SET and one inside a rolled-back transaction are not carried.
@@ -93,15 +92,14 @@ final class SessionStateTests: IntegrationTestCase {
         XCTAssertTrue(first.execPrepared("set_path", []).ok)
         XCTAssertTrue(first.exec("SET app.tenant_id = 'tenant-a'").ok)
         for round in 0..<4 {
-            let holder = round % 2 == 1 ? try PQConnection(proxy.conninfo()) : nil
-            if let holder { XCTAssertTrue(holder.exec("BEGIN; SELECT 1").ok) }
-            let mine = first.exec("SELECT current_setting('search_path'), current_setting('app.tenant_id', true)")
-            XCTAssertEqual(mine.rows.first?[0], "pg_catalog, public", "round \(round)")
-            XCTAssertEqual(mine.rows.first?[1], "tenant-a", "round \(round)")
-            let theirs = second.exec("SELECT current_setting('search_path'), coalesce(current_setting('app.tenant_id', true), '')")
-            XCTAssertEqual(theirs.rows.first?[0], fresh.searchPath, "round \(round)")
-            XCTAssertEqual(theirs.rows.first?[1], "", "round \(round)")
-            if let holder { XCTAssertTrue(holder.exec("COMMIT").ok) }
+            try await proxy.withServerHeld(round % 2 == 1) {
+                let mine = first.exec("SELECT current_setting('search_path'), current_setting('app.tenant_id', true)")
+                XCTAssertEqual(mine.rows.first?[0], "pg_catalog, public", "round \(round)")
+                XCTAssertEqual(mine.rows.first?[1], "tenant-a", "round \(round)")
+                let theirs = second.exec("SELECT current_setting('search_path'), coalesce(current_setting('app.tenant_id', true), '')")
+                XCTAssertEqual(theirs.rows.first?[0], fresh.searchPath, "round \(round)")
+                XCTAssertEqual(theirs.rows.first?[1], "", "round \(round)")
+            }
         }
         // SET ROLE is not carried, and does not drop the tracked settings.
         XCTAssertTrue(first.exec("SET ROLE app").ok)

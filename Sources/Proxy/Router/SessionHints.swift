@@ -118,24 +118,7 @@ extension SQLLexer {
     mutating func value() -> [UInt8]? {
         skipBlanks()
         guard index < text.count else { return nil }
-        if text[index] == UInt8(ascii: "'") {
-            var bytes: [UInt8] = []
-            index += 1
-            while index < text.count {
-                if text[index] == UInt8(ascii: "'") {
-                    if index + 1 < text.count, text[index + 1] == UInt8(ascii: "'") {
-                        bytes.append(UInt8(ascii: "'"))
-                        index += 2
-                        continue
-                    }
-                    index += 1
-                    return bytes
-                }
-                bytes.append(text[index])
-                index += 1
-            }
-            return nil
-        }
+        if text[index] == UInt8(ascii: "'") { return quoted() }
         let start = index
         while index < text.count, text[index] != 0x20, text[index] != UInt8(ascii: ";"), text[index] != 0x0A { index += 1 }
         return index > start ? Array(text[start..<index]) : nil

@@ -48,8 +48,6 @@ final class ServerStatements {
         self.connection = connection
     }
 
-    var count: Int { prepared.count }
-
     /// A client gets the connection: nothing is owed (the pool only hands out settled connections).
     func attached() {
         readySent = 0

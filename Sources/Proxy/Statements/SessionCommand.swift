@@ -280,17 +280,24 @@ struct SQLLexer {
     mutating func identifier() -> String? {
         skipBlanks()
         guard index < text.count, text[index] == UInt8(ascii: "\"") else { return word() }
+        return quoted().map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The quoted text at `index` (a string literal or a quoted identifier, by its opening
+    /// quote), with doubled quotes made single; nil when it does not end.
+    mutating func quoted() -> [UInt8]? {
+        let quote = text[index]
         var bytes: [UInt8] = []
         index += 1
         while index < text.count {
-            if text[index] == UInt8(ascii: "\"") {
-                if index + 1 < text.count, text[index + 1] == UInt8(ascii: "\"") {
-                    bytes.append(UInt8(ascii: "\""))
+            if text[index] == quote {
+                if index + 1 < text.count, text[index + 1] == quote {
+                    bytes.append(quote)
                     index += 2
                     continue
                 }
                 index += 1
-                return String(decoding: bytes, as: UTF8.self)
+                return bytes
             }
             bytes.append(text[index])
             index += 1

@@ -29,12 +29,6 @@ final class PreparedStatement {
         }
         closeMessage = close
     }
-
-    /// The query text (without its NUL).
-    var text: ByteBufferView {
-        let end = key.readableBytesView.firstIndex(of: 0) ?? key.writerIndex
-        return key.readableBytesView[key.readerIndex..<end]
-    }
 }
 
 /// The named statements of one event loop's clients, by content. Clients that prepare the same
@@ -55,8 +49,6 @@ final class StatementRegistry {
     static let namePrefix = "pgproxy_"
     /// A statement name no server connection ever has: what a client's Close is sent as.
     static let absentName = "pgproxy_absent"
-
-    var count: Int { byKey.count }
 
     /// The entry for a Parse body's `key`, made if new, with one more reference. The client's
     /// own name is kept when free: then its Bind and Describe pass to servers unchanged.

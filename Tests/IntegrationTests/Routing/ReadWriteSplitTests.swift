@@ -175,10 +175,7 @@ final class ReadWriteSplitTests: IntegrationTestCase {
     /// with that statement's own literals (the shape cache does not stand in for it).
     func testAPluginThatWantsTheParseTreeGetsIt() async throws {
         let set = try XCTUnwrap(Self.set)
-        let directory = NSTemporaryDirectory() + "pgproxy-tree-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        try """
+        let plugin = try CompiledPlugin(name: "tree", source: """
             #define _GNU_SOURCE
             #include <stdio.h>
             #include <string.h>
@@ -202,12 +199,8 @@ final class ReadWriteSplitTests: IntegrationTestCase {
             static const pgproxy_plugin_vtable table = {
                 .abi_version = PGPROXY_PLUGIN_ABI_VERSION, .name = "tree", .init = start, .route = route, .wants_parse_tree = 1 };
             const pgproxy_plugin_vtable *pgproxy_plugin_entry(void) { return &table; }
-            """.write(toFile: directory + "/tree.c", atomically: true, encoding: .utf8)
-        let include = repositoryRoot.appendingPathComponent("Sources/PluginABI/include").path
-        let build = try runCommand("/usr/bin/cc", ["-shared", "-fPIC", "-I", include, "-o", directory + "/libtree.so", directory + "/tree.c"])
-        XCTAssertEqual(build.status, 0, build.stderr)
-        let proxy = try await ProxyFixture(
-            backendPort: set.primary.port, sections: "[[plugins]]\npath = \"\(directory)/libtree.so\"", databases: set.databases())
+            """)
+        let proxy = try await ProxyFixture(backendPort: set.primary.port, sections: plugin.section, databases: set.databases())
         defer { Task { await proxy.stop() } }
         let client = try PQConnection(proxy.conninfo())
         for literal in ["one", "two", "one"] {
@@ -222,10 +215,7 @@ final class ReadWriteSplitTests: IntegrationTestCase {
     /// The statement-done event carries the batch's latency, row count and failure.
     func testStatementDoneEventsCountRows() async throws {
         let set = try XCTUnwrap(Self.set)
-        let directory = NSTemporaryDirectory() + "pgproxy-rows-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        try """
+        let plugin = try CompiledPlugin(name: "rows", source: """
             #define _GNU_SOURCE
             #include <stdio.h>
             #include <string.h>
@@ -254,12 +244,8 @@ final class ReadWriteSplitTests: IntegrationTestCase {
             static const pgproxy_plugin_vtable table = {
                 .abi_version = PGPROXY_PLUGIN_ABI_VERSION, .name = "rows", .init = start, .route = route, .on_event = event };
             const pgproxy_plugin_vtable *pgproxy_plugin_entry(void) { return &table; }
-            """.write(toFile: directory + "/rows.c", atomically: true, encoding: .utf8)
-        let include = repositoryRoot.appendingPathComponent("Sources/PluginABI/include").path
-        let build = try runCommand("/usr/bin/cc", ["-shared", "-fPIC", "-I", include, "-o", directory + "/librows.so", directory + "/rows.c"])
-        XCTAssertEqual(build.status, 0, build.stderr)
-        let proxy = try await ProxyFixture(
-            backendPort: set.primary.port, sections: "[[plugins]]\npath = \"\(directory)/librows.so\"", databases: set.databases())
+            """)
+        let proxy = try await ProxyFixture(backendPort: set.primary.port, sections: plugin.section, databases: set.databases())
         defer { Task { await proxy.stop() } }
         let client = try PQConnection(proxy.conninfo())
         func lastEvent() -> [String?] { client.exec("SELECT 'last_event'").rows.first ?? [] }
