@@ -23,7 +23,18 @@ extension ProxyRuntime {
             logger.error("reload refused, the running configuration is unchanged:\n\(errors)")
             return .refused(errors)
         }
+        let tls: TLSContexts?
+        do {
+            // Re-read even when the paths are the same: a renewed certificate replaces the file.
+            tls = try new.tls.map(TLSContexts.init)
+        } catch {
+            let errors = ConfigErrors(errors: [ConfigError(file: new.configPath, line: nil, key: "tls", reason: "\(error)")])
+            reloads.withLock { $0.record(success: false) }
+            logger.error("reload refused, the running configuration is unchanged:\n\(errors)")
+            return .refused(errors)
+        }
         let needRestart = Self.settingsNeedingRestart(old: old, new: new)
+        tlsContexts.withLock { $0 = tls }
         snapshot.withLock { $0 = new }
         plainVerifiers.withLock { $0.removeAll() }
         applyTopologies(config: new)

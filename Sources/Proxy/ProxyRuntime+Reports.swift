@@ -22,6 +22,8 @@ struct ClientRow: Sendable {
     var applicationName: String
     var pointer: UInt
     var serverPointer: UInt?
+    /// The TLS version, empty for plain text.
+    var tls = ""
 }
 
 extension ProxyRuntime {

@@ -29,6 +29,8 @@ final class ProxyRuntime: @unchecked Sendable {
     var statementRegistries: [StatementRegistry] = []
     private let clientsPerUser = Mutex<[String: Int]>([:])
     let plainVerifiers = Mutex<[String: SCRAMVerifier]>([:])
+    /// The TLS contexts of the configuration in force (`[tls]`), rebuilt by each reload.
+    let tlsContexts = Mutex<TLSContexts?>(nil)
     let clientCount = Atomic<Int>(0)
     /// Connections that have not finished logging in (SHOW LISTS login_clients).
     let clientsLoggingIn = Atomic<Int>(0)
@@ -121,7 +123,8 @@ final class ProxyRuntime: @unchecked Sendable {
             lifetime: optional(general.serverLifetime),
             queryWaitTimeout: optional(general.queryWaitTimeout),
             connectTimeout: .milliseconds(max(general.serverConnectTimeout, 1)),
-            banTime: .milliseconds(general.banTime))
+            banTime: .milliseconds(general.banTime),
+            tls: tlsContexts.withLock { $0 })
     }
 
     /// Counts a logged-in client against the global and per-user limits.

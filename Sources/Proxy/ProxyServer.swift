@@ -47,6 +47,8 @@ public final class ProxyServer: @unchecked Sendable {
         if let warning = FileDescriptorLimit.shortfall(limit: fileLimit, clients: config.general.maxClientConnections, servers: servers) {
             logger.warning("\(warning)")
         }
+        let tls = try config.tls.map(TLSContexts.init)
+        runtime.tlsContexts.withLock { $0 = tls }
         // Plugins first: a plugin that cannot load (or refuses its settings) stops the start.
         runtime.plugins = try PluginChain.load(config, logger: logger)
         runtime.routers = runtime.loops.map { _ in Router(chain: runtime.plugins, cacheLimit: config.general.queryCacheLimit) }

@@ -27,7 +27,7 @@ enum ShowClients: AdminCommand {
                     "C", client.user, client.database, client.state, addr, port, localAddr, localPort,
                     AdminFormat.timestamp(client.connectedAt), AdminFormat.timestamp(client.requestAt ?? client.connectedAt),
                     wait, waitMicros, "0",
-                    AdminFormat.pointer(client.pointer), client.serverPointer.map(AdminFormat.pointer) ?? "", "0", "",
+                    AdminFormat.pointer(client.pointer), client.serverPointer.map(AdminFormat.pointer) ?? "", "0", client.tls,
                     client.applicationName, String(client.processID),
                 ]
             }

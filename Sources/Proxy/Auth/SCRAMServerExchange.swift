@@ -3,7 +3,8 @@ import Foundation
 
 /// The server side of SCRAM-SHA-256 (RFC 5802/7677): pgproxy checking a connecting client's proof against a stored verifier.
 ///
-/// Only the plain `SCRAM-SHA-256` mechanism is offered, never `-PLUS`, so channel binding is refused.
+/// With a `tls-server-end-point` binding (a TLS client), `SCRAM-SHA-256-PLUS` binds the proof to
+/// pgproxy's certificate, so a man in the middle with another certificate cannot relay the login.
 /// Any error leaves the exchange failed; later calls throw.
 public struct SCRAMServerExchange: Sendable {
     private enum State: Sendable {
@@ -15,20 +16,30 @@ public struct SCRAMServerExchange: Sendable {
 
     private let verifier: SCRAMVerifier
     private let injectedServerNonce: String?
+    /// The channel's binding data when `SCRAM-SHA-256-PLUS` could have been chosen (it was offered).
+    private let channelBinding: [UInt8]?
+    /// The client chose `SCRAM-SHA-256-PLUS`.
+    private let bindingSelected: Bool
     private var state = State.awaitingClientFirst
 
     /// The client's ClientKey, known once its proof checks out; with the verifier's ServerKey it lets pgproxy log in to PostgreSQL as this user.
     public private(set) var clientKey: [UInt8]?
 
     /// Starts an exchange that will accept the password `verifier` was made from.
-    public init(verifier: SCRAMVerifier) {
-        self.init(verifier: verifier, serverNonce: nil)
+    ///
+    /// - Parameters:
+    ///   - channelBinding: the `tls-server-end-point` data when `-PLUS` was offered, else nil.
+    ///   - bindingSelected: the client chose `SCRAM-SHA-256-PLUS`.
+    public init(verifier: SCRAMVerifier, channelBinding: [UInt8]? = nil, bindingSelected: Bool = false) {
+        self.init(verifier: verifier, serverNonce: nil, channelBinding: channelBinding, bindingSelected: bindingSelected)
     }
 
     // Lets tests replay fixed vectors; production always draws a fresh nonce.
-    init(verifier: SCRAMVerifier, serverNonce: String?) {
+    init(verifier: SCRAMVerifier, serverNonce: String?, channelBinding: [UInt8]? = nil, bindingSelected: Bool = false) {
         self.verifier = verifier
         self.injectedServerNonce = serverNonce
+        self.channelBinding = channelBinding
+        self.bindingSelected = bindingSelected && channelBinding != nil
     }
 
     /// Takes the SASLInitialResponse payload and returns the server-first-message.
@@ -46,9 +57,18 @@ public struct SCRAMServerExchange: Sendable {
             throw AuthError.protocolViolation("malformed gs2 header")
         }
         switch parts[0] {
-        case "n", "y":
-            // 'y' means "I could bind but think you can't". We really can't (no -PLUS offered),
-            // so it is not a downgrade and PostgreSQL accepts it in the same situation.
+        case "p=tls-server-end-point" where bindingSelected:
+            break
+        case let flag where bindingSelected:
+            throw flag.hasPrefix("p=")
+                ? AuthError.unsupported("channel binding type \(flag.dropFirst(2)); only tls-server-end-point is")
+                : AuthError.protocolViolation("SCRAM-SHA-256-PLUS was selected, but the client sent no channel binding")
+        case "n":
+            break
+        case "y" where channelBinding != nil:
+            // "I could bind but think you can't", while -PLUS was offered: someone removed it on the way.
+            throw AuthError.protocolViolation("SCRAM channel binding negotiation error: the client supports channel binding and the server offered it")
+        case "y":
             break
         case let flag where flag.hasPrefix("p="):
             throw AuthError.protocolViolation("channel binding requested, but SCRAM-SHA-256 without channel binding was selected")
@@ -105,10 +125,10 @@ public struct SCRAMServerExchange: Sendable {
         guard attributes[0].hasPrefix("c=") else {
             throw AuthError.protocolViolation("client-final-message lacks c=")
         }
-        // Must echo the gs2 header byte for byte, or a middlebox may have altered the first message.
-        guard let binding = SCRAMVerifier.base64Decode(attributes[0].dropFirst(2)),
-              binding == Array(gs2Header.utf8)
-        else {
+        // Must echo the gs2 header byte for byte, or a middlebox may have altered the first message;
+        // with -PLUS, followed by the binding of the certificate this client really saw.
+        let expected = Array(gs2Header.utf8) + (bindingSelected ? channelBinding ?? [] : [])
+        guard let binding = SCRAMVerifier.base64Decode(attributes[0].dropFirst(2)), binding == expected else {
             throw AuthError.protocolViolation("channel binding data does not match the gs2 header")
         }
         guard attributes[1].hasPrefix("r=") else {

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NIOSSL
 
 /// Host and port of a PostgreSQL server.
 struct BackendAddress: Hashable, Sendable, CustomStringConvertible {
@@ -17,6 +18,8 @@ final class ServerConnection: ChannelDuplexHandler {
 
     enum State {
         case connecting
+        /// SSLRequest sent; waiting for the server's one-byte answer.
+        case negotiatingTLS(ServerCredentials, TLSContexts)
         case loggingIn(ServerLogin, MessageFramer)
         /// In the pool's idle list.
         case idle
@@ -103,11 +106,21 @@ final class ServerConnection: ChannelDuplexHandler {
 
     // MARK: login
 
-    func beginLogin(credentials: ServerCredentials) {
+    /// Starts the login, first asking for TLS when `server_tls` is on.
+    func beginLogin(credentials: ServerCredentials, tls: TLSContexts?) {
         guard let context else { return }
+        if let tls, tls.serverSide != nil {
+            state = .negotiatingTLS(credentials, tls)
+            context.writeAndFlush(wrapOutboundOut(ServerTLSRequest.packet(allocator: context.channel.allocator)), promise: nil)
+            return
+        }
+        sendStartup(credentials)
+    }
+
+    private func sendStartup(_ credentials: ServerCredentials) {
         let login = ServerLogin(credentials: credentials)
         state = .loggingIn(login, MessageFramer())
-        context.writeAndFlush(wrapOutboundOut(login.startupMessage()), promise: nil)
+        context?.writeAndFlush(wrapOutboundOut(login.startupMessage()), promise: nil)
     }
 
     private func loginRead(_ buffer: ByteBuffer, login: inout ServerLogin, framer: inout MessageFramer) {
@@ -318,6 +331,12 @@ final class ServerConnection: ChannelDuplexHandler {
         case .loggingIn(var login, var framer):
             state = .connecting  // placeholder while the values are borrowed
             loginRead(buffer, login: &login, framer: &framer)
+        case .negotiatingTLS(let credentials, let tls):
+            if let failure = ServerTLSRequest.accept(buffer, tls: tls, host: address.host, pipeline: context.pipeline.syncOperations) {
+                failLogin(failure)
+            } else {
+                sendStartup(credentials)
+            }
         case .internalQuery, .draining, .idle:
             consumeWithoutClient(buffer)
         case .connecting, .closed:
@@ -469,7 +488,7 @@ final class ServerConnection: ChannelDuplexHandler {
         state = .closed
         self.context = nil
         switch previous {
-        case .connecting, .loggingIn:
+        case .connecting, .loggingIn, .negotiatingTLS:
             failLogin(ServerLogin.Failure.auth("the server closed the connection during login"))
         case .attached:
             client?.serverLost(reason: "the server closed the connection unexpectedly")
@@ -485,6 +504,12 @@ final class ServerConnection: ChannelDuplexHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         partition.logger.debug("server \(address) connection error: \(error)")
-        context.close(promise: nil)
+        switch state {
+        case .connecting, .loggingIn, .negotiatingTLS:
+            // A failed TLS handshake, say: the reason beats "closed during login".
+            failLogin(error is NIOSSLError || error is BoringSSLError ? ServerLogin.Failure.tls("\(error)") : error)
+        default:
+            context.close(promise: nil)
+        }
     }
 }

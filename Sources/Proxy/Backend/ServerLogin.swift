@@ -28,6 +28,7 @@ struct ServerLogin {
         case server(ErrorFields)
         case noPassword(method: String)
         case auth(String)
+        case tls(String)
         case unexpected(UInt8)
 
         var description: String {
@@ -36,6 +37,7 @@ struct ServerLogin {
             case .noPassword(let method):
                 return "the server asks for \(method) authentication but no usable password is configured for it"
             case .auth(let reason): return "server authentication failed: \(reason)"
+            case .tls(let reason): return "TLS with the server failed: \(reason)"
             case .unexpected(let id): return "unexpected message '\(Character(Unicode.Scalar(id)))' during server login"
             }
         }

@@ -46,10 +46,11 @@ final class HealthChecker: @unchecked Sendable {
         }
         let timeout = TimeAmount.milliseconds(config.general.healthcheckTimeout)
         let primaryBefore = topology.primary
+        let tls = runtime.tlsContexts.withLock { $0 }
         let checks = topology.backends.map { backend in
             var credentials = credentials
             credentials.database = backend.config.databaseName
-            return HealthProbe.check(backend.address, credentials: credentials, timeout: timeout, on: loop)
+            return HealthProbe.check(backend.address, credentials: credentials, tls: tls, timeout: timeout, on: loop)
                 .map { inRecovery -> Void in self.passed(backend, inRecovery: inRecovery) }
                 .recover { error in self.failed(backend, reason: "\(error)", banTime: config.general.banTime) }
         }

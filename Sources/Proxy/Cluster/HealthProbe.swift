@@ -8,6 +8,8 @@ final class HealthProbe: ChannelInboundHandler {
     typealias OutboundOut = ByteBuffer
 
     private var login: ServerLogin
+    /// Set while the answer to an SSLRequest is awaited (`server_tls`).
+    private var tls: (contexts: TLSContexts, host: String)?
     private var framer = MessageFramer()
     private var loggedIn = false
     private var inRecovery: Bool?
@@ -20,9 +22,12 @@ final class HealthProbe: ChannelInboundHandler {
     }
 
     /// Runs a check on `loop`, giving up after `timeout`.
-    static func check(_ address: BackendAddress, credentials: ServerCredentials, timeout: TimeAmount, on loop: any EventLoop) -> EventLoopFuture<Bool> {
+    static func check(
+        _ address: BackendAddress, credentials: ServerCredentials, tls: TLSContexts?, timeout: TimeAmount, on loop: any EventLoop
+    ) -> EventLoopFuture<Bool> {
         let promise = loop.makePromise(of: Bool.self)
         let probe = HealthProbe(credentials: credentials, promise: promise)
+        if let tls, tls.serverSide != nil { probe.tls = (tls, address.host) }
         let deadline = loop.scheduleTask(in: timeout) {
             promise.fail(HealthCheckError("no answer within \(timeout.nanoseconds / 1_000_000)ms"))
         }
@@ -35,7 +40,8 @@ final class HealthProbe: ChannelInboundHandler {
             .whenComplete { result in
                 switch result {
                 case .success(let channel):
-                    channel.writeAndFlush(probe.login.startupMessage(), promise: nil)
+                    let first = probe.tls == nil ? probe.login.startupMessage() : ServerTLSRequest.packet(allocator: channel.allocator)
+                    channel.writeAndFlush(first, promise: nil)
                     promise.futureResult.whenComplete { _ in channel.close(promise: nil) }
                 case .failure(let error):
                     promise.fail(HealthCheckError("cannot connect: \(error)"))
@@ -45,6 +51,15 @@ final class HealthProbe: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if let (contexts, host) = tls {
+            tls = nil
+            if let failure = ServerTLSRequest.accept(unwrapInboundIn(data), tls: contexts, host: host, pipeline: context.pipeline.syncOperations) {
+                promise.fail(HealthCheckError("\(failure)"))
+            } else {
+                context.writeAndFlush(wrapOutboundOut(login.startupMessage()), promise: nil)
+            }
+            return
+        }
         framer.append(unwrapInboundIn(data))
         do {
             while let (id, body) = try framer.next() {

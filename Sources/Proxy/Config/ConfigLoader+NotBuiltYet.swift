@@ -43,7 +43,6 @@ extension ConfigLoader {
 
     /// Every setting refused because its feature is not built yet. The one list to edit.
     static let notBuiltYet: [NotBuiltYet] = [
-        .init(.configSection, "tls", "TLS"),
         .init(.configSection, "rest_api", "the REST API"),
         .init(.configSection, "mqtt", "MQTT events"),
         .init(.configSection, "sharded_tables", "sharding"),

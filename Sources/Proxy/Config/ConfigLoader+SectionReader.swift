@@ -52,6 +52,9 @@ extension ConfigLoader {
 
         func failed(_ key: String) -> Bool { log.hasError(file: file, key: path(key)) }
 
+        /// Whether any of `keys`, or the entry itself, was refused.
+        func failedAny(_ keys: [String]) -> Bool { keys.contains(where: failed) || log.hasError(file: file, key: prefix) }
+
         // MARK: - Keys
 
         /// Refuses every key that is neither in `known` nor a tolerated use of a not-built feature.

@@ -58,7 +58,7 @@ public enum ConfigLoader {
     // MARK: - Both files
 
     /// Sections each file may hold; the other file's are named in errors to catch mix-ups.
-    private static let configSections = ["general", "databases", "admin", "prometheus", "plugins"]
+    private static let configSections = ["general", "databases", "admin", "prometheus", "plugins", "tls"]
     private static let usersSections = ["users"]
 
     /// A nil text stands for a file that could not be read and whose error is logged already;
@@ -80,8 +80,10 @@ public enum ConfigLoader {
         var admin: AdminConfig?
         var prometheus: PrometheusConfig?
         var plugins: [PluginConfig] = []
+        var tls: TLSConfig?
         if let configTable {
             (general, databases, admin, prometheus, plugins) = readConfigFile(configTable, file: configPath, usersFile: usersPath, source: configSource, log: log)
+            tls = configTable["tls"].flatMap { readTLS($0, file: configPath, source: configSource, log: log) }
         }
         var users: [UserConfig] = []
         if let usersTable {
@@ -111,6 +113,7 @@ public enum ConfigLoader {
             admin: admin,
             prometheus: prometheus,
             plugins: plugins,
+            tls: tls,
             configPath: configPath,
             usersPath: usersPath
         )

@@ -15,6 +15,8 @@ public struct ProxyConfig: Sendable, Equatable {
     public var prometheus: PrometheusConfig?
     /// `[[plugins]]`, in chain order.
     public var plugins: [PluginConfig]
+    /// `[tls]`; nil means plain text on both sides.
+    public var tls: TLSConfig?
     /// Path `pgproxy.toml` was read from, so a reload reads the same file.
     public var configPath: String
     /// Path `users.toml` was read from, so a reload reads the same file.
@@ -28,6 +30,7 @@ public struct ProxyConfig: Sendable, Equatable {
         admin: AdminConfig? = nil,
         prometheus: PrometheusConfig? = nil,
         plugins: [PluginConfig] = [],
+        tls: TLSConfig? = nil,
         configPath: String,
         usersPath: String
     ) {
@@ -37,6 +40,7 @@ public struct ProxyConfig: Sendable, Equatable {
         self.admin = admin
         self.prometheus = prometheus
         self.plugins = plugins
+        self.tls = tls
         self.configPath = configPath
         self.usersPath = usersPath
     }

@@ -9,6 +9,8 @@ struct ClientLogin {
         /// Send this FATAL error and close.
         case refuse(ErrorFields)
         case cancel(processID: Int32, secretKey: Int32)
+        /// Answer 'S' and start the TLS handshake.
+        case startTLS
         /// Authentication succeeded; AuthenticationOk is in `reply`.
         case authenticated(Identity, reply: ByteBuffer)
         case wait
@@ -24,10 +26,20 @@ struct ClientLogin {
         var isAdmin = false
     }
 
+    /// What the client's TLS offers the login: set by the session once the handshake is done.
+    struct TLSState {
+        /// The `tls-server-end-point` binding of pgproxy's certificate, for SCRAM-SHA-256-PLUS.
+        var channelBinding: [UInt8]?
+        /// The common name of the certificate the client presented, if it did.
+        var clientCommonName: String?
+        /// "TLSv1.3" and the like, for SHOW CLIENTS.
+        var version = ""
+    }
+
     private enum State {
         case awaitingStartup
         case awaitingPassword(Identity, method: Method, salt: [UInt8])
-        case scramFirst(Identity, SCRAMVerifier)
+        case scramFirst(Identity, SCRAMVerifier, channelBinding: [UInt8]?)
         case scramFinal(Identity, SCRAMServerExchange)
         case done
     }
@@ -37,6 +49,10 @@ struct ClientLogin {
     private let config: ProxyConfig
     private let verifierForPlain: (String, String) -> SCRAMVerifier
     private var state = State.awaitingStartup
+    /// Whether an SSLRequest may be answered with 'S' (a `[tls]` certificate and `client_tls` not "disable").
+    var tlsAvailable = false
+    /// Set once the client's connection is encrypted.
+    var tls: TLSState?
 
     /// `verifierForPlain(user, password)` returns a stable SCRAM verifier for a clear-text password,
     /// so SCRAM works for users whose password is stored in clear.
@@ -49,6 +65,10 @@ struct ClientLogin {
 
     mutating func receiveStartup(_ packet: StartupPacket) -> Action {
         switch packet {
+        case .sslRequest where tls != nil:
+            return protocolViolation("SSLRequest on a connection that is already encrypted")
+        case .sslRequest where tlsAvailable:
+            return .startTLS
         case .sslRequest, .gssEncRequest:
             var reply = ByteBuffer()
             reply.writeInteger(UInt8(ascii: "N"))
@@ -80,6 +100,7 @@ struct ClientLogin {
         guard let user, !user.isEmpty else {
             return .refuse(ErrorFields(.fatal, SQLState.invalidAuthorization, "no PostgreSQL user name specified in startup packet"))
         }
+        if let refusal = tlsRefusal(user: user) { return refusal }
         let databaseName = (database?.isEmpty ?? true) ? user : database!
         if AdminConfig.databaseNames.contains(databaseName) {
             return adminStartup(user: user, database: databaseName, settings: settings, version: version, unrecognized: unrecognized)
@@ -96,6 +117,21 @@ struct ClientLogin {
             reply.writeNegotiateProtocolVersion(newestMinor: StartupCode.protocol3, unrecognized: unrecognized)
         }
         return requestAuthentication(identity, reply: &reply)
+    }
+
+    /// `client_tls` "require" and stronger refuse a plain-text client before any password is
+    /// exchanged; "verify-full" also wants the certificate to name the user.
+    private mutating func tlsRefusal(user: String) -> Action? {
+        guard let mode = config.tls?.clientTLS, mode.requiresTLS else { return nil }
+        guard let tls else {
+            return .refuse(ErrorFields(.fatal, SQLState.invalidAuthorization,
+                                       "pgproxy accepts only TLS connections (client_tls = \"\(mode.rawValue)\"); connect with sslmode=require or stronger"))
+        }
+        if mode == .verifyFull, tls.clientCommonName != user {
+            return .refuse(ErrorFields(.fatal, SQLState.invalidAuthorization,
+                                       "certificate validation (client_tls = \"verify-full\") failed for user \"\(user)\": the certificate's common name is \"\(tls.clientCommonName ?? "")\""))
+        }
+        return nil
     }
 
     /// A login to the admin console: only the `[admin]` user may have it.
@@ -138,8 +174,10 @@ struct ClientLogin {
             case .plain(let clear): verifier = verifierForPlain(identity.user.name, clear)
             case .md5: return .refuse(ErrorFields(.fatal, SQLState.invalidPassword, "cannot use SCRAM with an MD5 secret"))
             }
-            state = .scramFirst(identity, verifier)
-            reply.writeAuthenticationSASL(mechanisms: ["SCRAM-SHA-256"])
+            // Channel binding is offered only where there is a channel to bind to.
+            let binding = tls?.channelBinding
+            state = .scramFirst(identity, verifier, channelBinding: binding)
+            reply.writeAuthenticationSASL(mechanisms: binding == nil ? ["SCRAM-SHA-256"] : ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"])
             return .send(reply)
         }
         if authType == .plain {
@@ -177,15 +215,16 @@ struct ClientLogin {
                 valid = false
             }
             return valid ? succeed(identity, reply: ByteBuffer()) : wrongPassword(identity)
-        case .scramFirst(let identity, let verifier):
+        case .scramFirst(let identity, let verifier, let binding):
             guard let mechanism = body.readNullTerminatedString(), let length = body.readInteger(as: Int32.self) else {
                 return protocolViolation("malformed SASLInitialResponse")
             }
-            guard mechanism == "SCRAM-SHA-256" else {
+            let plus = mechanism == "SCRAM-SHA-256-PLUS" && binding != nil
+            guard mechanism == "SCRAM-SHA-256" || plus else {
                 return .refuse(ErrorFields(.fatal, SQLState.protocolViolation, "SASL mechanism \(mechanism) is not supported; use SCRAM-SHA-256"))
             }
             guard length >= 0, let data = body.readBytes(length: Int(length)) else { return protocolViolation("malformed SASLInitialResponse") }
-            var exchange = SCRAMServerExchange(verifier: verifier)
+            var exchange = SCRAMServerExchange(verifier: verifier, channelBinding: binding, bindingSelected: plus)
             do {
                 let serverFirst = try exchange.receiveClientFirst(data)
                 state = .scramFinal(identity, exchange)

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NIOSSL
 
 /// The client's login: startup packet, authentication, and the first ReadyForQuery (after the
 /// pool's first server login, for the first client of a pool), or the admin console.
@@ -9,6 +10,12 @@ extension ClientSession {
         startupBuffer.writeBuffer(&buffer)
         do {
             while phase == .startup, let packet = try StartupPacket.decode(from: &startupBuffer) {
+                if case .startup = packet, let handler = tlsHandler {
+                    // The handshake is over by now (the packet came through it).
+                    login.tls?.clientCommonName = handler.peerCertificate.flatMap(TLSContexts.commonName(of:))
+                    login.tls?.version = handler.tlsVersion.map(TLSContexts.name(of:)) ?? "TLS"
+                    tlsHandler = nil
+                }
                 perform(login.receiveStartup(packet))
             }
         } catch {
@@ -47,6 +54,8 @@ extension ClientSession {
                 logger.info("failed login for user \(identity?.user.name ?? "?") from \(context.remoteAddress?.description ?? "?")")
             }
             refuse(error)
+        case .startTLS:
+            startTLS(context: context)
         case .cancel(let pid, let key):
             runtime.cancelRegistry.cancel(processID: pid, secretKey: key)
             phase = .closed
@@ -55,6 +64,33 @@ extension ClientSession {
             context.write(wrapOutboundOut(reply), promise: nil)
             authenticated(identity)
         }
+    }
+
+    /// Answers an SSLRequest with 'S' and puts TLS in front of everything else in the pipeline.
+    func startTLS(context: ChannelHandlerContext) {
+        // Bytes sent after the SSLRequest but before the handshake could come from anyone on the
+        // path (CVE-2021-23214): refuse them rather than read them as if they were encrypted.
+        guard startupBuffer.readableBytes == 0 else {
+            refuse(ErrorFields(.fatal, SQLState.protocolViolation, "received unencrypted data after SSL request"))
+            return
+        }
+        guard let contexts = runtime.tlsContexts.withLock({ $0 }), let handler = contexts.clientHandler() else {
+            refuse(ErrorFields(.fatal, SQLState.protocolViolation, "TLS is no longer configured"))
+            return
+        }
+        var answer = context.channel.allocator.buffer(capacity: 1)
+        answer.writeInteger(UInt8(ascii: "S"))
+        context.writeAndFlush(wrapOutboundOut(answer), promise: nil)
+        do {
+            try context.pipeline.syncOperations.addHandler(handler, position: .first)
+        } catch {
+            logger.debug("could not start TLS: \(error)")
+            phase = .closed
+            context.close(promise: nil)
+            return
+        }
+        tlsHandler = handler
+        login.tls = ClientLogin.TLSState(channelBinding: contexts.channelBinding)
     }
 
     func takeStartupRemainder() -> ByteBuffer? {

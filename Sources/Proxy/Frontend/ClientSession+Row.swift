@@ -13,7 +13,7 @@ extension ClientSession {
             requestAt: lastRequestAt,
             waitingSince: waiting ? waitingSince : nil,
             applicationName: parameters.values["application_name"] ?? "",
-            pointer: objectAddress(self), serverPointer: server.map(objectAddress))
+            pointer: objectAddress(self), serverPointer: server.map(objectAddress), tls: login.tls?.version ?? "")
     }
 
     private var lastRequestAt: NIODeadline? {

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NIOSSL
 
 /// One client connection: its login, then the forwarding of its messages to the server
 /// connection it holds for the current transaction (or the whole session). Lives on the client's
@@ -19,6 +20,10 @@ final class ClientSession: ChannelDuplexHandler {
     var startupBuffer = ByteBuffer()
     var framer = MessageFramer(maximumLength: 65_536)
     var loginTimer: Scheduled<Void>?
+    /// The TLS handler while the login still needs it (for the client's certificate).
+    var tlsHandler: NIOSSLServerHandler?
+    /// The client's connection is encrypted (for SHOW CLIENTS and hba's hostssl).
+    var usesTLS: Bool { login.tls != nil }
 
     var identity: ClientLogin.Identity?
     var pool: Pool?
@@ -81,6 +86,7 @@ final class ClientSession: ChannelDuplexHandler {
         self.runtime = runtime
         self.config = config
         self.login = ClientLogin(config: config, verifierForPlain: runtime.verifierForPlain)
+        login.tlsAvailable = runtime.tlsContexts.withLock { $0?.clientSide != nil }
     }
 
     var logger: Logger { runtime.logger }

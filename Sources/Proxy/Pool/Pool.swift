@@ -24,6 +24,8 @@ struct PoolSettings: Sendable {
     var connectTimeout: TimeAmount
     /// How long a host that refuses connections gets no reads (`ban_time`); zero never bans.
     var banTime: TimeAmount = .zero
+    /// TLS towards the server (`server_tls`), nil for plain text.
+    var tls: TLSContexts?
 }
 
 /// The server connections of one (database, user), split into one partition per event loop so
@@ -120,7 +122,8 @@ final class Pool: @unchecked Sendable {
         size.store(new.size, ordering: .relaxed)
         // A new pool mode too: transaction-mode connections hold pgproxy's statement names and
         // settings that session-mode clients must not meet.
-        if old.address != new.address || !old.credentials.sameLogin(as: new.credentials) || old.mode != new.mode {
+        if old.address != new.address || !old.credentials.sameLogin(as: new.credentials) || old.mode != new.mode
+            || old.tls?.config.serverTLS != new.tls?.config.serverTLS {
             generation.add(1, ordering: .relaxed)
         }
         for partition in partitions {

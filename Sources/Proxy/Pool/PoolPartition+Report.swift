@@ -59,7 +59,7 @@ extension PoolPartition {
         report.clientsActive = max(clients - waiters.count, 0)
         for server in serverConnections {
             switch server.state {
-            case .connecting, .loggingIn: report.serversLogin += 1
+            case .connecting, .negotiatingTLS, .loggingIn: report.serversLogin += 1
             case .idle: report.serversIdle += 1
             case .attached: report.serversActive += 1
             case .internalQuery, .draining: report.serversTested += 1
@@ -73,7 +73,7 @@ extension PoolPartition {
         serverConnections.map { server in
             let state: String
             switch server.state {
-            case .connecting, .loggingIn: state = "login"
+            case .connecting, .negotiatingTLS, .loggingIn: state = "login"
             case .idle: state = "idle"
             case .attached: state = "active"
             case .internalQuery, .draining: state = "tested"

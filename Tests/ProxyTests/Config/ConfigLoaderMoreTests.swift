@@ -5,7 +5,7 @@ import XCTest
 /// Refusals of unbuilt features, error ordering, line finding, lookups and file loading.
 extension ConfigLoaderTests {
     func testSectionsOfFeaturesNotBuiltYet() {
-        for section in ["[tls]", "[rest_api]", "[mqtt]", "[[sharded_tables]]", "[[omnisharded_tables]]"] {
+        for section in ["[rest_api]", "[mqtt]", "[[sharded_tables]]", "[[omnisharded_tables]]"] {
             let name = section.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
             let errors = refusals(Self.minimalConfig + "\n\n\(section)\nenabled = true\n")
             assertOne(errors, line: 5, key: name, reason: "\(section) (")
@@ -112,7 +112,7 @@ extension ConfigLoaderTests {
             "pgproxy.toml:2:general.port",
             "pgproxy.toml:3:general.pool_mode",
             "pgproxy.toml:4:general.load_balancing",
-            "pgproxy.toml:6:tls",
+            "pgproxy.toml:7:tls.cert",
             "pgproxy.toml:11:databases[0].host",
             "users.toml:4:users[0].database",
             "users.toml:5:users[0].pool_sise",

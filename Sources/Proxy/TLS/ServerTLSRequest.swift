@@ -1,0 +1,38 @@
+import NIOCore
+
+/// The start of a connection to a server with `server_tls` on: an SSLRequest, then the server's
+/// one-byte answer decides between TLS, plain text (`prefer` only) and giving up.
+enum ServerTLSRequest {
+    /// The SSLRequest packet.
+    static func packet(allocator: ByteBufferAllocator) -> ByteBuffer {
+        var request = allocator.buffer(capacity: 8)
+        request.writeUntypedMessage { $0.writeInteger(StartupCode.sslRequest) }
+        return request
+    }
+
+    /// Reads the answer in `buffer` and, for 'S', puts TLS first in `pipeline`. Returns nil when
+    /// the login may go on (encrypted or, with `prefer`, not), else why it may not.
+    static func accept(_ buffer: ByteBuffer, tls: TLSContexts, host: String, pipeline: ChannelPipeline.SynchronousOperations) -> ServerLogin.Failure? {
+        guard let answer = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) else {
+            return .tls("the server sent no answer to the TLS request")
+        }
+        switch answer {
+        case UInt8(ascii: "S"):
+            // Bytes after the 'S' came before the handshake, so anyone on the path may have put them there.
+            guard buffer.readableBytes == 1 else { return .tls("the server sent unencrypted data after accepting TLS") }
+            do {
+                guard let handler = try tls.serverHandler(host: host) else { return .tls("server_tls is disabled") }
+                try pipeline.addHandler(handler, position: .first)
+                return nil
+            } catch {
+                return .tls("\(error)")
+            }
+        case UInt8(ascii: "N") where tls.config.serverTLS == .prefer:
+            return nil
+        case UInt8(ascii: "N"):
+            return .tls("the server does not accept TLS, and server_tls is \"\(tls.config.serverTLS.rawValue)\"")
+        default:
+            return .tls("the server answered the TLS request with '\(Character(Unicode.Scalar(answer)))'")
+        }
+    }
+}

@@ -1,0 +1,175 @@
+import Foundation
+import XCTest
+
+/// TLS on both sides, with psql and libpq as clients and a test CA made with openssl.
+final class TLSTests: IntegrationTestCase {
+    private let certs = TestCertificates.shared
+
+    private func tlsSection(_ mode: String, extra: String = "", server: String = "server") -> String {
+        """
+        [tls]
+        certificate = "\(certs.certificate(server))"
+        private_key = "\(certs.key(server))"
+        client_tls = "\(mode)"
+        \(extra)
+        """
+    }
+
+    private func psql(_ proxy: ProxyFixture, _ sql: String, user: String = "app", extra: String) -> CommandResult {
+        (try? runCommand("/usr/bin/psql", ["-XAtq", "-v", "ON_ERROR_STOP=1", proxy.conninfo(user: user, extra: extra), "-c", sql]))
+            ?? CommandResult(status: -1, stdout: "", stderr: "psql did not run")
+    }
+
+    func testRequireRefusesPlainTextBeforeAnyPassword() async throws {
+        let proxy = try await ProxyFixture(
+            backendPort: TestCluster.shared.port, general: "auth_type = \"scram-sha-256\"",
+            sections: tlsSection("require") + "\n" + ProxyFixture.adminSection)
+        defer { Task { await proxy.stop() } }
+
+        // A wrong password still gets the TLS refusal: the password is never asked for.
+        let plain = psql(proxy, "SELECT 1", user: "app", extra: "sslmode=disable password=wrong")
+        XCTAssertNotEqual(plain.status, 0)
+        XCTAssertTrue(plain.stderr.contains("pgproxy accepts only TLS connections"), plain.stderr)
+
+        let encrypted = psql(proxy, "SELECT current_user", extra: "sslmode=require")
+        XCTAssertEqual(encrypted.status, 0, encrypted.stderr)
+        XCTAssertEqual(encrypted.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "app")
+
+        // SHOW CLIENTS names the TLS version of a TLS client.
+        let admin = try PQConnection(proxy.conninfo(user: "admin", database: "pgproxy", extra: "sslmode=require"))
+        let clients = admin.exec("SHOW CLIENTS")
+        XCTAssertTrue(clients.ok, "\(clients.message ?? "") \(clients.rows)")
+        XCTAssertEqual(clients.records.first?["tls"], "TLSv1.3", "\(clients.message ?? "") \(clients.rows)")
+    }
+
+    func testVerifyFullAgainstTheTestCAAndChannelBinding() async throws {
+        let proxy = try await ProxyFixture(
+            backendPort: TestCluster.shared.port, general: "auth_type = \"scram-sha-256\"", sections: tlsSection("prefer"))
+        defer { Task { await proxy.stop() } }
+        let verified = "host=localhost sslmode=verify-full sslrootcert=\(certs.certificate("ca"))"
+        let good = psql(proxy, "SELECT 1", extra: verified)
+        XCTAssertEqual(good.status, 0, good.stderr)
+
+        let wrongCA = psql(proxy, "SELECT 1", extra: "host=localhost sslmode=verify-full sslrootcert=\(certs.certificate("rogue"))")
+        XCTAssertNotEqual(wrongCA.status, 0)
+        XCTAssertTrue(wrongCA.stderr.contains("certificate verify failed"), wrongCA.stderr)
+
+        // SCRAM-SHA-256-PLUS: the proof is bound to the certificate's hash, so a wrong
+        // tls-server-end-point on pgproxy's side would fail the login.
+        let bound = psql(proxy, "SELECT 1", extra: verified + " channel_binding=require")
+        XCTAssertEqual(bound.status, 0, bound.stderr)
+        let boundWrongPassword = psql(proxy, "SELECT 1", extra: verified + " channel_binding=require password=wrong")
+        XCTAssertTrue(boundWrongPassword.stderr.contains("password authentication failed"), boundWrongPassword.stderr)
+
+        // prefer still serves plain-text clients, and channel binding cannot be had without TLS.
+        XCTAssertEqual(psql(proxy, "SELECT 1", extra: "sslmode=disable").status, 0)
+        let unbound = psql(proxy, "SELECT 1", extra: "sslmode=disable channel_binding=require")
+        XCTAssertNotEqual(unbound.status, 0)
+    }
+
+    func testClientCertificates() async throws {
+        let ca = "ca_certificate = \"\(certs.certificate("ca"))\""
+        let withCert = { (name: String) in "sslmode=require sslcert=\(self.certs.certificate(name)) sslkey=\(self.certs.key(name))" }
+
+        let verifyCA = try await ProxyFixture(backendPort: TestCluster.shared.port, sections: tlsSection("verify-ca", extra: ca))
+        XCTAssertEqual(psql(verifyCA, "SELECT 1", extra: withCert("app")).status, 0)
+        XCTAssertEqual(psql(verifyCA, "SELECT 1", extra: withCert("intruder")).status, 0, "verify-ca does not look at the name")
+        XCTAssertNotEqual(psql(verifyCA, "SELECT 1", extra: "sslmode=require").status, 0, "no certificate")
+        XCTAssertNotEqual(psql(verifyCA, "SELECT 1", extra: withCert("rogue-app")).status, 0, "a certificate of another CA")
+        await verifyCA.stop()
+
+        let verifyFull = try await ProxyFixture(backendPort: TestCluster.shared.port, sections: tlsSection("verify-full", extra: ca))
+        defer { Task { await verifyFull.stop() } }
+        XCTAssertEqual(psql(verifyFull, "SELECT current_user", extra: withCert("app")).status, 0)
+        let wrongName = psql(verifyFull, "SELECT 1", extra: withCert("intruder"))
+        XCTAssertNotEqual(wrongName.status, 0)
+        XCTAssertTrue(wrongName.stderr.contains("certificate validation"), wrongName.stderr)
+    }
+
+    func testServerTLS() async throws {
+        let cluster = TestCluster.shared
+        try enableServerTLS(on: cluster)
+        for mode in ["require", "verify-full"] {
+            let proxy = try await ProxyFixture(
+                backendPort: cluster.port,
+                sections: """
+                    [tls]
+                    server_tls = "\(mode)"
+                    server_ca_certificate = "\(certs.certificate("ca"))"
+                    """)
+            XCTAssertEqual(try proxy.psql("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"), "t", mode)
+            await proxy.stop()
+        }
+        // A CA that did not sign the server's certificate: no server connection, a clear error.
+        let wrongCA = try await ProxyFixture(
+            backendPort: cluster.port,
+            sections: """
+                [tls]
+                server_tls = "verify-ca"
+                server_ca_certificate = "\(certs.certificate("rogue"))"
+                """)
+        defer { Task { await wrongCA.stop() } }
+        XCTAssertThrowsError(try wrongCA.psql("SELECT 1")) { error in
+            XCTAssertTrue("\(error)".contains("TLS with the server failed"), "\(error)")
+        }
+    }
+
+    func testReloadPicksUpARenewedCertificate() async throws {
+        let directory = NSTemporaryDirectory() + "pgproxy-renew-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        func install(_ name: String) throws {
+            for (source, target) in [(certs.certificate(name), "cert.pem"), (certs.key(name), "key.pem")] {
+                try? FileManager.default.removeItem(atPath: "\(directory)/\(target)")
+                try FileManager.default.copyItem(atPath: source, toPath: "\(directory)/\(target)")
+            }
+        }
+        try install("server")
+        let section = """
+            [tls]
+            certificate = "\(directory)/cert.pem"
+            private_key = "\(directory)/key.pem"
+            client_tls = "require"
+            """
+        let proxy = try await ProxyFixture(backendPort: TestCluster.shared.port, sections: section)
+        defer { Task { await proxy.stop() } }
+        let connected = try PQConnection(proxy.conninfo(extra: "sslmode=require"))
+        let before = try serial(of: proxy)
+        XCTAssertTrue(before.hasPrefix("serial="), before)
+        XCTAssertEqual(before, try serial(ofFile: certs.certificate("server")))
+
+        try install("server2")
+        if case .refused(let errors) = proxy.server.reload() { XCTFail("reload refused: \(errors)") }
+        XCTAssertEqual(try serial(of: proxy), try serial(ofFile: certs.certificate("server2")), "new connections see the new certificate")
+        XCTAssertEqual(connected.exec("SELECT 42").firstValue, "42", "a connected client keeps its session")
+    }
+
+    // MARK: helpers
+
+    /// The serial number of the certificate pgproxy shows, read with openssl's PostgreSQL STARTTLS.
+    private func serial(of proxy: ProxyFixture) throws -> String {
+        let script = "openssl s_client -starttls postgres -connect 127.0.0.1:\(proxy.port) </dev/null 2>/dev/null | openssl x509 -noout -serial"
+        let result = try runCommand("/bin/sh", ["-c", script])
+        return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    private func serial(ofFile path: String) throws -> String {
+        try runCommand("/usr/bin/openssl", ["x509", "-noout", "-serial", "-in", path]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Turns on `ssl` in the test cluster with the test CA's server certificate (a reload is enough).
+    private func enableServerTLS(on cluster: TestCluster) throws {
+        let data = cluster.directory + "/data"
+        for (source, target) in [(certs.certificate("server"), "server.crt"), (certs.key("server"), "server.key")] {
+            try? FileManager.default.removeItem(atPath: "\(data)/\(target)")
+            try FileManager.default.copyItem(atPath: source, toPath: "\(data)/\(target)")
+            let owner = try runCommand("/usr/bin/stat", ["-c", "%U", data]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            _ = try runCommand("/bin/chown", [owner, "\(data)/\(target)"])
+            chmod("\(data)/\(target)", 0o600)
+        }
+        try cluster.psql("ALTER SYSTEM SET ssl = on")
+        try cluster.psql("SELECT pg_reload_conf()")
+        for _ in 0..<50 where (try? cluster.psql("SHOW ssl")) != "on" { usleep(100_000) }
+        XCTAssertEqual(try cluster.psql("SHOW ssl"), "on")
+    }
+}
