@@ -32,6 +32,12 @@ public struct GeneralConfig: Sendable, Equatable {
     public var serverConnectTimeout: Int64 = 5_000
     /// Drop a client that has not finished logging in after this long (`client_login_timeout`).
     public var clientLoginTimeout: Int64 = 60_000
+    /// Close a logged-in client that sent nothing for this long while no answer was owed to it
+    /// (`client_idle_timeout`); 0 = never.
+    public var clientIdleTimeout: Int64 = 0
+    /// The longest message a logged-in client may send, in bytes (`max_packet_size`); longer
+    /// ones close the connection before a byte of them reaches a server.
+    public var maxPacketSize: Int = 1 << 30
     /// On shutdown, wait this long for clients to finish before closing them (`shutdown_timeout`); 0 = at once.
     public var shutdownTimeout: Int64 = 30_000
 

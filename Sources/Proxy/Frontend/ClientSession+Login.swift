@@ -10,6 +10,12 @@ extension ClientSession {
         startupBuffer.writeBuffer(&buffer)
         do {
             while phase == .startup, let packet = try StartupPacket.decode(from: &startupBuffer) {
+                if packet == .sslRequest || packet == .gssEncRequest, startupBuffer.readableBytes > 0 {
+                    // The client must wait for the answer; bytes sent before it are refused, as
+                    // PostgreSQL does (CVE-2021-23214: they could have been put there by anyone).
+                    refuse(ErrorFields(.fatal, SQLState.protocolViolation, "received unencrypted data after SSL request"))
+                    return
+                }
                 if case .startup = packet, let handler = tlsHandler {
                     // The handshake is over by now (the packet came through it).
                     login.tls?.clientCommonName = handler.peerCertificate.flatMap(TLSContexts.commonName(of:))
@@ -185,6 +191,7 @@ extension ClientSession {
         parameters = ClientParameters(startup: identity.parameters, serverDefaults: serverDefaults)
         finishLogin(context: context, reporting: parameters.parameterStatus(serverDefaults: serverDefaults))
         phase = .ready
+        watchIdleness()
     }
 
     /// ParameterStatus for each setting, BackendKeyData and the first ReadyForQuery.

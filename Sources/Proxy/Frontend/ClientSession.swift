@@ -48,13 +48,15 @@ final class ClientSession: ChannelDuplexHandler {
 
     /// The server connection in use, if any.
     var server: ServerConnection?
-    private var scanner = MessageScanner(
-        notify: MessageSet([
-            FrontendID.query, FrontendID.sync, FrontendID.functionCall, FrontendID.terminate,
-            FrontendID.parse, FrontendID.bind, FrontendID.execute, UInt8(ascii: "D"), UInt8(ascii: "C"), FrontendID.flush,
-            FrontendID.copyDone, FrontendID.copyFail,
-        ]),
-        capture: MessageSet([]))
+    private var scanner: MessageScanner
+    private static let scanned = MessageSet([
+        FrontendID.query, FrontendID.sync, FrontendID.functionCall, FrontendID.terminate,
+        FrontendID.parse, FrontendID.bind, FrontendID.execute, UInt8(ascii: "D"), UInt8(ascii: "C"), FrontendID.flush,
+        FrontendID.copyDone, FrontendID.copyFail,
+    ])
+    /// `client_idle_timeout`'s check, while one is set; and when the client last sent something.
+    private var idleTimer: Scheduled<Void>?
+    private var lastActivity = NIODeadline.uptimeNanoseconds(0)
     /// Client bytes that arrived while no server was attached.
     var pending = CircularBuffer<ByteBuffer>(initialCapacity: 2)
     var pendingBytes = 0
@@ -86,6 +88,7 @@ final class ClientSession: ChannelDuplexHandler {
         self.runtime = runtime
         self.config = config
         self.login = ClientLogin(config: config, verifierForPlain: runtime.verifierForPlain)
+        self.scanner = MessageScanner(notify: Self.scanned, capture: MessageSet([]), maximumLength: config.general.maxPacketSize)
         login.tlsAvailable = runtime.tlsContexts.withLock { $0?.clientSide != nil }
     }
 
@@ -118,7 +121,9 @@ final class ClientSession: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
         switch phase {
-        case .ready: clientBytes(buffer)
+        case .ready:
+            if idleTimer != nil { lastActivity = .now() }
+            clientBytes(buffer)
         case .admin: admin?.receive(buffer)
         case .startup: startupBytes(buffer)
         case .authenticating: authenticationBytes(buffer)
@@ -192,6 +197,10 @@ final class ClientSession: ChannelDuplexHandler {
                     routing?.saw(id)
                 }
             }
+        } catch MessageScanner.ScanError.tooLong(let id, let length) {
+            refuse(ErrorFields(.fatal, SQLState.protocolViolation,
+                               "message '\(Character(Unicode.Scalar(id)))' of \(length) bytes is larger than max_packet_size (\(config.general.maxPacketSize))"))
+            return
         } catch {
             refuse(ErrorFields(.fatal, SQLState.protocolViolation, "invalid message from client: \(error)"))
             return
@@ -465,6 +474,7 @@ final class ClientSession: ChannelDuplexHandler {
             admin.stop()
         }
         loginTimer?.cancel()
+        idleTimer?.cancel()
         if waiting {
             partition?.cancelWait(for: self)
             waiting = false
@@ -490,6 +500,38 @@ final class ClientSession: ChannelDuplexHandler {
     }
 
     /// Sends a FATAL error and closes.
+    /// Starts `client_idle_timeout`'s watch, if one is configured (at the end of the login).
+    func watchIdleness() {
+        guard config.general.clientIdleTimeout > 0 else { return }
+        lastActivity = .now()
+        armIdleTimer(after: .milliseconds(config.general.clientIdleTimeout))
+    }
+
+    private func armIdleTimer(after delay: TimeAmount) {
+        idleTimer = context?.eventLoop.scheduleTask(in: delay) { [weak self] in self?.idleCheck() }
+    }
+
+    /// One timer per client, re-armed for what is left rather than moved at each read.
+    private func idleCheck() {
+        guard phase == .ready else { return }
+        let timeout = TimeAmount.milliseconds(config.general.clientIdleTimeout)
+        let now = NIODeadline.now()
+        if outstanding > 0 || waiting {
+            // An answer is owed: the client waits for pgproxy, not the other way round.
+            lastActivity = now
+            armIdleTimer(after: timeout)
+            return
+        }
+        let quiet = now - lastActivity
+        guard quiet >= timeout else {
+            armIdleTimer(after: timeout - quiet)
+            return
+        }
+        idleTimer = nil
+        refuse(ErrorFields(.fatal, SQLState.idleSessionTimeout,
+                           "closing the connection: the client sent nothing for client_idle_timeout (\(config.general.clientIdleTimeout)ms)"))
+    }
+
     func refuse(_ error: ErrorFields) {
         guard let context, phase != .closed else { return }
         var buffer = context.channel.allocator.buffer(capacity: 128)

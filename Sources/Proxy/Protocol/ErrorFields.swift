@@ -74,6 +74,7 @@ enum SQLState {
     static let tooManyConnections = "53300"
     static let queryCanceled = "57014"
     static let adminShutdown = "57P01"
+    static let idleSessionTimeout = "57P05"
     static let featureNotSupported = "0A000"
     static let internalError = "XX000"
     static let syntaxError = "42601"
