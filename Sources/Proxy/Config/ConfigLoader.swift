@@ -104,9 +104,10 @@ public enum ConfigLoader {
             log.add(file: configPath, line: configSource.line(section: "general", key: "healthcheck_user"), key: "general.healthcheck_user",
                     reason: "no user '\(name)' in \(usersPath)")
         }
-        let errors = log.sorted(fileOrder: [configPath, usersPath])
+        let hostRules = general?.hbaFile.flatMap { readHostRules($0, configPath: configPath, source: configSource, log: log) }
+        let errors = log.sorted(fileOrder: [configPath, usersPath, general?.hbaFile ?? ""])
         guard errors.isEmpty else { throw ConfigErrors(errors: errors) }
-        return ProxyConfig(
+        var config = ProxyConfig(
             general: general ?? GeneralConfig(),
             databases: databases ?? [],
             users: users,
@@ -117,6 +118,25 @@ public enum ConfigLoader {
             configPath: configPath,
             usersPath: usersPath
         )
+        config.hostRules = hostRules
+        return config
+    }
+
+    /// The hba_file's rules; a line it cannot take is reported with the file's own name and line.
+    private static func readHostRules(_ path: String, configPath: String, source: SourceMap, log: ErrorLog) -> HostRules? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            log.add(file: configPath, line: source.line(section: "general", key: "hba_file"), key: "general.hba_file",
+                    reason: "cannot read \(path)")
+            return nil
+        }
+        do {
+            return try HostRules.parse(text, file: path)
+        } catch let error as HostRules.ParseError {
+            log.add(file: path, line: error.line, key: "", reason: error.reason)
+        } catch {
+            log.add(file: path, line: nil, key: "", reason: "\(error)")
+        }
+        return nil
     }
 
     // MARK: - pgproxy.toml

@@ -13,6 +13,7 @@ extension GeneralConfig {
             ("server_connect_timeout", String(general.serverConnectTimeout), true),
             ("client_login_timeout", String(general.clientLoginTimeout), true), ("shutdown_timeout", String(general.shutdownTimeout), true),
             ("client_idle_timeout", String(general.clientIdleTimeout), true), ("max_packet_size", String(general.maxPacketSize), true),
+            ("hba_file", general.hbaFile, true),
             ("server_reset_query", general.serverResetQuery, true),
             ("server_reset_query_always", general.serverResetQueryAlways ? "true" : "false", true),
             ("log_level", general.logLevel, false), ("stats_period", String(general.statsPeriod), false),

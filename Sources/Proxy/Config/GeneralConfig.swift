@@ -38,6 +38,9 @@ public struct GeneralConfig: Sendable, Equatable {
     /// The longest message a logged-in client may send, in bytes (`max_packet_size`); longer
     /// ones close the connection before a byte of them reaches a server.
     public var maxPacketSize: Int = 1 << 30
+    /// Host-based access rules in pg_hba.conf syntax (`hba_file`), checked before authentication;
+    /// nil lets every address in. Absolute (resolved against the config file's directory).
+    public var hbaFile: String?
     /// On shutdown, wait this long for clients to finish before closing them (`shutdown_timeout`); 0 = at once.
     public var shutdownTimeout: Int64 = 30_000
 

@@ -17,6 +17,8 @@ public struct ProxyConfig: Sendable, Equatable {
     public var plugins: [PluginConfig]
     /// `[tls]`; nil means plain text on both sides.
     public var tls: TLSConfig?
+    /// The rules of `hba_file`, read with the config (and again at each reload); nil without one.
+    var hostRules: HostRules?
     /// Path `pgproxy.toml` was read from, so a reload reads the same file.
     public var configPath: String
     /// Path `users.toml` was read from, so a reload reads the same file.

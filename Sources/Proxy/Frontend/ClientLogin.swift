@@ -24,6 +24,8 @@ struct ClientLogin {
         var scramKeys: ServerSCRAMKeys?
         /// Logged in to the admin console rather than a pool.
         var isAdmin = false
+        /// How the password is checked: `auth_type`, unless an hba_file line says otherwise.
+        var authType = ClientAuthType.trust
     }
 
     /// What the client's TLS offers the login: set by the session once the handshake is done.
@@ -53,6 +55,8 @@ struct ClientLogin {
     var tlsAvailable = false
     /// Set once the client's connection is encrypted.
     var tls: TLSState?
+    /// Where the client connects from, for `hba_file`.
+    var clientAddress: SocketAddress?
 
     /// `verifierForPlain(user, password)` returns a stable SCRAM verifier for a clear-text password,
     /// so SCRAM works for users whose password is stored in clear.
@@ -111,7 +115,11 @@ struct ClientLogin {
         guard let userConfig = config.user(named: user, database: databaseName) else {
             return .refuse(ErrorFields(.fatal, SQLState.invalidAuthorization, "user \"\(user)\" is not allowed to connect to database \"\(databaseName)\" through pgproxy (not in users.toml)"))
         }
-        let identity = Identity(user: userConfig, database: databaseConfig, parameters: settings)
+        var identity = Identity(user: userConfig, database: databaseConfig, parameters: settings)
+        switch hostRuleAuthType(user: user, database: databaseName) {
+        case .failure(let refusal): return refusal.action
+        case .success(let authType): identity.authType = authType
+        }
         var reply = ByteBuffer()
         if version & 0xFFFF != 0 || !unrecognized.isEmpty {
             reply.writeNegotiateProtocolVersion(newestMinor: StartupCode.protocol3, unrecognized: unrecognized)
@@ -147,6 +155,10 @@ struct ClientLogin {
             database: DatabaseConfig(name: database, host: ""),
             parameters: settings)
         identity.isAdmin = true
+        switch hostRuleAuthType(user: user, database: database) {
+        case .failure(let refusal): return refusal.action
+        case .success(let authType): identity.authType = authType
+        }
         var reply = ByteBuffer()
         if version & 0xFFFF != 0 || !unrecognized.isEmpty {
             reply.writeNegotiateProtocolVersion(newestMinor: StartupCode.protocol3, unrecognized: unrecognized)
@@ -154,8 +166,43 @@ struct ClientLogin {
         return requestAuthentication(identity, reply: &reply)
     }
 
+    /// The first hba_file line for this connection decides: refused, or how to authenticate.
+    private func hostRuleAuthType(user: String, database: String) -> Result<ClientAuthType, Refusal> {
+        guard let rules = config.hostRules else { return .success(config.general.authType) }
+        let host = clientAddress?.ipAddress ?? "unknown"
+        let encryption = tls == nil ? "no encryption" : "SSL encryption"
+        let described = "host \"\(host)\", user \"\(user)\", database \"\(database)\", \(encryption)"
+        guard let rule = rules.match(database: database, user: user, address: clientAddress, tls: tls != nil) else {
+            return .failure(Refusal(.refuse(ErrorFields(.fatal, SQLState.invalidAuthorization, "no hba_file entry for \(described)"))))
+        }
+        if rule.clientCertificate != nil || rule.method == .cert {
+            guard let name = tls?.clientCommonName else {
+                return .failure(Refusal(.refuse(ErrorFields(.fatal, SQLState.invalidAuthorization,
+                    "connection requires a valid client certificate (hba_file line \(rule.line))"))))
+            }
+            if rule.clientCertificate == .verifyFull, name != user {
+                return .failure(Refusal(.refuse(ErrorFields(.fatal, SQLState.invalidAuthorization,
+                    "certificate authentication failed for user \"\(user)\": the certificate's common name is \"\(name)\" (hba_file line \(rule.line))"))))
+            }
+        }
+        switch rule.method {
+        case .reject:
+            return .failure(Refusal(.refuse(ErrorFields(.fatal, SQLState.invalidAuthorization, "hba_file rejects connection for \(described)"))))
+        case .trust, .cert: return .success(.trust)
+        case .md5: return .success(.md5)
+        case .password: return .success(.plain)
+        case .scramSHA256: return .success(.scramSHA256)
+        }
+    }
+
+    /// An Action as an Error, for `Result`.
+    struct Refusal: Error {
+        let action: Action
+        init(_ action: Action) { self.action = action }
+    }
+
     private mutating func requestAuthentication(_ identity: Identity, reply: inout ByteBuffer) -> Action {
-        let authType = config.general.authType
+        let authType = identity.authType
         if authType == .trust { return succeed(identity, reply: reply) }
         guard let password = identity.user.password else {
             return .refuse(ErrorFields(.fatal, SQLState.invalidPassword, "password authentication failed for user \"\(identity.user.name)\" (no password is configured for this user)"))

@@ -56,8 +56,9 @@ extension ClientSession {
                 if let rest = takeStartupRemainder() { framer.append(rest) }
             }
         case .refuse(let error):
-            if error.sqlState == SQLState.invalidPassword {
-                logger.info("failed login for user \(identity?.user.name ?? "?") from \(context.remoteAddress?.description ?? "?")")
+            // The reason names the user and database; never a password.
+            if error.sqlState == SQLState.invalidPassword || error.sqlState == SQLState.invalidAuthorization {
+                logger.info("failed login from \(context.remoteAddress?.description ?? "?"): \(error.message)")
             }
             refuse(error)
         case .startTLS:

@@ -107,6 +107,7 @@ final class ClientSession: ChannelDuplexHandler {
     func channelActive(context: ChannelHandlerContext) {
         runtime.clientsLoggingIn.add(1, ordering: .relaxed)
         countedAsLoggingIn = true
+        login.clientAddress = context.remoteAddress
         let timeout = config.general.clientLoginTimeout
         if timeout > 0 {
             loginTimer = context.eventLoop.scheduleTask(in: .milliseconds(timeout)) { [self] in
