@@ -37,6 +37,7 @@ extension ProxyRuntime {
         tlsContexts.withLock { $0 = tls }
         snapshot.withLock { $0 = new }
         plainVerifiers.withLock { $0.removeAll() }
+        authSecrets.withLock { $0.removeAll() }
         applyTopologies(config: new)
         for pool in allPools {
             guard let database = new.hosts(of: pool.key.database).first(where: { $0.host.host == pool.backend.address.host && $0.host.port == pool.backend.address.port })?.host,

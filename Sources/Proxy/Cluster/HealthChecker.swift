@@ -50,8 +50,11 @@ final class HealthChecker: @unchecked Sendable {
         let checks = topology.backends.map { backend in
             var credentials = credentials
             credentials.database = backend.config.databaseName
-            return HealthProbe.check(backend.address, credentials: credentials, tls: tls, timeout: timeout, on: loop)
-                .map { inRecovery -> Void in self.passed(backend, inRecovery: inRecovery) }
+            return ServerQuery.run("SELECT pg_is_in_recovery()", at: backend.address, credentials: credentials, tls: tls, timeout: timeout, on: loop)
+                .flatMapThrowing { rows -> Void in
+                    guard let answer = rows.first?.first ?? nil else { throw ServerQuery.Failure("no answer to pg_is_in_recovery()") }
+                    self.passed(backend, inRecovery: answer == "t")
+                }
                 .recover { error in self.failed(backend, reason: "\(error)", banTime: config.general.banTime) }
         }
         return EventLoopFuture.andAllComplete(checks, on: loop).map { [self] in

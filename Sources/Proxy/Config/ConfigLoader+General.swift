@@ -4,7 +4,7 @@ extension ConfigLoader {
         "host", "port", "workers", "pool_mode", "default_pool_size", "min_pool_size",
         "max_client_connections", "auth_type", "server_idle_timeout", "server_lifetime",
         "query_wait_timeout", "server_connect_timeout", "client_login_timeout", "shutdown_timeout",
-        "client_idle_timeout", "max_packet_size", "hba_file",
+        "client_idle_timeout", "max_packet_size", "hba_file", "auth_user", "auth_query", "auth_query_cache_ttl",
         "server_reset_query", "server_reset_query_always", "log_level", "stats_period", "autoreload",
         "load_balancing", "healthcheck_interval", "healthcheck_timeout", "ban_time", "healthcheck_user",
         "plugin_dir", "query_cache_limit", "prepared_statements_limit", "track_session_settings",
@@ -43,6 +43,11 @@ extension ConfigLoader {
         }
         if let value = reader.duration("client_idle_timeout", zeroAllowed: true) { general.clientIdleTimeout = value }
         if let value = reader.string("hba_file", nonEmpty: true) { general.hbaFile = resolve(value, besideConfig: reader.file) }
+        if let value = reader.string("auth_user", nonEmpty: true) { general.authUser = value }
+        if let value = reader.string("auth_query", nonEmpty: true) {
+            if value.contains("$1") { general.authQuery = value } else { reader.fail("auth_query", "must use $1 for the user name") }
+        }
+        if let value = reader.duration("auth_query_cache_ttl", zeroAllowed: true) { general.authQueryCacheTTL = value }
         // Below 8 KiB ordinary statements of ORMs would be refused; PostgreSQL's own limit is 1 GiB.
         if let value = reader.int("max_packet_size", atLeast: 8192, atMost: Int(Int32.max)) { general.maxPacketSize = value }
         // 0 is meaningful here: close every client at once instead of waiting for them.

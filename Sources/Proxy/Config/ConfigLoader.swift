@@ -100,9 +100,11 @@ public enum ConfigLoader {
             )
         }
 
-        if let name = general?.healthcheckUser, usersTable != nil, !users.contains(where: { $0.name == name }) {
-            log.add(file: configPath, line: configSource.line(section: "general", key: "healthcheck_user"), key: "general.healthcheck_user",
-                    reason: "no user '\(name)' in \(usersPath)")
+        for (key, name) in [("healthcheck_user", general?.healthcheckUser), ("auth_user", general?.authUser)] {
+            if let name, usersTable != nil, !users.contains(where: { $0.name == name }) {
+                log.add(file: configPath, line: configSource.line(section: "general", key: key), key: "general.\(key)",
+                        reason: "no user '\(name)' in \(usersPath)")
+            }
         }
         let hostRules = general?.hbaFile.flatMap { readHostRules($0, configPath: configPath, source: configSource, log: log) }
         let errors = log.sorted(fileOrder: [configPath, usersPath, general?.hbaFile ?? ""])

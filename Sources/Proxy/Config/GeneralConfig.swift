@@ -41,6 +41,13 @@ public struct GeneralConfig: Sendable, Equatable {
     /// Host-based access rules in pg_hba.conf syntax (`hba_file`), checked before authentication;
     /// nil lets every address in. Absolute (resolved against the config file's directory).
     public var hbaFile: String?
+    /// A user of users.toml that looks up the secrets of users not listed there (`auth_user`),
+    /// with `auth_query` on the database's primary; nil: only listed users may log in.
+    public var authUser: String?
+    /// Returns the user's name and secret (SCRAM verifier or MD5 hash) for the name in $1 (`auth_query`).
+    public var authQuery = "SELECT rolname, CASE WHEN rolvaliduntil < now() THEN NULL ELSE rolpassword END FROM pg_authid WHERE rolname = $1 AND rolcanlogin"
+    /// How long a secret found with auth_query is used before it is looked up again (`auth_query_cache_ttl`); 0 = every login.
+    public var authQueryCacheTTL: Int64 = 60_000
     /// On shutdown, wait this long for clients to finish before closing them (`shutdown_timeout`); 0 = at once.
     public var shutdownTimeout: Int64 = 30_000
 

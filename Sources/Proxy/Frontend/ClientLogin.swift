@@ -11,6 +11,8 @@ struct ClientLogin {
         case cancel(processID: Int32, secretKey: Int32)
         /// Answer 'S' and start the TLS handshake.
         case startTLS
+        /// Find the secret of a user not in users.toml with auth_query, then call `lookedUp`.
+        case lookUp(user: String, database: DatabaseConfig)
         /// Authentication succeeded; AuthenticationOk is in `reply`.
         case authenticated(Identity, reply: ByteBuffer)
         case wait
@@ -40,6 +42,8 @@ struct ClientLogin {
 
     private enum State {
         case awaitingStartup
+        /// Waiting for auth_query's answer; `reply` holds what goes before the auth request.
+        case lookingUp(Identity, reply: ByteBuffer)
         case awaitingPassword(Identity, method: Method, salt: [UInt8])
         case scramFirst(Identity, SCRAMVerifier, channelBinding: [UInt8]?)
         case scramFinal(Identity, SCRAMServerExchange)
@@ -112,19 +116,44 @@ struct ClientLogin {
         guard let databaseConfig = config.database(named: databaseName) else {
             return .refuse(ErrorFields(.fatal, SQLState.invalidCatalogName, "database \"\(databaseName)\" does not exist in pgproxy's configuration"))
         }
-        guard let userConfig = config.user(named: user, database: databaseName) else {
-            return .refuse(ErrorFields(.fatal, SQLState.invalidAuthorization, "user \"\(user)\" is not allowed to connect to database \"\(databaseName)\" through pgproxy (not in users.toml)"))
-        }
-        var identity = Identity(user: userConfig, database: databaseConfig, parameters: settings)
+        let authType: ClientAuthType
         switch hostRuleAuthType(user: user, database: databaseName) {
         case .failure(let refusal): return refusal.action
-        case .success(let authType): identity.authType = authType
+        case .success(let type): authType = type
         }
         var reply = ByteBuffer()
         if version & 0xFFFF != 0 || !unrecognized.isEmpty {
             reply.writeNegotiateProtocolVersion(newestMinor: StartupCode.protocol3, unrecognized: unrecognized)
         }
+        guard let userConfig = config.user(named: user, database: databaseName) else {
+            if config.general.authUser != nil {
+                // Not listed: auth_query on the server knows the user's secret, or that there is none.
+                var pending = Identity(user: UserConfig(name: user), database: databaseConfig, parameters: settings)
+                pending.authType = authType
+                state = .lookingUp(pending, reply: reply)
+                return .lookUp(user: user, database: databaseConfig)
+            }
+            return .refuse(ErrorFields(.fatal, SQLState.invalidAuthorization, "user \"\(user)\" is not allowed to connect to database \"\(databaseName)\" through pgproxy (not in users.toml)"))
+        }
+        var identity = Identity(user: userConfig, database: databaseConfig, parameters: settings)
+        identity.authType = authType
         return requestAuthentication(identity, reply: &reply)
+    }
+
+    /// The answer of auth_query for the user being looked up: its secret, or nil when the server
+    /// has none (no such user, no password, expired), which fails like a wrong password.
+    mutating func lookedUp(_ result: Result<String?, any Error>) -> Action {
+        guard case .lookingUp(var identity, var reply) = state else { return protocolViolation("unexpected auth_query answer") }
+        switch result {
+        case .failure(let error):
+            state = .done
+            return .refuse(ErrorFields(.fatal, SQLState.cannotConnect, "cannot look up user \"\(identity.user.name)\" with auth_query: \(error)"))
+        case .success(nil):
+            return wrongPassword(identity)
+        case .success(let secret?):
+            identity.user.password = secret
+            return requestAuthentication(identity, reply: &reply)
+        }
     }
 
     /// `client_tls` "require" and stronger refuse a plain-text client before any password is
@@ -295,7 +324,7 @@ struct ClientLogin {
             } catch {
                 return protocolViolation("invalid SCRAM client-final-message: \(error)")
             }
-        case .awaitingStartup, .done:
+        case .awaitingStartup, .lookingUp, .done:
             return protocolViolation("unexpected password message")
         }
     }

@@ -63,6 +63,13 @@ extension ClientSession {
             refuse(error)
         case .startTLS:
             startTLS(context: context)
+        case .lookUp(let user, let database):
+            // Bytes a client sends before it is asked for a password are a protocol violation now.
+            phase = .authenticating
+            runtime.lookUpSecret(user: user, database: database, on: context.eventLoop).whenComplete { [self] result in
+                guard phase == .authenticating else { return }
+                perform(login.lookedUp(result))
+            }
         case .cancel(let pid, let key):
             runtime.cancelRegistry.cancel(processID: pid, secretKey: key)
             phase = .closed
@@ -136,7 +143,8 @@ extension ClientSession {
         let part = group.part(for: context.eventLoop)
         groupPart = part
         if let keys = identity.scramKeys {
-            for pool in group.layout.pools where pool.scramKeys == nil { pool.scramKeys = keys }
+            // The latest login's keys: an auth_query user's password may have changed since the first.
+            for pool in group.layout.pools where pool.scramKeys != keys { pool.scramKeys = keys }
         }
         let partition = part.home
         self.pool = partition.pool

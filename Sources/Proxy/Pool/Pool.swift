@@ -166,7 +166,7 @@ final class Pool: @unchecked Sendable {
     }
 }
 
-struct ServerSCRAMKeys: Sendable {
+struct ServerSCRAMKeys: Sendable, Equatable {
     var clientKey: [UInt8]
     var serverKey: [UInt8]
 }
