@@ -9,7 +9,8 @@ struct PgProxyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pgproxy",
         abstract: "A PostgreSQL connection pooler.",
-        version: ProxyVersion.string)
+        version: ProxyVersion.string,
+        subcommands: [HashPasswordCommand.self])
 
     @Option(name: [.short, .long], help: "The server configuration file.")
     var config: String = "pgproxy.toml"

@@ -77,3 +77,30 @@ final class AuthenticationTests: IntegrationTestCase {
         }
     }
 }
+
+extension AuthenticationTests {
+    /// `pgproxy hash-password` prints secrets that users.toml takes: a fresh SCRAM verifier
+    /// authenticates the client, and the server learns nothing new (pgproxy still logs in as app).
+    func testHashPasswordPrintsSecretsUsersTomlTakes() async throws {
+        let binary = repositoryRoot.appendingPathComponent(".build/debug/pgproxy").path
+        let scram = try runCommand("/bin/sh", ["-c", "printf app | '\(binary)' hash-password"])
+        XCTAssertEqual(scram.status, 0, scram.stderr)
+        let verifier = scram.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertTrue(verifier.hasPrefix("SCRAM-SHA-256$4096:"), verifier)
+        let md5 = try runCommand(binary, ["hash-password", "--method", "md5", "--user", "md5_user", "md5_user"])
+        XCTAssertEqual(md5.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
+                       try TestCluster.shared.psql("SELECT rolpassword FROM pg_authid WHERE rolname = 'md5_user'"),
+                       "the same MD5 hash PostgreSQL stores")
+
+        let users = """
+            [[users]]
+            name = "app"
+            password = "\(verifier)"
+            server_password = "app"
+            """
+        let proxy = try await ProxyFixture(backendPort: TestCluster.shared.port, general: "auth_type = \"scram-sha-256\"", users: users)
+        defer { Task { await proxy.stop() } }
+        XCTAssertEqual(try proxy.psql("SELECT current_user", user: "app"), "app")
+        XCTAssertThrowsError(try proxy.psql("SELECT 1", user: "app", extra: "password=nope"))
+    }
+}
