@@ -1,5 +1,5 @@
 # pgproxy: see README.md
-.PHONY: demo demo-stop build release test bench clean
+.PHONY: demo demo-stop build release test fuzz bench clean
 
 demo:
 	scripts/demo.sh
@@ -19,6 +19,10 @@ test:
 	scripts/install-deps.sh
 	swift build --build-tests
 	timeout -k 30 3000 swift test --disable-swift-testing
+
+# libFuzzer on the protocol decoders for FUZZ_SECONDS (default 60); see Fuzz/run.sh.
+fuzz:
+	Fuzz/run.sh
 
 bench:
 	bench/run

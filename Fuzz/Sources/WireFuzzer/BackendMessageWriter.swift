@@ -1,0 +1,1 @@
+../../../Sources/Proxy/Protocol/BackendMessageWriter.swift

@@ -1,0 +1,1 @@
+../../../Sources/Proxy/Protocol/MessageID.swift
