@@ -3,7 +3,9 @@ import Foundation
 
 /// The client side of SCRAM-SHA-256 (RFC 5802/7677): pgproxy logging in to a PostgreSQL server.
 ///
-/// Channel binding is never used (`n,,`). Any error leaves the exchange failed; later calls throw.
+/// Over TLS, `SCRAM-SHA-256-PLUS` binds the proof to the server's certificate (`tls-server-end-point`),
+/// so a man in the middle holding another certificate cannot pass the login on. Any error leaves
+/// the exchange failed; later calls throw.
 public struct SCRAMClientExchange: Sendable {
     private enum Credentials: Sendable {
         case password(String)
@@ -26,6 +28,10 @@ public struct SCRAMClientExchange: Sendable {
     private let clientNonce: String
     private let clientFirstBare: String
     private var state = State.initial
+    /// "n,," without channel binding, "y,," when pgproxy could bind but the server offers no
+    /// -PLUS, "p=tls-server-end-point,," when it binds.
+    private var gs2Header = "n,,"
+    private var channelBinding: [UInt8] = []
 
     /// Logs in with the user's cleartext password.
     public init(password: String) {
@@ -57,10 +63,23 @@ public struct SCRAMClientExchange: Sendable {
         self.clientFirstBare = "n=\(escaped),r=\(clientNonce)"
     }
 
+    /// Binds the exchange to the server certificate's `tls-server-end-point` hash (SCRAM-SHA-256-PLUS);
+    /// before `clientFirstMessage`.
+    public mutating func bind(to endPoint: [UInt8]) {
+        gs2Header = "p=tls-server-end-point,,"
+        channelBinding = endPoint
+    }
+
+    /// Says the client could bind but the server offered no -PLUS (before `clientFirstMessage`),
+    /// so a server that did offer it can tell its offer was removed on the way.
+    public mutating func declineBinding() {
+        gs2Header = "y,,"
+    }
+
     /// The client-first-message for SASLInitialResponse; asking again returns the same message.
     public mutating func clientFirstMessage() -> [UInt8] {
         if case .initial = state { state = .sentClientFirst }
-        return Array("n,,\(clientFirstBare)".utf8)
+        return Array("\(gs2Header)\(clientFirstBare)".utf8)
     }
 
     /// Takes the server-first-message (AuthenticationSASLContinue) and returns the client-final-message.
@@ -106,8 +125,9 @@ public struct SCRAMClientExchange: Sendable {
             serverKey = recoveredServerKey
         }
 
-        // "biws" is base64("n,,"): we sent no channel binding.
-        let withoutProof = "c=biws,r=\(nonce)"
+        // The gs2 header again, and with -PLUS the certificate hash: "biws" for plain "n,,".
+        let binding = SCRAMVerifier.base64Encode(Array(gs2Header.utf8) + channelBinding)
+        let withoutProof = "c=\(binding),r=\(nonce)"
         let authMessage = Array("\(clientFirstBare),\(serverFirst),\(withoutProof)".utf8)
         let storedKey = Array(SHA256.hash(data: clientKey))
         let proof = SCRAMVerifier.xor(clientKey, SCRAMVerifier.hmac(key: storedKey, authMessage))

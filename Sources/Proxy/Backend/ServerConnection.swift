@@ -81,6 +81,8 @@ final class ServerConnection: ChannelDuplexHandler {
     /// The start of a ParseComplete or CloseComplete that pgproxy takes out of the stream, cut
     /// by the end of a read: held back until the rest of it comes.
     private var heldHeader: ByteBuffer?
+    /// The connection is encrypted (`server_tls`).
+    private(set) var usesTLS = false
 
     init(
         id: Int, address: BackendAddress, partition: PoolPartition, lifetime: TimeAmount?, generation: Int,
@@ -124,6 +126,11 @@ final class ServerConnection: ChannelDuplexHandler {
     }
 
     private func loginRead(_ buffer: ByteBuffer, login: inout ServerLogin, framer: inout MessageFramer) {
+        if usesTLS, login.channelBinding == nil, let context,
+           let certificate = try? context.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self).peerCertificate {
+            // The handshake is over once the server's first message comes through it.
+            login.channelBinding = try? TLSContexts.endPointHash(of: certificate)
+        }
         framer.append(buffer)
         do {
             while let (id, body) = try framer.next() {
@@ -335,6 +342,7 @@ final class ServerConnection: ChannelDuplexHandler {
             if let failure = ServerTLSRequest.accept(buffer, tls: tls, host: address.host, pipeline: context.pipeline.syncOperations) {
                 failLogin(failure)
             } else {
+                usesTLS = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) == UInt8(ascii: "S")
                 sendStartup(credentials)
             }
         case .internalQuery, .draining, .idle:

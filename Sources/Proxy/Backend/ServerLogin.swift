@@ -47,6 +47,8 @@ struct ServerLogin {
     private(set) var parameters: [String: String] = [:]
     private(set) var backendKey: (processID: Int32, secretKey: Int32)?
     private var scram: SCRAMClientExchange?
+    /// The `tls-server-end-point` hash of the server's certificate, over TLS: SCRAM then uses -PLUS.
+    var channelBinding: [UInt8]?
 
     init(credentials: ServerCredentials) { self.credentials = credentials }
 
@@ -117,7 +119,16 @@ struct ServerLogin {
             } else {
                 throw Failure.noPassword(method: "SCRAM-SHA-256")
             }
-            out.writeSASLInitialResponse(mechanism: "SCRAM-SHA-256", exchange.clientFirstMessage())
+            var mechanism = "SCRAM-SHA-256"
+            if let channelBinding {
+                if mechanisms.contains("SCRAM-SHA-256-PLUS") {
+                    exchange.bind(to: channelBinding)
+                    mechanism = "SCRAM-SHA-256-PLUS"
+                } else {
+                    exchange.declineBinding()
+                }
+            }
+            out.writeSASLInitialResponse(mechanism: mechanism, exchange.clientFirstMessage())
             scram = exchange
         case 11:  // SASLContinue
             guard var exchange = scram else { throw Failure.auth("SASLContinue without SASL") }

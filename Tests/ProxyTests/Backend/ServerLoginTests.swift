@@ -82,3 +82,53 @@ final class ServerLoginTests: XCTestCase {
         }
     }
 }
+
+extension ServerLoginTests {
+    /// SCRAM-SHA-256-PLUS between pgproxy's two sides: the proof carries the certificate hash,
+    /// so a server that saw another certificate (a man in the middle) refuses it.
+    func testChannelBindingBindsTheProofToTheCertificate() throws {
+        let verifier = SCRAMVerifier.make(password: "secret", salt: Array("saltsaltsaltsalt".utf8), iterations: 4096)
+        let seen: [UInt8] = Array(repeating: 7, count: 32)
+        for (serverSees, succeeds) in [(seen, true), (Array(repeating: 8, count: 32), false)] {
+            var login = ServerLogin(credentials: ServerCredentials(user: "app", database: "app", secret: .plain("secret")))
+            login.channelBinding = seen
+            let (id, body) = message(BackendID.authentication) {
+                $0.writeInteger(Int32(10)); $0.writeCString("SCRAM-SHA-256-PLUS"); $0.writeCString("SCRAM-SHA-256"); $0.writeInteger(UInt8(0))
+            }
+            var initial = try XCTUnwrap(sent(try login.receive(id: id, body: body)))
+            initial.moveReaderIndex(forwardBy: 5)
+            XCTAssertEqual(initial.readNullTerminatedString(), "SCRAM-SHA-256-PLUS")
+            let length = Int(initial.readInteger(as: Int32.self)!)
+            let first = initial.readBytes(length: length)!
+            XCTAssertTrue(String(decoding: first, as: UTF8.self).hasPrefix("p=tls-server-end-point,,"))
+            var server = SCRAMServerExchange(verifier: verifier, channelBinding: serverSees, bindingSelected: true)
+            let serverFirst = try server.receiveClientFirst(first)
+            var response = try XCTUnwrap(sent(try login.receive(id: BackendID.authentication, body: ByteBuffer(bytes: [0, 0, 0, 11] + serverFirst))))
+            response.moveReaderIndex(forwardBy: 5)
+            if succeeds {
+                XCTAssertNoThrow(try server.receiveClientFinal(Array(response.readableBytesView)))
+            } else {
+                XCTAssertThrowsError(try server.receiveClientFinal(Array(response.readableBytesView)))
+            }
+        }
+    }
+
+    /// A client that could bind ("y") while the server offered -PLUS: the offer was stripped on the way.
+    func testADowngradedChannelBindingIsRefused() throws {
+        let verifier = SCRAMVerifier.make(password: "secret", salt: Array("saltsaltsaltsalt".utf8), iterations: 4096)
+        var login = ServerLogin(credentials: ServerCredentials(user: "app", database: "app", secret: .plain("secret")))
+        login.channelBinding = Array(repeating: 7, count: 32)
+        // The server's list reached pgproxy without -PLUS, so pgproxy says "y".
+        let (id, body) = message(BackendID.authentication) { $0.writeInteger(Int32(10)); $0.writeCString("SCRAM-SHA-256"); $0.writeInteger(UInt8(0)) }
+        var initial = try XCTUnwrap(sent(try login.receive(id: id, body: body)))
+        initial.moveReaderIndex(forwardBy: 5)
+        XCTAssertEqual(initial.readNullTerminatedString(), "SCRAM-SHA-256")
+        let length = Int(initial.readInteger(as: Int32.self)!)
+        let first = initial.readBytes(length: length)!
+        XCTAssertTrue(String(decoding: first, as: UTF8.self).hasPrefix("y,,"))
+        var server = SCRAMServerExchange(verifier: verifier, channelBinding: Array(repeating: 7, count: 32), bindingSelected: false)
+        XCTAssertThrowsError(try server.receiveClientFirst(first))
+        var unbound = SCRAMServerExchange(verifier: verifier)
+        XCTAssertNoThrow(try unbound.receiveClientFirst(first), "no -PLUS offered: 'y' is honest")
+    }
+}
