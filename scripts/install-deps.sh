@@ -3,7 +3,7 @@
 set -euo pipefail
 
 packages=(postgresql-15 postgresql-contrib libpq-dev libpg-query-dev libprotobuf-c-dev
-          libssl-dev pgbouncer python3 python3-prometheus-client curl make gcc)
+          libssl-dev openssl pgbouncer python3 python3-prometheus-client curl make gcc)
 
 sudo=()
 if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi

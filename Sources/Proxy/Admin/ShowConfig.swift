@@ -14,6 +14,10 @@ enum ShowConfig: AdminCommand {
         }
         rows.append(["admin_user", config.admin?.user, nil, "yes"])
         rows.append(["prometheus", config.prometheus.map { "\($0.host):\($0.port)" }, nil, "no"])
+        // File paths and modes only: never a key's or a password's contents.
+        rows.append(["client_tls", config.tls?.clientTLS.rawValue ?? "disable", "disable", "yes"])
+        rows.append(["server_tls", config.tls?.serverTLS.rawValue ?? "disable", "disable", "yes"])
+        rows.append(["tls_certificate", config.tls?.certificate, nil, "yes"])
         rows.append(["conffile", config.configPath, nil, "no"])
         rows.append(["users_file", config.usersPath, nil, "no"])
         rows.sort { ($0[0] ?? "") < ($1[0] ?? "") }

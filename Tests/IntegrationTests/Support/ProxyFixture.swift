@@ -25,7 +25,11 @@ final class ProxyFixture: @unchecked Sendable {
     /// users are app/app (SCRAM on the server) plus the other test roles, each allowed on
     /// database `app`.
     /// `databases` replaces the `[[databases]]` entries (app and bench on `backendPort`).
-    init(backendPort: Int, general: String = "", sections: String = "", users: String? = nil, workers: Int = 2, databases: String? = nil) async throws {
+    /// `logger` replaces the quiet default (a test that reads what pgproxy logs).
+    init(
+        backendPort: Int, general: String = "", sections: String = "", users: String? = nil, workers: Int = 2, databases: String? = nil,
+        logger custom: Logger? = nil
+    ) async throws {
         self.backendPort = backendPort
         directory = NSTemporaryDirectory() + "pgproxy-fixture-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -35,7 +39,7 @@ final class ProxyFixture: @unchecked Sendable {
         let config = try ConfigLoader.load(configPath: directory + "/pgproxy.toml", usersPath: directory + "/users.toml")
         var logger = Logger(label: "pgproxy-test")
         logger.logLevel = ProcessInfo.processInfo.environment["PGPROXY_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
-        server = ProxyServer(config: config, logger: logger)
+        server = ProxyServer(config: config, logger: custom ?? logger)
         port = try await server.start()
         LiveFixtures.add(server)
     }
