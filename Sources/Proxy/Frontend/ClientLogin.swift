@@ -1,3 +1,4 @@
+import Crypto
 import NIOCore
 
 /// A client's login, as a state machine without I/O: from the startup packet through
@@ -8,6 +9,8 @@ struct ClientLogin {
         case send(ByteBuffer)
         /// Send this FATAL error and close.
         case refuse(ErrorFields)
+        /// Send this FATAL error and close; log `reason`, which the client is not told.
+        case refuseLogging(ErrorFields, reason: String)
         case cancel(processID: Int32, secretKey: Int32)
         /// Answer 'S' and start the TLS handshake.
         case startTLS
@@ -28,12 +31,18 @@ struct ClientLogin {
         var isAdmin = false
         /// How the password is checked: `auth_type`, unless an hba_file line says otherwise.
         var authType = ClientAuthType.trust
+        /// An hba_file `scram-sha-256` line: an MD5 secret may not stand in, as in PostgreSQL.
+        var scramOnly = false
+        /// Set for a login that cannot succeed (unknown user): why, for the log only.
+        var doomed: String?
     }
 
     /// What the client's TLS offers the login: set by the session once the handshake is done.
     struct TLSState {
         /// The `tls-server-end-point` binding of pgproxy's certificate, for SCRAM-SHA-256-PLUS.
         var channelBinding: [UInt8]?
+        /// The client presented a certificate (and the handshake verified it against `ca_certificate`).
+        var clientCertificate = false
         /// The common name of the certificate the client presented, if it did.
         var clientCommonName: String?
         /// "TLSv1.3" and the like, for SHOW CLIENTS.
@@ -113,46 +122,73 @@ struct ClientLogin {
         if AdminConfig.databaseNames.contains(databaseName) {
             return adminStartup(user: user, database: databaseName, settings: settings, version: version, unrecognized: unrecognized)
         }
-        guard let databaseConfig = config.database(named: databaseName) else {
-            return .refuse(ErrorFields(.fatal, SQLState.invalidCatalogName, "database \"\(databaseName)\" does not exist in pgproxy's configuration"))
-        }
-        let authType: ClientAuthType
+        // Who may connect from where comes first, as in PostgreSQL: a refused host learns nothing more.
+        let rule: (authType: ClientAuthType, scramOnly: Bool)
         switch hostRuleAuthType(user: user, database: databaseName) {
         case .failure(let refusal): return refusal.action
-        case .success(let type): authType = type
+        case .success(let type): rule = type
+        }
+        guard let databaseConfig = config.database(named: databaseName) else {
+            return .refuse(ErrorFields(.fatal, SQLState.invalidCatalogName, "database \"\(databaseName)\" does not exist in pgproxy's configuration"))
         }
         var reply = ByteBuffer()
         if version & 0xFFFF != 0 || !unrecognized.isEmpty {
             reply.writeNegotiateProtocolVersion(newestMinor: StartupCode.protocol3, unrecognized: unrecognized)
         }
+        var identity = Identity(user: UserConfig(name: user), database: databaseConfig, parameters: settings)
+        identity.authType = rule.authType
+        identity.scramOnly = rule.scramOnly
         guard let userConfig = config.user(named: user, database: databaseName) else {
-            if config.general.authUser != nil {
+            let listed = config.users.contains { $0.name == user }
+            if config.general.authUser != nil, !listed {
                 // Not listed: auth_query on the server knows the user's secret, or that there is none.
-                var pending = Identity(user: UserConfig(name: user), database: databaseConfig, parameters: settings)
-                pending.authType = authType
-                state = .lookingUp(pending, reply: reply)
+                state = .lookingUp(identity, reply: reply)
                 return .lookUp(user: user, database: databaseConfig)
             }
-            return .refuse(ErrorFields(.fatal, SQLState.invalidAuthorization, "user \"\(user)\" is not allowed to connect to database \"\(databaseName)\" through pgproxy (not in users.toml)"))
+            let reason = listed ? "users.toml does not let user \"\(user)\" into database \"\(databaseName)\"" : "user \"\(user)\" is not in users.toml"
+            return doomedAuthentication(identity, reason: reason, reply: &reply)
         }
-        var identity = Identity(user: userConfig, database: databaseConfig, parameters: settings)
-        identity.authType = authType
+        identity.user = userConfig
         return requestAuthentication(identity, reply: &reply)
     }
 
+    /// A login that cannot succeed still asks for a password, in the configured way, and then
+    /// fails like a wrong one: clients cannot tell unknown users from wrong passwords (PostgreSQL
+    /// does the same). The secret is random and never used; the salt is stable per user name.
+    private mutating func doomedAuthentication(_ identity: Identity, reason: String, reply: inout ByteBuffer) -> Action {
+        var identity = identity
+        guard identity.authType != .trust else {
+            state = .done
+            return .refuseLogging(ErrorFields(.fatal, SQLState.invalidAuthorization, "role \"\(identity.user.name)\" does not exist"), reason: reason)
+        }
+        identity.doomed = reason
+        identity.user.password = identity.authType == .md5 && !identity.scramOnly
+            ? "md5" + Self.randomBytes(16).map { String(format: "%02x", $0) }.joined()
+            : SCRAMVerifier(iterations: 4096, salt: DoomedSalt.for(identity.user.name), storedKey: Self.randomBytes(32), serverKey: Self.randomBytes(32)).encoded
+        return requestAuthentication(identity, reply: &reply)
+    }
+
+    private static func randomBytes(_ count: Int) -> [UInt8] {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+    }
+
     /// The answer of auth_query for the user being looked up: its secret, or nil when the server
-    /// has none (no such user, no password, expired), which fails like a wrong password.
+    /// has none (no such user, no password, expired), which fails like a wrong password. Only a
+    /// SCRAM verifier or an MD5 hash is taken: anything else would be compared as a clear-text
+    /// password (an empty one, or the text of a damaged hash).
     mutating func lookedUp(_ result: Result<String?, any Error>) -> Action {
         guard case .lookingUp(var identity, var reply) = state else { return protocolViolation("unexpected auth_query answer") }
         switch result {
         case .failure(let error):
             state = .done
-            return .refuse(ErrorFields(.fatal, SQLState.cannotConnect, "cannot look up user \"\(identity.user.name)\" with auth_query: \(error)"))
-        case .success(nil):
-            return wrongPassword(identity)
-        case .success(let secret?):
+            return .refuseLogging(ErrorFields(.fatal, SQLState.cannotConnect, "pgproxy could not check the password of user \"\(identity.user.name)\""),
+                                  reason: "auth_query failed: \(error)")
+        case .success(let secret?) where !StoredSecret(parsing: secret).isPlain:
             identity.user.password = secret
             return requestAuthentication(identity, reply: &reply)
+        case .success(let secret):
+            return doomedAuthentication(identity, reason: secret == nil ? "auth_query found no secret for user \"\(identity.user.name)\"" : "auth_query returned something that is neither a SCRAM verifier nor an MD5 hash", reply: &reply)
         }
     }
 
@@ -163,6 +199,9 @@ struct ClientLogin {
         guard let tls else {
             return .refuse(ErrorFields(.fatal, SQLState.invalidAuthorization,
                                        "pgproxy accepts only TLS connections (client_tls = \"\(mode.rawValue)\"); connect with sslmode=require or stronger"))
+        }
+        if mode.requiresCertificate, !tls.clientCertificate {
+            return .refuse(ErrorFields(.fatal, SQLState.invalidAuthorization, "connection requires a valid client certificate (client_tls = \"\(mode.rawValue)\")"))
         }
         if mode == .verifyFull, tls.clientCommonName != user {
             return .refuse(ErrorFields(.fatal, SQLState.invalidAuthorization,
@@ -176,9 +215,6 @@ struct ClientLogin {
         guard let admin = config.admin else {
             return .refuse(ErrorFields(.fatal, SQLState.invalidAuthorization, "the admin console is not enabled (no [admin] section in pgproxy.toml)"))
         }
-        guard user == admin.user else {
-            return .refuse(ErrorFields(.fatal, SQLState.invalidAuthorization, "user \"\(user)\" is not allowed to use the admin console (database \"\(database)\")"))
-        }
         var identity = Identity(
             user: UserConfig(name: admin.user, password: admin.password),
             database: DatabaseConfig(name: database, host: ""),
@@ -186,7 +222,12 @@ struct ClientLogin {
         identity.isAdmin = true
         switch hostRuleAuthType(user: user, database: database) {
         case .failure(let refusal): return refusal.action
-        case .success(let authType): identity.authType = authType
+        case .success(let rule): (identity.authType, identity.scramOnly) = rule
+        }
+        guard user == admin.user else {
+            state = .done
+            return .refuseLogging(ErrorFields(.fatal, SQLState.invalidAuthorization, "user \"\(user)\" is not allowed to use the admin console (database \"\(database)\")"),
+                                  reason: "admin console login as \"\(user)\", which is not the [admin] user")
         }
         var reply = ByteBuffer()
         if version & 0xFFFF != 0 || !unrecognized.isEmpty {
@@ -196,8 +237,8 @@ struct ClientLogin {
     }
 
     /// The first hba_file line for this connection decides: refused, or how to authenticate.
-    private func hostRuleAuthType(user: String, database: String) -> Result<ClientAuthType, Refusal> {
-        guard let rules = config.hostRules else { return .success(config.general.authType) }
+    private func hostRuleAuthType(user: String, database: String) -> Result<(ClientAuthType, scramOnly: Bool), Refusal> {
+        guard let rules = config.hostRules else { return .success((config.general.authType, false)) }
         let host = clientAddress?.ipAddress ?? "unknown"
         let encryption = tls == nil ? "no encryption" : "SSL encryption"
         let described = "host \"\(host)\", user \"\(user)\", database \"\(database)\", \(encryption)"
@@ -205,22 +246,22 @@ struct ClientLogin {
             return .failure(Refusal(.refuse(ErrorFields(.fatal, SQLState.invalidAuthorization, "no hba_file entry for \(described)"))))
         }
         if rule.clientCertificate != nil || rule.method == .cert {
-            guard let name = tls?.clientCommonName else {
+            guard let tls, tls.clientCertificate else {
                 return .failure(Refusal(.refuse(ErrorFields(.fatal, SQLState.invalidAuthorization,
                     "connection requires a valid client certificate (hba_file line \(rule.line))"))))
             }
-            if rule.clientCertificate == .verifyFull, name != user {
+            if rule.clientCertificate == .verifyFull, tls.clientCommonName != user {
                 return .failure(Refusal(.refuse(ErrorFields(.fatal, SQLState.invalidAuthorization,
-                    "certificate authentication failed for user \"\(user)\": the certificate's common name is \"\(name)\" (hba_file line \(rule.line))"))))
+                    "certificate authentication failed for user \"\(user)\": the certificate's common name is \"\(tls.clientCommonName ?? "")\" (hba_file line \(rule.line))"))))
             }
         }
         switch rule.method {
         case .reject:
             return .failure(Refusal(.refuse(ErrorFields(.fatal, SQLState.invalidAuthorization, "hba_file rejects connection for \(described)"))))
-        case .trust, .cert: return .success(.trust)
-        case .md5: return .success(.md5)
-        case .password: return .success(.plain)
-        case .scramSHA256: return .success(.scramSHA256)
+        case .trust, .cert: return .success((.trust, false))
+        case .md5: return .success((.md5, false))
+        case .password: return .success((.plain, false))
+        case .scramSHA256: return .success((.scramSHA256, true))
         }
     }
 
@@ -237,6 +278,9 @@ struct ClientLogin {
             return .refuse(ErrorFields(.fatal, SQLState.invalidPassword, "password authentication failed for user \"\(identity.user.name)\" (no password is configured for this user)"))
         }
         let secret = StoredSecret(parsing: password)
+        if identity.scramOnly, case .md5 = secret {
+            return doomedAuthentication(identity, reason: "user \"\(identity.user.name)\" has an MD5 secret, and its hba_file line asks for scram-sha-256", reply: &reply)
+        }
         let useSCRAM: Bool
         switch (authType, secret) {
         case (.scramSHA256, .md5): useSCRAM = false
@@ -338,7 +382,9 @@ struct ClientLogin {
 
     private mutating func wrongPassword(_ identity: Identity) -> Action {
         state = .done
-        return .refuse(ErrorFields(.fatal, SQLState.invalidPassword, "password authentication failed for user \"\(identity.user.name)\""))
+        let error = ErrorFields(.fatal, SQLState.invalidPassword, "password authentication failed for user \"\(identity.user.name)\"")
+        if let reason = identity.doomed { return .refuseLogging(error, reason: reason) }
+        return .refuse(error)
     }
 
     private mutating func protocolViolation(_ message: String) -> Action {
@@ -353,4 +399,14 @@ func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
     var difference: UInt8 = 0
     for index in a.indices { difference |= a[index] ^ b[index] }
     return difference == 0
+}
+
+/// Salts of doomed logins: the same for a user name for the life of the process, so asking twice
+/// does not give away that the user does not exist.
+enum DoomedSalt {
+    private static let key = SymmetricKey(size: .bits256)
+
+    static func `for`(_ user: String) -> [UInt8] {
+        Array(Array(HMAC<SHA256>.authenticationCode(for: Array(user.utf8), using: key)).prefix(16))
+    }
 }

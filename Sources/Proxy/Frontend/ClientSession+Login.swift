@@ -18,6 +18,7 @@ extension ClientSession {
                 }
                 if case .startup = packet, let handler = tlsHandler {
                     // The handshake is over by now (the packet came through it).
+                    login.tls?.clientCertificate = handler.peerCertificate != nil
                     login.tls?.clientCommonName = handler.peerCertificate.flatMap(TLSContexts.commonName(of:))
                     login.tls?.version = handler.tlsVersion.map(TLSContexts.name(of:)) ?? "TLS"
                     tlsHandler = nil
@@ -55,6 +56,9 @@ extension ClientSession {
                 phase = .authenticating
                 if let rest = takeStartupRemainder() { framer.append(rest) }
             }
+        case .refuseLogging(let error, let reason):
+            logger.info("failed login from \(context.remoteAddress?.description ?? "?"): \(reason)")
+            refuse(error)
         case .refuse(let error):
             // The reason names the user and database; never a password.
             if error.sqlState == SQLState.invalidPassword || error.sqlState == SQLState.invalidAuthorization {

@@ -112,15 +112,15 @@ final class TLSContexts: Sendable {
         }
     }
 
-    /// The last common name of the certificate's subject (what PostgreSQL's clientcert=verify-full compares with the user).
+    /// The first common name of the certificate's subject, as PostgreSQL's clientcert=verify-full
+    /// takes it to compare with the user.
     static func commonName(of certificate: NIOSSLCertificate) -> String? {
         guard let der = try? certificate.toDERBytes(), let parsed = try? Certificate(derEncoded: der) else { return nil }
-        var name: String?
         for rdn in parsed.subject {
             for attribute in rdn where attribute.type == .RDNAttributeType.commonName {
-                name = String(attribute.value)
+                return String(attribute.value)
             }
         }
-        return name
+        return nil
     }
 }

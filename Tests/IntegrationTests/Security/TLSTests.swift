@@ -89,25 +89,18 @@ final class TLSTests: IntegrationTestCase {
     func testServerTLS() async throws {
         let cluster = TestCluster.shared
         try enableServerTLS(on: cluster)
-        for mode in ["require", "verify-full"] {
-            let proxy = try await ProxyFixture(
+        func proxy(_ mode: String, authority: String) async throws -> ProxyFixture {
+            try await ProxyFixture(
                 backendPort: cluster.port,
-                sections: """
-                    [tls]
-                    server_tls = "\(mode)"
-                    server_ca_certificate = "\(certs.certificate("ca"))"
-                    """)
-            XCTAssertEqual(try proxy.psql("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"), "t", mode)
-            await proxy.stop()
+                sections: "[tls]\nserver_tls = \"\(mode)\"\nserver_ca_certificate = \"\(certs.certificate(authority))\"")
+        }
+        for mode in ["require", "verify-full"] {
+            let encrypted = try await proxy(mode, authority: "ca")
+            XCTAssertEqual(try encrypted.psql("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"), "t", mode)
+            await encrypted.stop()
         }
         // A CA that did not sign the server's certificate: no server connection, a clear error.
-        let wrongCA = try await ProxyFixture(
-            backendPort: cluster.port,
-            sections: """
-                [tls]
-                server_tls = "verify-ca"
-                server_ca_certificate = "\(certs.certificate("rogue"))"
-                """)
+        let wrongCA = try await proxy("verify-ca", authority: "rogue")
         defer { Task { await wrongCA.stop() } }
         XCTAssertThrowsError(try wrongCA.psql("SELECT 1")) { error in
             XCTAssertTrue("\(error)".contains("TLS with the server failed"), "\(error)")

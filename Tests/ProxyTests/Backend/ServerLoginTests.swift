@@ -84,6 +84,20 @@ final class ServerLoginTests: XCTestCase {
 }
 
 extension ServerLoginTests {
+    /// Feeds `login` a SASL request offering `mechanisms`; returns the mechanism it chose and its client-first-message.
+    private func saslStart(_ login: inout ServerLogin, offering mechanisms: [String]) throws -> (mechanism: String?, first: [UInt8]) {
+        let (id, body) = message(BackendID.authentication) {
+            $0.writeInteger(Int32(10))
+            for mechanism in mechanisms { $0.writeCString(mechanism) }
+            $0.writeInteger(UInt8(0))
+        }
+        var initial = try XCTUnwrap(sent(try login.receive(id: id, body: body)))
+        initial.moveReaderIndex(forwardBy: 5)
+        let mechanism = initial.readNullTerminatedString()
+        let length = Int(try XCTUnwrap(initial.readInteger(as: Int32.self)))
+        return (mechanism, try XCTUnwrap(initial.readBytes(length: length)))
+    }
+
     /// SCRAM-SHA-256-PLUS between pgproxy's two sides: the proof carries the certificate hash,
     /// so a server that saw another certificate (a man in the middle) refuses it.
     func testChannelBindingBindsTheProofToTheCertificate() throws {
@@ -92,14 +106,8 @@ extension ServerLoginTests {
         for (serverSees, succeeds) in [(seen, true), (Array(repeating: 8, count: 32), false)] {
             var login = ServerLogin(credentials: ServerCredentials(user: "app", database: "app", secret: .plain("secret")))
             login.channelBinding = seen
-            let (id, body) = message(BackendID.authentication) {
-                $0.writeInteger(Int32(10)); $0.writeCString("SCRAM-SHA-256-PLUS"); $0.writeCString("SCRAM-SHA-256"); $0.writeInteger(UInt8(0))
-            }
-            var initial = try XCTUnwrap(sent(try login.receive(id: id, body: body)))
-            initial.moveReaderIndex(forwardBy: 5)
-            XCTAssertEqual(initial.readNullTerminatedString(), "SCRAM-SHA-256-PLUS")
-            let length = Int(initial.readInteger(as: Int32.self)!)
-            let first = initial.readBytes(length: length)!
+            let (mechanism, first) = try saslStart(&login, offering: ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"])
+            XCTAssertEqual(mechanism, "SCRAM-SHA-256-PLUS")
             XCTAssertTrue(String(decoding: first, as: UTF8.self).hasPrefix("p=tls-server-end-point,,"))
             var server = SCRAMServerExchange(verifier: verifier, channelBinding: serverSees, bindingSelected: true)
             let serverFirst = try server.receiveClientFirst(first)
@@ -119,12 +127,8 @@ extension ServerLoginTests {
         var login = ServerLogin(credentials: ServerCredentials(user: "app", database: "app", secret: .plain("secret")))
         login.channelBinding = Array(repeating: 7, count: 32)
         // The server's list reached pgproxy without -PLUS, so pgproxy says "y".
-        let (id, body) = message(BackendID.authentication) { $0.writeInteger(Int32(10)); $0.writeCString("SCRAM-SHA-256"); $0.writeInteger(UInt8(0)) }
-        var initial = try XCTUnwrap(sent(try login.receive(id: id, body: body)))
-        initial.moveReaderIndex(forwardBy: 5)
-        XCTAssertEqual(initial.readNullTerminatedString(), "SCRAM-SHA-256")
-        let length = Int(initial.readInteger(as: Int32.self)!)
-        let first = initial.readBytes(length: length)!
+        let (mechanism, first) = try saslStart(&login, offering: ["SCRAM-SHA-256"])
+        XCTAssertEqual(mechanism, "SCRAM-SHA-256")
         XCTAssertTrue(String(decoding: first, as: UTF8.self).hasPrefix("y,,"))
         var server = SCRAMServerExchange(verifier: verifier, channelBinding: Array(repeating: 7, count: 32), bindingSelected: false)
         XCTAssertThrowsError(try server.receiveClientFirst(first))

@@ -42,6 +42,7 @@ final class ClientLoginTests: XCTestCase {
 
     private func refusal(_ action: ClientLogin.Action) -> String? {
         if case .refuse(let error) = action { return error.sqlState }
+        if case .refuseLogging(let error, _) = action { return error.sqlState }
         return nil
     }
 
@@ -97,7 +98,19 @@ final class ClientLoginTests: XCTestCase {
     }
 
     func testUnknownUserAndDatabase() throws {
+        // An unknown user is asked for a password like anyone else, in the same way, then refused
+        // like a wrong password; the reason goes to the log only.
         var login = try makeLogin("scram-sha-256")
+        XCTAssertEqual(authenticationCode(startup(&login, user: "mallory")), 10)
+        login = try makeLogin("md5")
+        XCTAssertEqual(authenticationCode(startup(&login, user: "mallory")), 5)
+        var answer = ByteBuffer()
+        answer.writeCString("md5" + String(repeating: "0", count: 32))
+        guard case .refuseLogging(let error, let reason) = login.receivePassword(answer) else { return XCTFail("not refused") }
+        XCTAssertEqual(error.sqlState, SQLState.invalidPassword)
+        XCTAssertEqual(error.message, "password authentication failed for user \"mallory\"")
+        XCTAssertTrue(reason.contains("not in users.toml"), reason)
+        login = try makeLogin("trust")
         XCTAssertEqual(refusal(startup(&login, user: "mallory")), SQLState.invalidAuthorization)
         login = try makeLogin("scram-sha-256")
         XCTAssertEqual(refusal(startup(&login, user: "alice", database: "nope")), SQLState.invalidCatalogName)
