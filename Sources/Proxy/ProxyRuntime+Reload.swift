@@ -37,11 +37,11 @@ extension ProxyRuntime {
         tlsContexts.withLock { $0 = tls }
         snapshot.withLock { $0 = new }
         plainVerifiers.withLock { $0.removeAll() }
-        authSecrets.withLock { $0.removeAll() }
+        authLookups.withLock { $0.cache.removeAll() }
         applyTopologies(config: new)
         for pool in allPools {
             guard let database = new.hosts(of: pool.key.database).first(where: { $0.host.host == pool.backend.address.host && $0.host.port == pool.backend.address.port })?.host,
-                  let user = new.user(named: pool.key.user, database: pool.key.database) else { continue }
+                  let user = user(of: pool.key, in: new, pool: pool) else { continue }
             pool.update(settings: poolSettings(user: user, database: database, config: new))
         }
         let changes = Self.describeChanges(old: old, new: new)

@@ -29,8 +29,8 @@ final class ProxyRuntime: @unchecked Sendable {
     var statementRegistries: [StatementRegistry] = []
     private let clientsPerUser = Mutex<[String: Int]>([:])
     let plainVerifiers = Mutex<[String: SCRAMVerifier]>([:])
-    /// Secrets found with auth_query, by database and user.
-    let authSecrets = Mutex<[String: CachedSecret]>([:])
+    /// auth_query's cache, running and queued lookups.
+    let authLookups = Mutex(AuthLookups())
     /// The TLS contexts of the configuration in force (`[tls]`), rebuilt by each reload.
     let tlsContexts = Mutex<TLSContexts?>(nil)
     let clientCount = Atomic<Int>(0)

@@ -83,6 +83,10 @@ extension HostRules {
         if token.text.hasPrefix("@"), token.text.count > 1 {
             throw Refusal("file inclusion \"\(token.text)\" is not supported by pgproxy: list the names on the line")
         }
+        // PostgreSQL 16 reads these as regular expressions; taken as a name it would never match.
+        if token.text.hasPrefix("/") {
+            throw Refusal("regular expression \"\(token.text)\" is not supported by pgproxy: list the names on the line (or quote a name that starts with /)")
+        }
     }
 
     private static func nonEmpty(_ token: Token, _ column: String) throws -> String {

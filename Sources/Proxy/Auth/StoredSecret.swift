@@ -19,6 +19,14 @@ public enum StoredSecret: Equatable, Sendable {
         }
     }
 
+    /// The secret as written in users.toml or pg_authid.
+    var text: String {
+        switch self {
+        case .plain(let text), .md5(let text): return text
+        case .scram(let verifier): return verifier.encoded
+        }
+    }
+
     /// Whether the secret is the cleartext password, which is the only form that can answer any challenge.
     public var isPlain: Bool {
         if case .plain = self { return true }

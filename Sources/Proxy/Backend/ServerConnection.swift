@@ -81,6 +81,7 @@ final class ServerConnection: ChannelDuplexHandler {
     /// The start of a ParseComplete or CloseComplete that pgproxy takes out of the stream, cut
     /// by the end of a read: held back until the rest of it comes.
     private var heldHeader: ByteBuffer?
+    private var loginDeadline: Scheduled<Void>?
     /// The connection is encrypted (`server_tls`).
     private(set) var usesTLS = false
 
@@ -108,9 +109,13 @@ final class ServerConnection: ChannelDuplexHandler {
 
     // MARK: login
 
-    /// Starts the login, first asking for TLS when `server_tls` is on.
-    func beginLogin(credentials: ServerCredentials, tls: TLSContexts?) {
+    /// Starts the login, first asking for TLS when `server_tls` is on; gives up when the server
+    /// is not ready within `timeout` (a server or middlebox that accepts and then says nothing).
+    func beginLogin(credentials: ServerCredentials, tls: TLSContexts?, timeout: TimeAmount) {
         guard let context else { return }
+        loginDeadline = context.eventLoop.scheduleTask(in: timeout) { [weak self] in
+            self?.failLogin(ServerLogin.Failure.auth("the server did not finish the login within server_connect_timeout"))
+        }
         if let tls, tls.serverSide != nil {
             state = .negotiatingTLS(credentials, tls)
             context.writeAndFlush(wrapOutboundOut(ServerTLSRequest.packet(allocator: context.channel.allocator)), promise: nil)
@@ -126,10 +131,9 @@ final class ServerConnection: ChannelDuplexHandler {
     }
 
     private func loginRead(_ buffer: ByteBuffer, login: inout ServerLogin, framer: inout MessageFramer) {
-        if usesTLS, login.channelBinding == nil, let context,
-           let certificate = try? context.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self).peerCertificate {
+        if usesTLS, login.channelBinding == nil, let context {
             // The handshake is over once the server's first message comes through it.
-            login.channelBinding = try? TLSContexts.endPointHash(of: certificate)
+            login.channelBinding = ServerTLSRequest.channelBinding(context.pipeline.syncOperations)
         }
         framer.append(buffer)
         do {
@@ -139,6 +143,8 @@ final class ServerConnection: ChannelDuplexHandler {
                 case .send(let reply):
                     context?.writeAndFlush(wrapOutboundOut(reply), promise: nil)
                 case .ready:
+                    loginDeadline?.cancel()
+                    loginDeadline = nil
                     parameters = login.parameters
                     backendKey = login.backendKey
                     state = .idle
@@ -154,6 +160,8 @@ final class ServerConnection: ChannelDuplexHandler {
     }
 
     private func failLogin(_ error: any Error) {
+        loginDeadline?.cancel()
+        loginDeadline = nil
         let callback = onLogin
         onLogin = nil
         close()

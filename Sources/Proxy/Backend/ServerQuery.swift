@@ -20,6 +20,7 @@ final class ServerQuery: ChannelInboundHandler {
     private let parameters: [String?]
     private var framer = MessageFramer()
     private var loggedIn = false
+    private var usesTLS = false
     private var rows: [[String?]] = []
     private var failure: String?
     private let promise: EventLoopPromise<[[String?]]>
@@ -64,9 +65,11 @@ final class ServerQuery: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if let (contexts, host) = tls {
             tls = nil
-            if let failure = ServerTLSRequest.accept(unwrapInboundIn(data), tls: contexts, host: host, pipeline: context.pipeline.syncOperations) {
+            let answer = unwrapInboundIn(data)
+            if let failure = ServerTLSRequest.accept(answer, tls: contexts, host: host, pipeline: context.pipeline.syncOperations) {
                 promise.fail(Failure("\(failure)"))
             } else {
+                usesTLS = answer.getInteger(at: answer.readerIndex, as: UInt8.self) == UInt8(ascii: "S")
                 context.writeAndFlush(wrapOutboundOut(login.startupMessage()), promise: nil)
             }
             return
@@ -75,6 +78,9 @@ final class ServerQuery: ChannelInboundHandler {
         do {
             while let (id, body) = try framer.next() {
                 if !loggedIn {
+                    if usesTLS, login.channelBinding == nil {
+                        login.channelBinding = ServerTLSRequest.channelBinding(context.pipeline.syncOperations)
+                    }
                     switch try login.receive(id: id, body: body) {
                     case .wait: continue
                     case .send(let reply): context.writeAndFlush(wrapOutboundOut(reply), promise: nil)

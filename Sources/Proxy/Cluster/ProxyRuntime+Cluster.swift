@@ -38,12 +38,20 @@ extension ProxyRuntime {
         backends.withLock { Array($0.values) }.sorted { $0.id.load(ordering: .relaxed) < $1.id.load(ordering: .relaxed) }
     }
 
+    /// The users.toml entry of a pool's user, or for a user found with auth_query (not listed),
+    /// one with the secret its pools log in with.
+    func user(of key: PoolKey, in config: ProxyConfig, pool: Pool?) -> UserConfig? {
+        if let listed = config.user(named: key.user, database: key.database) { return listed }
+        guard config.general.authUser != nil, !config.users.contains(where: { $0.name == key.user }) else { return nil }
+        return UserConfig(name: key.user, password: pool?.settings.credentials.secret?.text)
+    }
+
     /// After a reload: each group gets the new topology and pools for new hosts; pools of hosts
     /// no longer listed are closed once their clients are done.
     func applyTopologies(config: ProxyConfig) {
         rebuildTopologies(config: config)
         for group in groups.withLock({ Array($0.values) }) {
-            guard let user = config.user(named: group.key.user, database: group.key.database) else { continue }
+            guard let user = user(of: group.key, in: config, pool: group.layout.pools.first) else { continue }
             let layout = layout(for: group.key, user: user, config: config)
             group.update(layout: layout)
         }

@@ -54,21 +54,73 @@ final class CancelRegistry: Sendable {
     var count: Int { entries.withLock { $0.count } }
 }
 
-/// Sends one CancelRequest to a server on a connection of its own, as PostgreSQL expects.
+/// Sends one CancelRequest to a server on a connection of its own, as PostgreSQL expects; with
+/// `server_tls`, inside TLS (as libpq 17 does), so the secret key never crosses the wire in clear.
 enum CancelSender {
-    static func send(processID: Int32, secretKey: Int32, to address: BackendAddress, on loop: any EventLoop, logger: Logger) {
+    static func send(processID: Int32, secretKey: Int32, to address: BackendAddress, tls: TLSContexts?, on loop: any EventLoop, logger: Logger) {
+        let tls = tls?.serverSide == nil ? nil : tls
         ClientBootstrap(group: loop)
             .connectTimeout(.seconds(5))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    guard let tls else { return }
+                    try channel.pipeline.syncOperations.addHandler(TLSCancel(tls: tls, host: address.host, logger: logger) {
+                        request(processID: processID, secretKey: secretKey, allocator: channel.allocator)
+                    })
+                }
+            }
             .connect(host: address.host, port: address.port)
             .whenComplete { result in
                 switch result {
                 case .success(let channel):
-                    var buffer = channel.allocator.buffer(capacity: 16)
-                    buffer.writeCancelRequest(processID: processID, secretKey: secretKey)
-                    channel.writeAndFlush(buffer).whenComplete { _ in channel.close(promise: nil) }
+                    let first = tls == nil
+                        ? request(processID: processID, secretKey: secretKey, allocator: channel.allocator)
+                        : ServerTLSRequest.packet(allocator: channel.allocator)
+                    channel.writeAndFlush(first).whenComplete { _ in if tls == nil { channel.close(promise: nil) } }
                 case .failure(let error):
                     logger.warning("could not send a cancel request to \(address): \(error)")
                 }
             }
+    }
+
+    private static func request(processID: Int32, secretKey: Int32, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 16)
+        buffer.writeCancelRequest(processID: processID, secretKey: secretKey)
+        return buffer
+    }
+
+    /// Reads the answer to the SSLRequest, then sends the cancel (encrypted, or in clear with `prefer`).
+    private final class TLSCancel: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+        typealias OutboundOut = ByteBuffer
+        private let tls: TLSContexts
+        private let host: String
+        private let logger: Logger
+        private let makeRequest: () -> ByteBuffer
+        private var answered = false
+
+        init(tls: TLSContexts, host: String, logger: Logger, makeRequest: @escaping () -> ByteBuffer) {
+            self.tls = tls
+            self.host = host
+            self.logger = logger
+            self.makeRequest = makeRequest
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            guard !answered else { return }
+            answered = true
+            if let failure = ServerTLSRequest.accept(unwrapInboundIn(data), tls: tls, host: host, pipeline: context.pipeline.syncOperations) {
+                logger.warning("could not send a cancel request to \(host): \(failure)")
+                context.close(promise: nil)
+                return
+            }
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(makeRequest())).whenComplete { _ in channel.close(promise: nil) }
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            logger.warning("could not send a cancel request to \(host): \(error)")
+            context.close(promise: nil)
+        }
     }
 }

@@ -23,7 +23,7 @@ extension ClientSession {
     /// Forwards a CancelRequest to the server running this client's statement, if any.
     func forwardCancel() {
         guard let server, let key = server.backendKey, let loop = context?.eventLoop else { return }
-        CancelSender.send(processID: key.processID, secretKey: key.secretKey, to: server.address, on: loop, logger: logger)
+        CancelSender.send(processID: key.processID, secretKey: key.secretKey, to: server.address, tls: runtime.tlsContexts.withLock { $0 }, on: loop, logger: logger)
     }
 
 

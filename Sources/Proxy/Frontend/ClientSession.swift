@@ -105,9 +105,15 @@ final class ClientSession: ChannelDuplexHandler {
     var channel: (any Channel)? { context?.channel }
 
     func channelActive(context: ChannelHandlerContext) {
-        runtime.clientsLoggingIn.add(1, ordering: .relaxed)
+        let loggingIn = runtime.clientsLoggingIn.add(1, ordering: .relaxed).newValue
         countedAsLoggingIn = true
         login.clientAddress = context.remoteAddress
+        // Connections that never finish their login count against max_client_connections too,
+        // or a flood of them could take every file descriptor.
+        if loggingIn + runtime.clientCount.load(ordering: .relaxed) > config.general.maxClientConnections {
+            refuse(ErrorFields(.fatal, SQLState.tooManyConnections, "too many client connections (max_client_connections), counting those still logging in"))
+            return
+        }
         let timeout = config.general.clientLoginTimeout
         if timeout > 0 {
             loginTimer = context.eventLoop.scheduleTask(in: .milliseconds(timeout)) { [self] in

@@ -123,12 +123,18 @@ final class Pool: @unchecked Sendable {
         // A new pool mode too: transaction-mode connections hold pgproxy's statement names and
         // settings that session-mode clients must not meet.
         if old.address != new.address || !old.credentials.sameLogin(as: new.credentials) || old.mode != new.mode
-            || old.tls?.config.serverTLS != new.tls?.config.serverTLS {
+            || Self.serverTLS(old.tls?.config) != Self.serverTLS(new.tls?.config) {
             generation.add(1, ordering: .relaxed)
         }
         for partition in partitions {
             partition.eventLoop.execute { withExtendedLifetime(self) { partition.apply(settings: new) } }
         }
+    }
+
+    /// What of `[tls]` a server connection was opened with: a change means new connections.
+    private static func serverTLS(_ config: TLSConfig?) -> [String?] {
+        guard let config else { return [] }
+        return [config.serverTLS.rawValue, config.serverCACertificate, config.serverCertificate, config.serverPrivateKey]
     }
 
     /// Replaces every server connection: idle ones now, busy ones when released (RECONNECT).

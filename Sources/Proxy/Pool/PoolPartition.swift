@@ -166,7 +166,7 @@ final class PoolPartition {
                 case .success:
                     var credentials = settings.credentials
                     if let keys = pool.scramKeys { credentials.scramKeys = (keys.clientKey, keys.serverKey) }
-                    server.beginLogin(credentials: credentials, tls: settings.tls)
+                    server.beginLogin(credentials: credentials, tls: settings.tls, timeout: settings.connectTimeout)
                 case .failure(let error):
                     servers.removeValue(forKey: ObjectIdentifier(server))
                     opening -= 1

@@ -1,4 +1,5 @@
 import NIOCore
+import NIOSSL
 
 /// The start of a connection to a server with `server_tls` on: an SSLRequest, then the server's
 /// one-byte answer decides between TLS, plain text (`prefer` only) and giving up.
@@ -34,5 +35,12 @@ enum ServerTLSRequest {
         default:
             return .tls("the server answered the TLS request with '\(Character(Unicode.Scalar(answer)))'")
         }
+    }
+
+    /// The `tls-server-end-point` hash of the server's certificate once the handshake is over
+    /// (nil before, or without TLS): what SCRAM-SHA-256-PLUS binds the login to.
+    static func channelBinding(_ pipeline: ChannelPipeline.SynchronousOperations) -> [UInt8]? {
+        guard let handler = try? pipeline.handler(type: NIOSSLClientHandler.self), let certificate = handler.peerCertificate else { return nil }
+        return try? TLSContexts.endPointHash(of: certificate)
     }
 }

@@ -44,7 +44,9 @@ final class TLSContexts: Sendable {
             var tls = TLSConfiguration.makeClientConfiguration()
             tls.minimumTLSVersion = .tlsv12
             switch config.serverTLS {
-            case .disable, .prefer, .require: tls.certificateVerification = .none
+            case .disable, .prefer: tls.certificateVerification = .none
+            // As libpq: require with a CA file checks the certificate against it (verify-ca).
+            case .require: tls.certificateVerification = config.serverCACertificate == nil ? .none : .noHostnameVerification
             case .verifyCA: tls.certificateVerification = .noHostnameVerification
             case .verifyFull: tls.certificateVerification = .fullVerification
             }

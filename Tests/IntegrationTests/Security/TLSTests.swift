@@ -89,6 +89,11 @@ final class TLSTests: IntegrationTestCase {
     func testServerTLS() async throws {
         let cluster = TestCluster.shared
         try enableServerTLS(on: cluster)
+        // The shared cluster goes back to plain text for the tests after this one.
+        defer {
+            _ = try? cluster.psql("ALTER SYSTEM RESET ssl")
+            _ = try? cluster.psql("SELECT pg_reload_conf()")
+        }
         func proxy(_ mode: String, authority: String) async throws -> ProxyFixture {
             try await ProxyFixture(
                 backendPort: cluster.port,
@@ -96,8 +101,16 @@ final class TLSTests: IntegrationTestCase {
         }
         for mode in ["require", "verify-full"] {
             let encrypted = try await proxy(mode, authority: "ca")
+            defer { Task { await encrypted.stop() } }
             XCTAssertEqual(try encrypted.psql("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"), "t", mode)
-            await encrypted.stop()
+            // A cancel goes to the server inside TLS too, and still reaches the query.
+            let sleeper = try PQConnection(encrypted.conninfo())
+            XCTAssertTrue(sleeper.send("SELECT pg_sleep(30)"))
+            try await Task.sleep(nanoseconds: 300_000_000)
+            let started = Date()
+            XCTAssertTrue(sleeper.cancel())
+            XCTAssertEqual(sleeper.results().first?.sqlState, "57014", mode)
+            XCTAssertLessThan(Date().timeIntervalSince(started), 5, mode)
         }
         // A CA that did not sign the server's certificate: no server connection, a clear error.
         let wrongCA = try await proxy("verify-ca", authority: "rogue")

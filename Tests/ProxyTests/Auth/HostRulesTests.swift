@@ -130,6 +130,8 @@ final class HostRulesTests: XCTestCase {
             ("host all +admins all trust", "group \"+admins\" is not supported"),
             ("host @dbs.txt all all trust", "file inclusion \"@dbs.txt\" is not supported"),
             ("host all @users.txt all trust", "file inclusion \"@users.txt\" is not supported"),
+            ("host all /^guest all reject", "regular expression \"/^guest\" is not supported"),
+            ("host /^app all all trust", "regular expression"),
             ("host all all samehost trust", "address keyword \"samehost\" is not supported"),
             ("host all all samenet trust", "address keyword \"samenet\" is not supported"),
             ("host all all db.example.com trust", "host name \"db.example.com\" is not supported"),
