@@ -10,7 +10,7 @@ struct HashPasswordCommand: ParsableCommand {
         discussion: """
             The password is read from standard input (without echo on a terminal) unless given as an
             argument, which would leave it in the shell's history. SCRAM verifiers work with every
-            auth_type except plain text and let pgproxy log in to servers that hold the same verifier.
+            auth_type and let pgproxy log in to servers that hold the same verifier.
             """)
 
     enum Method: String, ExpressibleByArgument, CaseIterable {

@@ -57,12 +57,12 @@ extension ClientSession {
                 if let rest = takeStartupRemainder() { framer.append(rest) }
             }
         case .refuseLogging(let error, let reason):
-            logger.info("failed login from \(context.remoteAddress?.description ?? "?"): \(reason)")
+            logger.info("failed login from \(Self.describe(context.remoteAddress)): \(reason)")
             refuse(error)
         case .refuse(let error):
             // The reason names the user and database; never a password.
             if error.sqlState == SQLState.invalidPassword || error.sqlState == SQLState.invalidAuthorization {
-                logger.info("failed login from \(context.remoteAddress?.description ?? "?"): \(error.message)")
+                logger.info("failed login from \(Self.describe(context.remoteAddress)): \(error.message)")
             }
             refuse(error)
         case .startTLS:
@@ -82,6 +82,12 @@ extension ClientSession {
             context.write(wrapOutboundOut(reply), promise: nil)
             authenticated(identity)
         }
+    }
+
+    /// "127.0.0.1:51188", for the log.
+    static func describe(_ address: SocketAddress?) -> String {
+        guard let address, let ip = address.ipAddress else { return "?" }
+        return "\(ip):\(address.port ?? 0)"
     }
 
     /// Answers an SSLRequest with 'S' and puts TLS in front of everything else in the pipeline.

@@ -32,9 +32,10 @@ final class HostBasedAccessTests: IntegrationTestCase {
         XCTAssertTrue(wrong.stderr.contains("password authentication failed"), wrong.stderr)
         let trusted = psql(proxy, user: "md5_user", extra: "password=wrong")
         XCTAssertEqual(trusted.status, 0, "a trust line asks for no password: \(trusted.stderr)")
-        let rejected = psql(proxy, user: "trust_user")
+        // A wrong password changes nothing: the hba check comes first.
+        let rejected = psql(proxy, user: "trust_user", extra: "password=wrong")
         XCTAssertTrue(rejected.stderr.contains("hba_file rejects connection for host \"127.0.0.1\", user \"trust_user\""), rejected.stderr)
-        let unlisted = psql(proxy, user: "plain_user")
+        let unlisted = psql(proxy, user: "plain_user", extra: "password=wrong")
         XCTAssertTrue(unlisted.stderr.contains("no hba_file entry for host \"127.0.0.1\", user \"plain_user\", database \"app\", no encryption"), unlisted.stderr)
     }
 

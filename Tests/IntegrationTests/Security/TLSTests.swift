@@ -42,6 +42,15 @@ final class TLSTests: IntegrationTestCase {
         XCTAssertEqual(clients.records.first?["tls"], "TLSv1.3", "\(clients.message ?? "") \(clients.rows)")
     }
 
+    func testDisableAnswersNoAndPlainTextGoesOn() async throws {
+        let proxy = try await ProxyFixture(backendPort: TestCluster.shared.port, sections: tlsSection("disable"))
+        defer { Task { await proxy.stop() } }
+        let wantsTLS = psql(proxy, "SELECT 1", extra: "sslmode=require")
+        XCTAssertTrue(wantsTLS.stderr.contains("server does not support SSL"), wantsTLS.stderr)
+        let prefers = psql(proxy, "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", extra: "sslmode=prefer")
+        XCTAssertEqual(prefers.status, 0, prefers.stderr)
+    }
+
     func testVerifyFullAgainstTheTestCAAndChannelBinding() async throws {
         let proxy = try await ProxyFixture(
             backendPort: TestCluster.shared.port, general: "auth_type = \"scram-sha-256\"", sections: tlsSection("prefer"))
