@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Writes the seed corpus of the wire fuzzer (Fuzz/corpus): real protocol traffic, one file per
-seed, each led by the selector byte that picks the decoder (0 startup, 1 stream, 2 error body)."""
+seed, each led by the selector byte that picks the decoder (selector % 5: 0 startup, 1 stream
+read in pieces of 1 + (selector / 5) % 17 bytes, 2 error body, 3 a client's SCRAM messages,
+4 a server's login messages; 128 and above: with channel binding)."""
 import os, struct
 
 def msg(kind, body=b""):
@@ -22,15 +24,27 @@ fields = b"S" + cstr("ERROR") + b"V" + cstr("ERROR") + b"C" + cstr("42P01") + b"
 backend = (msg(b"R", struct.pack("!i", 0)) + msg(b"S", cstr("client_encoding") + cstr("UTF8"))
            + msg(b"K", struct.pack("!ii", 1, 2)) + msg(b"Z", b"I") + msg(b"T", struct.pack("!h", 1) + cstr("x") + struct.pack("!ihihih", 0, 0, 23, 4, -1, 0))
            + msg(b"D", struct.pack("!hi", 1, 1) + b"1") + msg(b"C", cstr("SELECT 1")) + msg(b"E", fields) + msg(b"Z", b"E"))
+client_first = b"n,,n=,r=rOprNGfwEbeRWgbNEkqO"
+client_final = b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
+server_first = b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"
+login = (msg(b"R", struct.pack("!i", 10) + cstr("SCRAM-SHA-256-PLUS") + cstr("SCRAM-SHA-256") + b"\0")
+         + msg(b"R", struct.pack("!i", 11) + server_first) + msg(b"R", struct.pack("!i", 12) + b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=")
+         + msg(b"R", struct.pack("!i", 0)) + msg(b"S", cstr("server_version") + cstr("15.18")) + msg(b"K", struct.pack("!ii", 1, 2)) + msg(b"Z", b"I"))
 seeds = {
     "startup": b"\x00" + startup(user="app", database="app", application_name="psql"),
     "ssl-then-startup": b"\x00" + ssl + startup(user="app"),
     "cancel": b"\x00" + cancel,
     "frontend-stream": b"\x01" + frontend,
-    "frontend-stream-small-reads": b"\x04" + frontend,
-    "backend-stream": b"\x07" + backend,
-    "copy": b"\x0a" + msg(b"G", b"\0\0\0") + msg(b"d", b"1\t2\n" * 20) + msg(b"c") + msg(b"Z", b"I"),
+    "frontend-stream-small-reads": b"\x06" + frontend,
+    "backend-stream": b"\x0b" + backend,
+    "copy": b"\x10" + msg(b"G", b"\0\0\0") + msg(b"d", b"1\t2\n" * 20) + msg(b"c") + msg(b"Z", b"I"),
     "error-body": b"\x02" + fields,
+    "scram-client": b"\x03" + client_first + b"\0" + client_final,
+    "scram-client-plus": b"\x83" + b"p=tls-server-end-point,," + client_first[3:] + b"\0" + client_final,
+    "server-login-scram": b"\x04" + login,
+    "server-login-scram-plus": b"\x84" + login,
+    "server-login-md5": b"\x09" + msg(b"R", struct.pack("!i", 5) + b"\x01\x02\x03\x04") + msg(b"R", struct.pack("!i", 0)) + msg(b"Z", b"I"),
+    "server-login-error": b"\x0e" + msg(b"E", fields),
 }
 here = os.path.dirname(os.path.abspath(__file__))
 os.makedirs(os.path.join(here, "corpus"), exist_ok=True)

@@ -7,12 +7,47 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = UnsafeBufferPointer(start: data, count: size)
     guard let selector = bytes.first else { return 0 }
     let input = ByteBuffer(bytes: bytes.dropFirst())
-    switch selector % 3 {
+    switch selector % 5 {
     case 0: startupPackets(input)
-    case 1: scannerAgreesWithFramer(input, readSize: 1 + Int(selector / 3) % 17)
-    default: errorAndNoticeBodies(input)
+    case 1: scannerAgreesWithFramer(input, readSize: 1 + Int(selector / 5) % 17)
+    case 2: errorAndNoticeBodies(input)
+    case 3: scramFromAClient(Array(input.readableBytesView), binding: selector >= 128)
+    default: serverLogin(input, binding: selector >= 128)
     }
     return 0
+}
+
+/// The verifier every SCRAM input is checked against (one PBKDF2 run per process).
+private let verifier = SCRAMVerifier.make(password: "secret", salt: Array("0123456789abcdef".utf8), iterations: 4096)
+private let endPoint = [UInt8](repeating: 0xAB, count: 32)
+
+/// A client's SASLInitialResponse and SASLResponse as pgproxy parses them before any password
+/// is known to be right: the two messages are the input split at its first zero byte.
+private func scramFromAClient(_ bytes: [UInt8], binding: Bool) {
+    let cut = bytes.firstIndex(of: 0) ?? bytes.count
+    var exchange = SCRAMServerExchange(verifier: verifier, channelBinding: binding ? endPoint : nil, bindingSelected: binding)
+    guard (try? exchange.receiveClientFirst(Array(bytes[..<cut]))) != nil else { return }
+    let final = cut < bytes.count ? Array(bytes[(cut + 1)...]) : []
+    if (try? exchange.receiveClientFinal(final)) != nil {
+        // Only the real password's proof may pass, and no fuzzer finds that by chance.
+        preconditionFailure("a SCRAM proof passed without the password")
+    }
+}
+
+/// What a server sends while pgproxy logs in (authentication requests, SCRAM messages,
+/// parameters, errors), framed as messages. Keys stand in for the password, so a hostile
+/// iteration count costs nothing here.
+private func serverLogin(_ input: ByteBuffer, binding: Bool) {
+    var credentials = ServerCredentials(user: "app", database: "app", secret: .md5("md5" + String(repeating: "0", count: 32)))
+    credentials.scramKeys = (Array(repeating: 1, count: 32), Array(repeating: 2, count: 32))
+    var login = ServerLogin(credentials: credentials)
+    if binding { login.channelBinding = endPoint }
+    var framer = MessageFramer(maximumLength: 1 << 16)
+    framer.append(input)
+    while let (id, body) = try? framer.next() {
+        guard let action = try? login.receive(id: id, body: body) else { return }
+        if case .ready = action { return }
+    }
 }
 
 /// What a client sends first: StartupMessage, SSLRequest, GSSENCRequest, CancelRequest.

@@ -1,0 +1,1 @@
+../../../Sources/Proxy/Auth/SCRAMVerifier.swift

@@ -1,0 +1,1 @@
+../../../Sources/Proxy/Auth/StoredSecret.swift
