@@ -80,6 +80,28 @@ final class HostileInputTests: IntegrationTestCase {
         }
     }
 
+    /// With TLS on: bytes that are no TLS after the 'S' end in a failed handshake and a close, and
+    /// a handshake left halfway is closed by client_login_timeout like any unfinished login.
+    func testBrokenAndStalledTLSHandshakes() async throws {
+        let certs = TestCertificates.shared
+        let tls = "[tls]\ncertificate = \"\(certs.certificate("server"))\"\nprivate_key = \"\(certs.key("server"))\""
+        try await withProxy("client_login_timeout = \"1s\"", sections: tls) { proxy in
+            let garbage = try RawConnection(port: proxy.port)
+            garbage.send(Wire.sslRequest)
+            XCTAssertEqual(garbage.receive(timeout: 5) { !$0.bytes.isEmpty }.bytes, [UInt8(ascii: "S")])
+            garbage.send(Array("this is no TLS ClientHello, just words".utf8))
+            XCTAssertTrue(garbage.receive(timeout: 5).closed, "closed after a failed handshake")
+
+            let stalled = try RawConnection(port: proxy.port)
+            stalled.send(Wire.sslRequest)
+            XCTAssertEqual(stalled.receive(timeout: 5) { !$0.bytes.isEmpty }.bytes, [UInt8(ascii: "S")])
+            stalled.send(Array(Self.tlsRecord.prefix(3)))
+            let start = Date()
+            XCTAssertTrue(stalled.receive(timeout: 5).closed, "a half handshake is closed by client_login_timeout")
+            XCTAssertLessThan(Date().timeIntervalSince(start), 4.5)
+        }
+    }
+
     func testUnfinishedLoginIsClosedByClientLoginTimeout() async throws {
         try await withProxy("client_login_timeout = \"1s\"") { proxy in
             let start = Date()
@@ -224,8 +246,8 @@ final class HostileInputTests: IntegrationTestCase {
 
     /// pgproxy with client auth off (a raw connection logs in with a bare StartupMessage), torn
     /// down after `body`, which must leave it serving normal clients.
-    private func withProxy(_ general: String = "", _ body: (ProxyFixture) async throws -> Void) async throws {
-        let proxy = try await ProxyFixture(backendPort: TestCluster.shared.port, general: "auth_type = \"trust\"\n" + general)
+    private func withProxy(_ general: String = "", sections: String = "", _ body: (ProxyFixture) async throws -> Void) async throws {
+        let proxy = try await ProxyFixture(backendPort: TestCluster.shared.port, general: "auth_type = \"trust\"\n" + general, sections: sections)
         do {
             try await body(proxy)
             XCTAssertEqual(try proxy.psql("SELECT 'still serving'", user: "trust_user"), "still serving")

@@ -127,6 +127,17 @@ final class TLSTests: IntegrationTestCase {
         XCTAssertThrowsError(try wrongCA.psql("SELECT 1")) { error in
             XCTAssertTrue("\(error)".contains("TLS with the server failed"), "\(error)")
         }
+
+        // prefer: TLS while the server offers it, plain text once it does not (new connections).
+        let prefer = try await ProxyFixture(backendPort: cluster.port, sections: "[tls]\nserver_tls = \"prefer\"\n" + ProxyFixture.adminSection, workers: 1)
+        defer { Task { await prefer.stop() } }
+        XCTAssertEqual(try prefer.psql("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"), "t")
+        try cluster.psql("ALTER SYSTEM RESET ssl")
+        try cluster.psql("SELECT pg_reload_conf()")
+        for _ in 0..<50 where (try? cluster.psql("SHOW ssl")) != "off" { usleep(100_000) }
+        let admin = try PQConnection(prefer.conninfo(user: "admin", database: "pgproxy"))
+        XCTAssertTrue(admin.exec("RECONNECT").ok)
+        XCTAssertEqual(try prefer.psql("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"), "f")
     }
 
     func testReloadPicksUpARenewedCertificate() async throws {
