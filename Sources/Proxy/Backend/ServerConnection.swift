@@ -347,11 +347,12 @@ final class ServerConnection: ChannelDuplexHandler {
             state = .connecting  // placeholder while the values are borrowed
             loginRead(buffer, login: &login, framer: &framer)
         case .negotiatingTLS(let credentials, let tls):
-            if let failure = ServerTLSRequest.accept(buffer, tls: tls, host: address.host, pipeline: context.pipeline.syncOperations) {
-                failLogin(failure)
-            } else {
-                usesTLS = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) == UInt8(ascii: "S")
+            switch ServerTLSRequest.accept(buffer, tls: tls, host: address.host, pipeline: context.pipeline.syncOperations) {
+            case .failed(let failure): failLogin(failure)
+            case .encrypted:
+                usesTLS = true
                 sendStartup(credentials)
+            case .plain: sendStartup(credentials)
             }
         case .internalQuery, .draining, .idle:
             consumeWithoutClient(buffer)

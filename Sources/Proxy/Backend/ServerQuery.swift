@@ -65,13 +65,14 @@ final class ServerQuery: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if let (contexts, host) = tls {
             tls = nil
-            let answer = unwrapInboundIn(data)
-            if let failure = ServerTLSRequest.accept(answer, tls: contexts, host: host, pipeline: context.pipeline.syncOperations) {
+            switch ServerTLSRequest.accept(unwrapInboundIn(data), tls: contexts, host: host, pipeline: context.pipeline.syncOperations) {
+            case .failed(let failure):
                 promise.fail(Failure("\(failure)"))
-            } else {
-                usesTLS = answer.getInteger(at: answer.readerIndex, as: UInt8.self) == UInt8(ascii: "S")
-                context.writeAndFlush(wrapOutboundOut(login.startupMessage()), promise: nil)
+                return
+            case .encrypted: usesTLS = true
+            case .plain: break
             }
+            context.writeAndFlush(wrapOutboundOut(login.startupMessage()), promise: nil)
             return
         }
         framer.append(unwrapInboundIn(data))

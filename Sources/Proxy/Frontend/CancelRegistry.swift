@@ -109,7 +109,7 @@ enum CancelSender {
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             guard !answered else { return }
             answered = true
-            if let failure = ServerTLSRequest.accept(unwrapInboundIn(data), tls: tls, host: host, pipeline: context.pipeline.syncOperations) {
+            if case .failed(let failure) = ServerTLSRequest.accept(unwrapInboundIn(data), tls: tls, host: host, pipeline: context.pipeline.syncOperations) {
                 logger.warning("could not send a cancel request to \(host): \(failure)")
                 context.close(promise: nil)
                 return

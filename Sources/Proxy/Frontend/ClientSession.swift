@@ -22,8 +22,6 @@ final class ClientSession: ChannelDuplexHandler {
     var loginTimer: Scheduled<Void>?
     /// The TLS handler while the login still needs it (for the client's certificate).
     var tlsHandler: NIOSSLServerHandler?
-    /// The client's connection is encrypted (for SHOW CLIENTS and hba's hostssl).
-    var usesTLS: Bool { login.tls != nil }
 
     var identity: ClientLogin.Identity?
     var pool: Pool?

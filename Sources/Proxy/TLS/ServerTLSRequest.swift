@@ -11,29 +11,37 @@ enum ServerTLSRequest {
         return request
     }
 
-    /// Reads the answer in `buffer` and, for 'S', puts TLS first in `pipeline`. Returns nil when
-    /// the login may go on (encrypted or, with `prefer`, not), else why it may not.
-    static func accept(_ buffer: ByteBuffer, tls: TLSContexts, host: String, pipeline: ChannelPipeline.SynchronousOperations) -> ServerLogin.Failure? {
+    /// How the server answered the SSLRequest.
+    enum Outcome {
+        /// 'S': TLS is first in the pipeline now.
+        case encrypted
+        /// 'N' with `prefer`: the login goes on in plain text.
+        case plain
+        case failed(ServerLogin.Failure)
+    }
+
+    /// Reads the answer in `buffer` and, for 'S', puts TLS first in `pipeline`.
+    static func accept(_ buffer: ByteBuffer, tls: TLSContexts, host: String, pipeline: ChannelPipeline.SynchronousOperations) -> Outcome {
         guard let answer = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) else {
-            return .tls("the server sent no answer to the TLS request")
+            return .failed(.tls("the server sent no answer to the TLS request"))
         }
         switch answer {
         case UInt8(ascii: "S"):
             // Bytes after the 'S' came before the handshake, so anyone on the path may have put them there.
-            guard buffer.readableBytes == 1 else { return .tls("the server sent unencrypted data after accepting TLS") }
+            guard buffer.readableBytes == 1 else { return .failed(.tls("the server sent unencrypted data after accepting TLS")) }
             do {
-                guard let handler = try tls.serverHandler(host: host) else { return .tls("server_tls is disabled") }
+                guard let handler = try tls.serverHandler(host: host) else { return .failed(.tls("server_tls is disabled")) }
                 try pipeline.addHandler(handler, position: .first)
-                return nil
+                return .encrypted
             } catch {
-                return .tls("\(error)")
+                return .failed(.tls("\(error)"))
             }
         case UInt8(ascii: "N") where tls.config.serverTLS == .prefer:
-            return nil
+            return .plain
         case UInt8(ascii: "N"):
-            return .tls("the server does not accept TLS, and server_tls is \"\(tls.config.serverTLS.rawValue)\"")
+            return .failed(.tls("the server does not accept TLS, and server_tls is \"\(tls.config.serverTLS.rawValue)\""))
         default:
-            return .tls("the server answered the TLS request with '\(Character(Unicode.Scalar(answer)))'")
+            return .failed(.tls("the server answered the TLS request with '\(Character(Unicode.Scalar(answer)))'"))
         }
     }
 
