@@ -10,6 +10,12 @@ final class SessionStateTests: IntegrationTestCase {
         try await ProxyFixture(backendPort: TestCluster.shared.port, general: general, workers: 1)
     }
 
+    /// A pgproxy and two clients of the same pool.
+    private func twoClients(_ general: String) async throws -> (ProxyFixture, PQConnection, PQConnection) {
+        let proxy = try await proxy(general)
+        return (proxy, try PQConnection(proxy.conninfo()), try PQConnection(proxy.conninfo()))
+    }
+
     private func show(_ client: PQConnection, _ setting: String) -> String? {
         client.exec("SHOW \(setting)").firstValue
     }
@@ -22,10 +28,8 @@ final class SessionStateTests: IntegrationTestCase {
 
     func testSettingsDoNotLeakWhenNotTracked() async throws {
         let fresh = try defaults()
-        let proxy = try await proxy("default_pool_size = 1\ntrack_session_settings = false")
+        let (proxy, first, second) = try await twoClients("default_pool_size = 1\ntrack_session_settings = false")
         defer { Task { await proxy.stop() } }
-        let first = try PQConnection(proxy.conninfo())
-        let second = try PQConnection(proxy.conninfo())
         let pid = first.exec("SELECT pg_backend_pid()").firstValue
         XCTAssertTrue(first.exec("SET search_path TO pg_catalog, public").ok)
         XCTAssertTrue(first.exec("SET statement_timeout = '1234ms'").ok)
@@ -45,10 +49,8 @@ final class SessionStateTests: IntegrationTestCase {
 
     func testTrackedSettingsFollowTheirClientOnly() async throws {
         let fresh = try defaults()
-        let proxy = try await proxy("default_pool_size = 2")
+        let (proxy, first, second) = try await twoClients("default_pool_size = 2")
         defer { Task { await proxy.stop() } }
-        let first = try PQConnection(proxy.conninfo())
-        let second = try PQConnection(proxy.conninfo())
         XCTAssertTrue(first.exec("SET search_path TO pg_catalog, public").ok)
         XCTAssertTrue(first.exec("SET statement_timeout TO '1234ms'").ok)
         var firstPids = Set<String>()
@@ -83,10 +85,8 @@ final class SessionStateTests: IntegrationTestCase {
     /// a SET run as a named prepared statement is tracked when it runs, a custom dotted setting too.
     func testPreparedAndCustomSettingsFollowTheirClientOnly() async throws {
         let fresh = try defaults()
-        let proxy = try await proxy("default_pool_size = 2")
+        let (proxy, first, second) = try await twoClients("default_pool_size = 2")
         defer { Task { await proxy.stop() } }
-        let first = try PQConnection(proxy.conninfo())
-        let second = try PQConnection(proxy.conninfo())
         XCTAssertTrue(first.prepare("set_path", "SET search_path TO pg_catalog, public").ok)
         XCTAssertEqual(show(first, "search_path"), fresh.searchPath, "preparing a SET does not run it")
         XCTAssertTrue(first.execPrepared("set_path", []).ok)

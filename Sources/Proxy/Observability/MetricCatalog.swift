@@ -36,55 +36,34 @@ enum MetricCatalog {
         /// 1 for plain counts; 1_000_000 turns microseconds into the exported seconds.
         let divisor: UInt64
         let read: @Sendable (MetricsReport.PoolFigures) -> UInt64
+
+        /// A plain count.
+        static func count(_ name: String, _ help: String, _ read: @escaping @Sendable (MetricsReport.PoolFigures) -> UInt64) -> PoolTotal {
+            PoolTotal(spec: MetricSpec(name: name, help: help), divisor: 1, read: read)
+        }
+
+        /// Microseconds counted, seconds exported.
+        static func seconds(_ name: String, _ help: String, _ read: @escaping @Sendable (MetricsReport.PoolFigures) -> UInt64) -> PoolTotal {
+            PoolTotal(spec: MetricSpec(name: name, help: help), divisor: 1_000_000, read: read)
+        }
     }
 
     static let poolTotals: [PoolTotal] = [
-        PoolTotal(
-            spec: MetricSpec(name: "pgproxy_pool_transactions_total", help: "Transactions completed through the pool."),
-            divisor: 1, read: { $0.transactions }),
-        PoolTotal(
-            spec: MetricSpec(name: "pgproxy_pool_queries_total", help: "Queries completed through the pool."),
-            divisor: 1, read: { $0.queries }),
-        PoolTotal(
-            spec: MetricSpec(name: "pgproxy_pool_received_bytes_total", help: "Bytes received from the pool's clients."),
-            divisor: 1, read: { $0.bytesReceived }),
-        PoolTotal(
-            spec: MetricSpec(name: "pgproxy_pool_sent_bytes_total", help: "Bytes sent to the pool's clients."),
-            divisor: 1, read: { $0.bytesSent }),
-        PoolTotal(
-            spec: MetricSpec(
-                name: "pgproxy_pool_transaction_seconds_total", help: "Time spent in transactions through the pool."),
-            divisor: 1_000_000, read: { $0.transactionMicros }),
-        PoolTotal(
-            spec: MetricSpec(name: "pgproxy_pool_query_seconds_total", help: "Time spent in queries through the pool."),
-            divisor: 1_000_000, read: { $0.queryMicros }),
-        PoolTotal(
-            spec: MetricSpec(
-                name: "pgproxy_pool_wait_seconds_total", help: "Time the pool's clients spent waiting for a server."),
-            divisor: 1_000_000, read: { $0.waitMicros }),
-        PoolTotal(
-            spec: MetricSpec(name: "pgproxy_pool_errors_total", help: "ErrorResponses sent to the pool's clients."),
-            divisor: 1, read: { $0.errors }),
-        PoolTotal(
-            spec: MetricSpec(
-                name: "pgproxy_pool_server_assignments_total", help: "Times a server connection was given to a client."),
-            divisor: 1, read: { $0.serverAssignments }),
-        PoolTotal(
-            spec: MetricSpec(name: "pgproxy_pool_client_parses_total", help: "Parse messages from the pool's clients."),
-            divisor: 1, read: { $0.clientParses }),
-        PoolTotal(
-            spec: MetricSpec(
-                name: "pgproxy_pool_server_parses_total",
-                help: "Named statements prepared on the pool's server connections (a client's Parse, or one pgproxy sent to a connection that lacked the statement)."),
-            divisor: 1, read: { $0.serverParses }),
-        PoolTotal(
-            spec: MetricSpec(name: "pgproxy_pool_binds_total", help: "Bind messages from the pool's clients."),
-            divisor: 1, read: { $0.binds }),
-        PoolTotal(
-            spec: MetricSpec(
-                name: "pgproxy_pool_prepared_statement_evictions_total",
-                help: "Prepared statements closed on server connections to stay within prepared_statements_limit."),
-            divisor: 1, read: { $0.statementEvictions }),
+        .count("pgproxy_pool_transactions_total", "Transactions completed through the pool.") { $0.transactions },
+        .count("pgproxy_pool_queries_total", "Queries completed through the pool.") { $0.queries },
+        .count("pgproxy_pool_received_bytes_total", "Bytes received from the pool's clients.") { $0.bytesReceived },
+        .count("pgproxy_pool_sent_bytes_total", "Bytes sent to the pool's clients.") { $0.bytesSent },
+        .seconds("pgproxy_pool_transaction_seconds_total", "Time spent in transactions through the pool.") { $0.transactionMicros },
+        .seconds("pgproxy_pool_query_seconds_total", "Time spent in queries through the pool.") { $0.queryMicros },
+        .seconds("pgproxy_pool_wait_seconds_total", "Time the pool's clients spent waiting for a server.") { $0.waitMicros },
+        .count("pgproxy_pool_errors_total", "ErrorResponses sent to the pool's clients.") { $0.errors },
+        .count("pgproxy_pool_server_assignments_total", "Times a server connection was given to a client.") { $0.serverAssignments },
+        .count("pgproxy_pool_client_parses_total", "Parse messages from the pool's clients.") { $0.clientParses },
+        .count("pgproxy_pool_server_parses_total",
+               "Named statements prepared on the pool's server connections (a client's Parse, or one pgproxy sent to a connection that lacked the statement).") { $0.serverParses },
+        .count("pgproxy_pool_binds_total", "Bind messages from the pool's clients.") { $0.binds },
+        .count("pgproxy_pool_prepared_statement_evictions_total",
+               "Prepared statements closed on server connections to stay within prepared_statements_limit.") { $0.statementEvictions },
     ]
 
     // MARK: Backends, labelled {database, backend="host:port", role}
