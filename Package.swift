@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "Proxy", targets: ["Proxy"]),
         // Built-in plugins: loaded with dlopen like any other, found next to the executable.
         .library(name: "pgproxy_read_write_split", type: .dynamic, targets: ["ReadWriteSplit"]),
+        .library(name: "pgproxy_hash_sharder", type: .dynamic, targets: ["HashSharder"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -37,6 +38,7 @@ let package = Package(
             linkerSettings: [.linkedLibrary("pg_query")]
         ),
         .target(name: "ReadWriteSplit", dependencies: ["PluginABI"], path: "Sources/plugins/ReadWriteSplit", swiftSettings: swiftSettings),
+        .target(name: "HashSharder", dependencies: ["PluginABI"], path: "Sources/plugins/HashSharder", swiftSettings: swiftSettings),
         .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ"),
         .target(
             name: "Proxy",

@@ -8,6 +8,7 @@
  *   2. pg_query_parse_protobuf, then pg_query__parse_result__unpack.
  *   3. Per statement: walk the tree generically (walk.c), classify it (classify.c).
  *   4. Combine: kind = the strongest, flags = the union, names sorted by where they first appear.
+ *   5. A text of one statement: the values it gives for columns (values.c).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -119,6 +120,7 @@ void pgproxy_sql_analysis_free(pgproxy_sql_analysis *analysis) {
     free_strings(analysis->functions, analysis->function_count);
     free(analysis->error);
     free(analysis->parse_tree);
+    sa_free_values(analysis->values, analysis->value_count);
     memset(analysis, 0, sizeof *analysis);
 }
 
@@ -138,7 +140,7 @@ static int fail(pgproxy_sql_analysis *out, int status, const char *message, int3
 
 /* ---- summarising a parse tree ------------------------------------------------------------ */
 
-static int summarise(const PgQuery__ParseResult *tree, pgproxy_sql_analysis *out) {
+static int summarise(const PgQuery__ParseResult *tree, const char *query, pgproxy_sql_analysis *out) {
     sa_collector collector = {0};
     size_t statements = tree->n_stmts;
 
@@ -180,6 +182,9 @@ static int summarise(const PgQuery__ParseResult *tree, pgproxy_sql_analysis *out
          !export_names(&collector.functions, PGPROXY_SQL_ANALYSIS_MAX_NAMES, &out->functions,
                        &out->function_count)))
         collector.out_of_memory = true;
+    if (!collector.out_of_memory && statements == 1 && tree->stmts[0] != NULL &&
+        !sa_collect_values(sa_node_inner((const ProtobufCMessage *)tree->stmts[0]->stmt), query, out))
+        collector.out_of_memory = true;
 
     sa_names_free(&collector.tables);
     sa_names_free(&collector.functions);
@@ -213,7 +218,7 @@ static int analyze_parsed(const char *query, pgproxy_sql_analysis *out, bool kee
         return fail(out, PGPROXY_SQL_ANALYSIS_NO_MEMORY, "out of memory", 0);
     }
 
-    int status = summarise(tree, out);
+    int status = summarise(tree, query, out);
     pg_query__parse_result__free_unpacked(tree, NULL);
     if (status == PGPROXY_SQL_ANALYSIS_OK && bytes != NULL) {
         out->parse_tree = bytes;

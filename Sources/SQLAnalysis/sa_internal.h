@@ -61,6 +61,24 @@ bool sa_walk_statement(sa_collector *collector, const ProtobufCMessage *root, sa
 /* The message held by a Node (its active oneof member), or NULL. Generic over node types. */
 const ProtobufCMessage *sa_node_inner(const ProtobufCMessage *node);
 
+/*
+ * A relation as written, dotted: "rel", "schema.rel" or "catalog.schema.rel" (malloc'ed), the form
+ * of the `tables` entries. NULL when it has no name, or when out of memory (then *oom is set).
+ */
+char *sa_relation_name(const PgQuery__RangeVar *range, bool *oom);
+
+/* ---- column values (values.c) ------------------------------------------------------------ */
+
+/*
+ * Fills out->values, value_count and values_truncated (see pgproxy_sql_column_value) for `stmt`,
+ * the inner message of the only RawStmt of `query`. Returns false only when out of memory; then
+ * nothing is kept.
+ */
+bool sa_collect_values(const ProtobufCMessage *stmt, const char *query, pgproxy_sql_analysis *out);
+
+/* Frees `count` values and their strings; `values` may be NULL. */
+void sa_free_values(pgproxy_sql_column_value *values, size_t count);
+
 /* ---- classifying one statement ----------------------------------------------------------- */
 
 typedef struct sa_statement_class {

@@ -135,8 +135,9 @@ static bool append_part(char **buffer, size_t *length, const char *part, bool lo
 
 static bool nonempty(const char *text) { return text != NULL && text[0] != '\0'; }
 
-static bool add_relation(sa_collector *collector, const PgQuery__RangeVar *range, bool via_node) {
-    if (!nonempty(range->relname)) return true;
+char *sa_relation_name(const PgQuery__RangeVar *range, bool *oom) {
+    *oom = false;
+    if (range == NULL || !nonempty(range->relname)) return NULL;
     char *name = NULL;
     size_t length = 0;
     bool ok = (!nonempty(range->catalogname) || append_part(&name, &length, range->catalogname, false)) &&
@@ -144,8 +145,16 @@ static bool add_relation(sa_collector *collector, const PgQuery__RangeVar *range
               append_part(&name, &length, range->relname, false);
     if (!ok) {
         free(name);
-        return false;
+        *oom = true;
+        return NULL;
     }
+    return name;
+}
+
+static bool add_relation(sa_collector *collector, const PgQuery__RangeVar *range, bool via_node) {
+    bool oom;
+    char *name = sa_relation_name(range, &oom);
+    if (name == NULL) return !oom;
     /* An unqualified FROM item may be a reference to a CTE: decided when the statement ends. */
     bool candidate = via_node && !nonempty(range->schemaname) && !nonempty(range->catalogname);
     return sa_names_add(&collector->tables, name, range->location, candidate, SA_COLLECT_LIMIT);

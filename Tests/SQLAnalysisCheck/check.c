@@ -1,6 +1,8 @@
 /*
  * check.c — checks pgproxy_sql_analyze: ~160 statements with their expected kind, flags, command
- * tags, tables and functions; error reporting; the 64-name caps; deep and huge inputs (analysed
+ * tags, tables and functions; ~50 with the column values they give (table, column, group, row,
+ * kind, the text at a literal's location, sign, parameter number); error reporting; the 64-name
+ * caps and the PGPROXY_SQL_ANALYSIS_MAX_VALUES cap; deep and huge inputs (analysed
  * on the helper thread, or refused, never a crash); random and mutated inputs; several threads
  * at once (one with a 256 KB stack); and the time per analysis. See the Makefile.
  *
@@ -224,6 +226,121 @@ static const expectation cases[] = {
     {"/* unterminated comment", U, PERR, "", "", "", 1},
 };
 
+/* ---- column values ---- */
+
+typedef struct {
+    const char *table;   /* NULL: the relation is ambiguous */
+    const char *column;  /* NULL ends a list */
+    int group, row, kind;
+    const char *text;    /* LITERAL: what the query holds at `location` */
+    int negative, param;
+} expected_value;
+
+typedef struct {
+    const char *sql;
+    const expected_value *values;
+} value_expectation;
+
+#define VALS(...) ((const expected_value[]){__VA_ARGS__, {0}})
+#define NO_VALS ((const expected_value[]){{0}})
+#define LIT(t, c, g, r, text) {t, c, g, r, PGPROXY_SQL_VALUE_LITERAL, text, 0, 0}
+#define NEG(t, c, g, r, text) {t, c, g, r, PGPROXY_SQL_VALUE_LITERAL, text, 1, 0}
+#define PAR(t, c, g, r, n) {t, c, g, r, PGPROXY_SQL_VALUE_PARAM, NULL, 0, n}
+#define NUL(t, c, g, r) {t, c, g, r, PGPROXY_SQL_VALUE_NULL, NULL, 0, 0}
+#define UNK(t, c, g, r) {t, c, g, r, PGPROXY_SQL_VALUE_UNKNOWN, NULL, 0, 0}
+
+static const value_expectation value_cases[] = {
+    /* WHERE: = in either order, IN, casts, parameters, signs */
+    {"SELECT * FROM users WHERE id = 42", VALS(LIT("users", "id", 0, 0, "42"))},
+    {"SELECT * FROM users u WHERE u.id = -7 AND name = 'x'",
+     VALS(NEG("users", "id", 0, 0, "7 AND"), LIT("users", "name", 1, 0, "'x'"))},
+    {"UPDATE public.users SET a = 1 WHERE id IN (1, $2, '3'::bigint)",
+     VALS(LIT("public.users", "id", 0, 0, "1, $2"), PAR("public.users", "id", 0, 0, 2),
+          LIT("public.users", "id", 0, 0, "'3'::bigint"))},
+    {"DELETE FROM users WHERE $1 = id", VALS(PAR("users", "id", 0, 0, 1))},
+    {"SELECT * FROM t WHERE 17 = id AND 'k' = key", VALS(LIT("t", "id", 0, 0, "17"), LIT("t", "key", 1, 0, "'k'"))},
+    {"SELECT * FROM t WHERE a = n'x' AND b = json'{}' AND c IN (N'y',N'z') AND d = nchar 'w'",
+     VALS(LIT("t", "a", 0, 0, "n'x'"), LIT("t", "b", 1, 0, "'{}'"), LIT("t", "c", 2, 0, "N'y'"),
+          LIT("t", "c", 2, 0, "N'z'"), LIT("t", "d", 3, 0, "'w'"))},
+    {"SELECT * FROM t WHERE id IN (8)", VALS(LIT("t", "id", 0, 0, "8)"))},
+    {"SELECT * FROM t WHERE a = E'it\\'s' AND b = $$x$$ AND c = $q$y$q$ AND d = B'101' AND e = X'ff' AND "
+     "f = U&'d' AND g = N'n' AND h = bigint '9' AND i = .5 AND j = TRUE AND k = CAST(70 AS int)",
+     VALS(LIT("t", "a", 0, 0, "E'it\\'s'"), LIT("t", "b", 1, 0, "$$x$$"), LIT("t", "c", 2, 0, "$q$y$q$"),
+          LIT("t", "d", 3, 0, "B'101'"), LIT("t", "e", 4, 0, "X'ff'"), LIT("t", "f", 5, 0, "U&'d'"),
+          LIT("t", "g", 6, 0, "N'n'"), LIT("t", "h", 7, 0, "'9'"), LIT("t", "i", 8, 0, ".5"),
+          LIT("t", "j", 9, 0, "TRUE"), LIT("t", "k", 10, 0, "70 AS"))},
+    {"SELECT * FROM t WHERE a = - 5 AND b = - ( - 6) AND c = -/* c */2.5e3 AND d = -2147483648 AND e = -.25",
+     VALS(NEG("t", "a", 0, 0, "5 AND"), LIT("t", "b", 1, 0, "6)"), NEG("t", "c", 2, 0, "2.5e3"),
+          NEG("t", "d", 3, 0, "2147483648"), NEG("t", "e", 4, 0, ".25"))},
+    {"SELECT * FROM t WHERE - -5 = a AND b = -- comment\n 8", VALS(LIT("t", "a", 0, 0, "5 ="), LIT("t", "b", 1, 0, "8"))},
+    {"SELECT * FROM t WHERE a = NULL AND b = NULL::int AND c = $3::text::int AND d = (-9)::int",
+     VALS(NUL("t", "a", 0, 0), NUL("t", "b", 1, 0), PAR("t", "c", 2, 0, 3), NEG("t", "d", 3, 0, "9)"))},
+    /* nested ANDs; OR, NOT and unknown values give nothing */
+    {"SELECT * FROM t WHERE (a = 1 AND (b = 2 AND c = 3)) AND d = 4",
+     VALS(LIT("t", "a", 0, 0, "1 AND"), LIT("t", "b", 1, 0, "2 AND"), LIT("t", "c", 2, 0, "3)"), LIT("t", "d", 3, 0, "4"))},
+    {"SELECT * FROM t WHERE id = 1 OR id = 2", NO_VALS},
+    {"SELECT * FROM t WHERE (id = 1 OR id = 2) AND k = 3 AND NOT j = 4", VALS(LIT("t", "k", 0, 0, "3"))},
+    {"SELECT * FROM t WHERE id = some_function() AND x IN (1, f()) AND y NOT IN (1, 2) AND z = ANY($1) AND "
+     "w OPERATOR(pg_catalog.=) 1 AND a = b AND v = -'5' AND u = 1 + 1 AND s < 3 AND r = (SELECT 1) AND q = 44",
+     VALS(LIT("t", "q", 0, 0, "44"))},
+    {"SELECT * FROM t WHERE id IN (SELECT id FROM u WHERE id = 1)", NO_VALS},
+    {"SELECT * FROM t WHERE EXISTS (SELECT 1 FROM u WHERE id = 1)", NO_VALS},
+    /* relations: aliases, joins, qualifiers, ambiguity */
+    {"SELECT * FROM users u JOIN orders o ON o.user_id = u.id WHERE o.id = 5 AND u.id = 6 AND status = 'paid' "
+     "AND x.id = 8 AND users.id = 9",
+     VALS(LIT("orders", "id", 0, 0, "5"), LIT("users", "id", 1, 0, "6"), LIT(NULL, "status", 2, 0, "'paid'"))},
+    {"SELECT * FROM a, b WHERE id = 1", VALS(LIT(NULL, "id", 0, 0, "1"))},
+    {"SELECT * FROM a LEFT JOIN (b JOIN c ON true) ON true WHERE c.k = 2 AND k = 3",
+     VALS(LIT("c", "k", 0, 0, "2"), LIT(NULL, "k", 1, 0, "3"))},
+    {"SELECT * FROM public.users WHERE users.id = 1 AND public.users.id = 2 AND other.users.id = 3 AND id = 4",
+     VALS(LIT("public.users", "id", 0, 0, "1"), LIT("public.users", "id", 1, 0, "2"), LIT("public.users", "id", 2, 0, "4"))},
+    {"SELECT * FROM cat.sch.tab WHERE sch.tab.x = 1 AND cat.sch.tab.y = 2",
+     VALS(LIT("cat.sch.tab", "x", 0, 0, "1"), LIT("cat.sch.tab", "y", 1, 0, "2"))},
+    {"SELECT * FROM \"Users\" WHERE \"Id\" = 1 AND Name = 'a'", VALS(LIT("Users", "Id", 0, 0, "1"), LIT("Users", "name", 1, 0, "'a'"))},
+    {"SELECT * FROM users TABLESAMPLE SYSTEM (10) WHERE id = 1", VALS(LIT("users", "id", 0, 0, "1"))},
+    {"SELECT * FROM t WHERE t.* = 1 AND t.a.b.c.d = 2", NO_VALS},
+    /* subqueries, functions, CTEs and aliased joins in FROM: no table to name */
+    {"SELECT * FROM (SELECT * FROM users WHERE id = 1) s WHERE id = 2 AND s.id = 3", NO_VALS},
+    {"SELECT * FROM users, generate_series(1, 2) g WHERE users.id = 1 AND g = 2 AND id = 3",
+     VALS(LIT("users", "id", 0, 0, "1"), LIT(NULL, "g", 1, 0, "2"), LIT(NULL, "id", 2, 0, "3"))},
+    {"SELECT * FROM generate_series(1, 2) g WHERE g = 2", NO_VALS},
+    {"WITH c AS (SELECT 1 AS id) SELECT * FROM c WHERE id = 1", NO_VALS},
+    {"WITH c AS (SELECT 1 AS id) SELECT * FROM c, users WHERE c.id = 1 AND users.id = 2 AND id = 3",
+     VALS(LIT("users", "id", 0, 0, "2"), LIT(NULL, "id", 1, 0, "3"))},
+    {"WITH c AS (SELECT 1) SELECT * FROM public.c WHERE id = 5", VALS(LIT("public.c", "id", 0, 0, "5"))},
+    {"SELECT * FROM (users JOIN orders USING (id)) AS j WHERE id = 1 AND j.id = 2", NO_VALS},
+    /* UPDATE ... FROM, DELETE ... USING */
+    {"UPDATE users u SET a = 1 FROM orders WHERE u.id = 10 AND id = 11 AND orders.id = 12",
+     VALS(LIT("users", "id", 0, 0, "10"), LIT(NULL, "id", 1, 0, "11"), LIT("orders", "id", 2, 0, "12"))},
+    {"DELETE FROM users USING orders o WHERE o.id = 1 AND users.id = $2",
+     VALS(LIT("orders", "id", 0, 0, "1"), PAR("users", "id", 1, 0, 2))},
+    {"UPDATE t SET a = 1 WHERE CURRENT OF c", NO_VALS},
+    {"WITH c AS (SELECT 1 AS id) DELETE FROM c USING c AS d WHERE c.id = 1 AND d.id = 2",
+     VALS(LIT("c", "id", 0, 0, "1"))},
+    /* statements that give nothing */
+    {"SELECT 1; SELECT 2", NO_VALS},
+    {"SELECT * FROM t WHERE id = 1; SELECT 2", NO_VALS},
+    {"SELECT * FROM t WHERE id = 1 UNION SELECT * FROM t WHERE id = 2", NO_VALS},
+    {"VALUES (1)", NO_VALS},
+    {"EXPLAIN SELECT * FROM t WHERE id = 1", NO_VALS},
+    {"SELECT * FROM t WHERE id = 1 FOR UPDATE", VALS(LIT("t", "id", 0, 0, "1"))},
+    /* INSERT */
+    {"INSERT INTO users (id, name) VALUES (1, 'a'), (DEFAULT, 'b'), (-3, NULL)",
+     VALS(LIT("users", "id", 0, 0, "1, 'a'"), UNK("users", "id", 0, 1), NEG("users", "id", 0, 2, "3, NULL"),
+          LIT("users", "name", 1, 0, "'a'"), LIT("users", "name", 1, 1, "'b'"), NUL("users", "name", 1, 2))},
+    {"INSERT INTO s.t AS x (a, arr[1], b) VALUES ($1, 2, 3), (4) ON CONFLICT (a) DO UPDATE SET b = 5",
+     VALS(PAR("s.t", "a", 0, 0, 1), LIT("s.t", "a", 0, 1, "4)"), UNK("s.t", "arr", 1, 0), UNK("s.t", "arr", 1, 1),
+          LIT("s.t", "b", 2, 0, "3)"), UNK("s.t", "b", 2, 1))},
+    {"INSERT INTO t (a, b) VALUES (now(), $1::int) RETURNING *", VALS(UNK("t", "a", 0, 0), PAR("t", "b", 1, 0, 1))},
+    {"WITH c AS (SELECT 1) INSERT INTO t (a) VALUES (E'\\n')", VALS(LIT("t", "a", 0, 0, "E'\\n'"))},
+    {"INSERT INTO t VALUES (1, 2)", NO_VALS},
+    {"INSERT INTO t (a) SELECT 1", NO_VALS},
+    {"INSERT INTO t (a) SELECT a FROM u WHERE a = 1", NO_VALS},
+    {"INSERT INTO t DEFAULT VALUES", NO_VALS},
+    {"INSERT INTO t (a) VALUES (1), (2) LIMIT 1", NO_VALS},
+    {"INSERT INTO t (a) VALUES (1) UNION VALUES (2)", NO_VALS},
+};
+
 static int failures = 0;
 static void check_invariants(const char *sql, int rc, const pgproxy_sql_analysis *a);
 
@@ -263,6 +380,48 @@ static void check_case(const expectation *e) {
         printf(" error=%s@%d\n  want rc=%d kind=%d flags=0x%x commands=%s tables=%s functions=%s\n",
                a.error ? a.error : "-", a.error_cursor, e->rc, e->kind, e->flags, e->commands,
                e->tables, e->functions);
+    }
+    pgproxy_sql_analysis_free(&a);
+}
+
+static bool same_text(const char *a, const char *b) {
+    return (a == NULL || b == NULL) ? a == b : strcmp(a, b) == 0;
+}
+
+static bool value_equals(const char *sql, const pgproxy_sql_column_value *got, const expected_value *want) {
+    if (!same_text(got->table, want->table) || !same_text(got->column, want->column) || got->group != want->group ||
+        got->row != want->row || got->kind != want->kind || got->negative != want->negative)
+        return false;
+    if (want->kind == PGPROXY_SQL_VALUE_LITERAL)
+        return got->location >= 0 && (size_t)got->location < strlen(sql) &&
+               strncmp(sql + got->location, want->text, strlen(want->text)) == 0;
+    return got->location == -1 && got->param == want->param;
+}
+
+static void print_value(const char *sql, const pgproxy_sql_column_value *v) {
+    printf("    %s.%s group=%d row=%d kind=%d location=%d (%.12s) negative=%d param=%d\n", v->table ? v->table : "NULL",
+           v->column, v->group, v->row, v->kind, v->location,
+           v->location >= 0 && (size_t)v->location < strlen(sql) ? sql + v->location : "", v->negative, v->param);
+}
+
+static void check_value_case(const value_expectation *e) {
+    pgproxy_sql_analysis a;
+    int rc = pgproxy_sql_analyze(e->sql, &a);
+    size_t expected = 0;
+    while (e->values[expected].column != NULL) expected++;
+    bool ok = rc == 0 && a.value_count == expected && !a.values_truncated && (expected > 0) == (a.values != NULL);
+    for (size_t i = 0; ok && i < expected; i++) ok = value_equals(e->sql, &a.values[i], &e->values[i]);
+    if (!ok) {
+        failures++;
+        printf("FAIL values of %s\n  got rc=%d, %zu values%s:\n", e->sql, rc, a.value_count,
+               a.values_truncated ? " (truncated)" : "");
+        for (size_t i = 0; i < a.value_count; i++) print_value(e->sql, &a.values[i]);
+        printf("  want %zu values:\n", expected);
+        for (size_t i = 0; i < expected; i++) {
+            const expected_value *w = &e->values[i];
+            printf("    %s.%s group=%d row=%d kind=%d text=%s negative=%d param=%d\n", w->table ? w->table : "NULL",
+                   w->column, w->group, w->row, w->kind, w->text ? w->text : "-", w->negative, w->param);
+        }
     }
     pgproxy_sql_analysis_free(&a);
 }
@@ -312,6 +471,66 @@ static void check_caps(void) {
                strcmp(a.tables[63], "t63") == 0 && strcmp(a.functions[63], "f63") == 0,
            "64-name caps keep the first names in text order");
     pgproxy_sql_analysis_free(&a);
+    free(s.buf);
+}
+
+/* An INSERT of `rows` rows of `columns` columns: "INSERT INTO t (c0, c1 ...) VALUES (0, 0 ...), ..." */
+static char *insert_rows(int columns, int rows) {
+    sb s = {0};
+    char part[32];
+    sb_add(&s, "INSERT INTO t (");
+    for (int c = 0; c < columns; c++) {
+        snprintf(part, sizeof part, "%sc%d", c ? ", " : "", c);
+        sb_add(&s, part);
+    }
+    sb_add(&s, ") VALUES ");
+    for (int r = 0; r < rows; r++) {
+        sb_add(&s, r ? ", (" : "(");
+        for (int c = 0; c < columns; c++) {
+            snprintf(part, sizeof part, "%s%d", c ? ", " : "", r);
+            sb_add(&s, part);
+        }
+        sb_add(&s, ")");
+    }
+    return s.buf;
+}
+
+/* PGPROXY_SQL_ANALYSIS_MAX_VALUES values are kept; one more and there are none, truncated. */
+static void check_value_caps(void) {
+    pgproxy_sql_analysis a;
+    char *q = insert_rows(1, PGPROXY_SQL_ANALYSIS_MAX_VALUES);
+    int rc = pgproxy_sql_analyze(q, &a);
+    const pgproxy_sql_column_value *last = a.value_count ? &a.values[a.value_count - 1] : NULL;
+    expect(rc == 0 && a.value_count == PGPROXY_SQL_ANALYSIS_MAX_VALUES && !a.values_truncated && last &&
+               last->row == PGPROXY_SQL_ANALYSIS_MAX_VALUES - 1 && last->kind == PGPROXY_SQL_VALUE_LITERAL &&
+               strncmp(q + last->location, "65535)", 6) == 0,
+           "an INSERT of 65536 values keeps them all");
+    pgproxy_sql_analysis_free(&a);
+    free(q);
+
+    int shapes[][2] = {{1, 70000}, {2, 35000}, {3, 30000}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        q = insert_rows(shapes[i][0], shapes[i][1]);
+        rc = pgproxy_sql_analyze(q, &a);
+        expect(rc == 0 && a.value_count == 0 && a.values == NULL && a.values_truncated == 1 && a.kind == W,
+               "an INSERT of more than 65536 values gives none, truncated");
+        pgproxy_sql_analysis_free(&a);
+        free(q);
+    }
+
+    /* 20000 values from = conditions (about as many as the depth bound admits), then an IN list
+     * that brings them over the cap */
+    sb s = {0};
+    sb_add(&s, "SELECT * FROM t WHERE a = 1");
+    rep(&s, " AND a = 1", 19999);
+    sb_add(&s, " AND b IN (1");
+    rep(&s, ",1", 50000);
+    sb_add(&s, ")");
+    rc = pgproxy_sql_analyze(s.buf, &a);
+    expect(rc == 0 && a.value_count == 0 && a.values == NULL && a.values_truncated == 1,
+           "20000 = conditions and an IN list of 50001 give none, truncated");
+    pgproxy_sql_analysis_free(&a);
+    expect(a.values == NULL && a.value_count == 0 && a.values_truncated == 0, "free clears the values");
     free(s.buf);
 }
 
@@ -395,6 +614,37 @@ static void check_fuzz(int rounds) {
     printf("fuzz: %d rounds, %d parsed, %d rejected\n", rounds, ok, errors);
 }
 
+/* Where a literal can start: a digit or '.', a quote, E/B/X/N/U& prefixes, $tag$, TRUE/FALSE. */
+static bool literal_start(char ch) {
+    return (ch >= '0' && ch <= '9') || strchr(".'$EeBbXxNnUuTtFf", ch) != NULL;
+}
+
+static bool check_value_invariants(const char *sql, int rc, const pgproxy_sql_analysis *a) {
+    if (rc != 0 || a->values_truncated) return a->value_count == 0 && a->values == NULL && (rc == 0 || !a->values_truncated);
+    if (a->value_count > PGPROXY_SQL_ANALYSIS_MAX_VALUES || (a->value_count > 0) != (a->values != NULL) ||
+        (a->value_count > 0 && a->statement_count != 1))
+        return false;
+    size_t length = strlen(sql);
+    for (size_t i = 0; i < a->value_count; i++) {
+        const pgproxy_sql_column_value *v = &a->values[i];
+        int32_t previous = i ? a->values[i - 1].group : 0;
+        bool ok = v->column && v->column[0] && (!v->table || v->table[0]) && v->row >= 0 &&
+                  (v->group == previous || v->group == previous + 1) && (i > 0 || v->group == 0) &&
+                  v->kind >= PGPROXY_SQL_VALUE_LITERAL && v->kind <= PGPROXY_SQL_VALUE_UNKNOWN;
+        if (v->kind == PGPROXY_SQL_VALUE_LITERAL)
+            ok = ok && v->location >= 0 && (size_t)v->location < length && literal_start(sql[v->location]) &&
+                 (v->negative == 0 || v->negative == 1);
+        else
+            ok = ok && v->location == -1 && v->negative == 0;
+        if (!ok) {
+            printf("bad value %zu: ", i);
+            print_value(sql, v);
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Mutations of the valid cases: truncations, insertions, splices, wrappers. */
 static void check_invariants(const char *sql, int rc, const pgproxy_sql_analysis *a) {
     bool ok = a->kind >= U && a->kind <= X && a->table_count <= 64 && a->function_count <= 64;
@@ -408,6 +658,7 @@ static void check_invariants(const char *sql, int rc, const pgproxy_sql_analysis
         ok = ok && a->error != NULL && a->kind == U && a->flags == PERR && a->statement_count == 0 &&
              a->command_count == 0 && a->table_count == 0 && a->function_count == 0;
     }
+    ok = ok && check_value_invariants(sql, rc, a);
     if (!ok) { failures++; printf("FAIL invariants rc=%d: %s\n", rc, sql); }
 }
 
@@ -415,11 +666,12 @@ static void check_mutations(int rounds) {
     static const char *inserts[] = {"(", ")", ";", ",", "'", "\"", "$$", "/*", "--", " FOR UPDATE ",
                                     " UNION SELECT 1 ", " WITH x AS (SELECT 1) ", "EXPLAIN ANALYZE ",
                                     " INSERT INTO t VALUES (1) ", "nextval(", " JOIN t ON true ", "$1", "\\"};
-    size_t n = sizeof cases / sizeof cases[0];
+    size_t n = sizeof cases / sizeof cases[0], nv = sizeof value_cases / sizeof value_cases[0];
     unsigned seed = 777;
     int ok = 0, errors = 0;
     for (int r = 0; r < rounds; r++) {
-        const char *base = cases[rand_r(&seed) % n].sql;
+        size_t pick = rand_r(&seed) % (n + nv);
+        const char *base = pick < n ? cases[pick].sql : value_cases[pick - n].sql;
         size_t length = strlen(base);
         sb s = {0};
         sb_add(&s, "");
@@ -577,8 +829,11 @@ static void check_bound(void) {
 static void *thread_main(void *arg) {
     (void)arg;
     size_t n = sizeof cases / sizeof cases[0];
-    for (int round = 0; round < 20; round++)
+    size_t nv = sizeof value_cases / sizeof value_cases[0];
+    for (int round = 0; round < 20; round++) {
         for (size_t i = 0; i < n; i++) check_case(&cases[i]);
+        for (size_t i = 0; i < nv; i++) check_value_case(&value_cases[i]);
+    }
     char *q = gen("join", 300); /* goes to the helper thread */
     pgproxy_sql_analysis a;
     if (pgproxy_sql_analyze(q, &a) != 0) { failures++; printf("FAIL threaded join\n"); }
@@ -629,8 +884,12 @@ int main(int argc, char **argv) {
     size_t n = sizeof cases / sizeof cases[0];
     for (size_t i = 0; i < n; i++) check_case(&cases[i]);
     printf("%zu statement cases checked\n", n);
+    size_t nv = sizeof value_cases / sizeof value_cases[0];
+    for (size_t i = 0; i < nv; i++) check_value_case(&value_cases[i]);
+    printf("%zu column value cases checked\n", nv);
     check_errors();
     check_caps();
+    check_value_caps();
     const char *only = argc > 2 ? argv[2] : "";
     if ((!*only && !quick) || !strcmp(only, "bound")) check_bound();
     double t0 = now_us();

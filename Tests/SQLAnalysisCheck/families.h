@@ -6,7 +6,7 @@
 typedef struct { char *buf; size_t len, cap; } sb;
 static void sb_add(sb *s, const char *t) { size_t l = strlen(t); if (s->len + l + 1 > s->cap) { s->cap = (s->len + l + 1) * 2; s->buf = realloc(s->buf, s->cap); } memcpy(s->buf + s->len, t, l + 1); s->len += l; }
 static void rep(sb *s, const char *t, int n) { for (int i = 0; i < n; i++) sb_add(s, t); }
-static const char *families[] = {"plus","concat","unary","not","cast","castarr","collate","join","crossjoin","union","func","sub","fromsub","case","array","parenplus","attz","and","orand","in","values","insub","exists","between","isnull","indir","row","cte","customop","jsonop","muldiv","boolparen","negparen","updateplus","insertsel","lateral","window","coalesce","likeparen","anyarr","setop_paren","with_dml","dots","indirdots","subdots","starcols", NULL};
+static const char *families[] = {"plus","concat","unary","not","cast","castarr","collate","join","crossjoin","union","func","sub","fromsub","case","array","parenplus","attz","and","orand","in","values","insub","exists","between","isnull","indir","row","cte","customop","jsonop","muldiv","boolparen","negparen","updateplus","insertsel","lateral","window","coalesce","likeparen","anyarr","setop_paren","with_dml","dots","indirdots","subdots","starcols","andparen","joinparen", NULL};
 static char *gen(const char *f, int n) {
   sb s = {0}; sb_add(&s, "");
   if (!strcmp(f,"plus")) { sb_add(&s,"SELECT 1"); rep(&s,"+1",n); }
@@ -55,6 +55,8 @@ static char *gen(const char *f, int n) {
   else if (!strcmp(f,"indirdots")) { sb_add(&s,"SELECT (x)"); rep(&s,".a[1]",n); }
   else if (!strcmp(f,"subdots")) { sb_add(&s,"SELECT "); rep(&s,"(SELECT (",n); sb_add(&s,"x"); rep(&s,").a)",n); }
   else if (!strcmp(f,"starcols")) { sb_add(&s,"SELECT t.*"); rep(&s,", s.t.*, (x).*",n); sb_add(&s," FROM t"); }
+  else if (!strcmp(f,"andparen")) { sb_add(&s,"SELECT 1 FROM t WHERE a=1"); rep(&s," AND (a=1",n); rep(&s,")",n); }
+  else if (!strcmp(f,"joinparen")) { sb_add(&s,"SELECT 1 FROM t"); rep(&s," JOIN (t",n); sb_add(&s," JOIN t ON true"); rep(&s,") ON true",n); sb_add(&s," WHERE t.a=1"); }
   else { free(s.buf); return NULL; }
   return s.buf;
 }

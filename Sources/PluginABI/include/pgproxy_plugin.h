@@ -29,7 +29,9 @@
  *    pgproxy applies defaults to what is left: role primary, shard 0, and the backend chosen by
  *    the database's `load_balancing` strategy among healthy backends of that role and shard.
  *
- * Status: version 1.0.
+ * Status: version 1.1 (1.1 added sharding: key values found in the statement, the key type,
+ * PGPROXY_FLAG_SHARDED_TABLE / _OMNISHARDED_TABLE). A 1.0 plugin keeps working: new fields are
+ * only ever appended to the end of a struct.
  */
 #ifndef PGPROXY_PLUGIN_H
 #define PGPROXY_PLUGIN_H
@@ -42,7 +44,7 @@ extern "C" {
 #endif
 
 #define PGPROXY_PLUGIN_ABI_MAJOR 1
-#define PGPROXY_PLUGIN_ABI_MINOR 0
+#define PGPROXY_PLUGIN_ABI_MINOR 1
 #define PGPROXY_PLUGIN_ABI_VERSION ((PGPROXY_PLUGIN_ABI_MAJOR << 16) | PGPROXY_PLUGIN_ABI_MINOR)
 
 /** A string that is not necessarily NUL-terminated. */
@@ -75,6 +77,8 @@ typedef enum pgproxy_statement_kind {
 #define PGPROXY_FLAG_COPY_TO          (1u << 6)  /* COPY ... TO */
 #define PGPROXY_FLAG_SESSION_STATE    (1u << 7)  /* SET, PREPARE, LISTEN, DECLARE ... WITH HOLD, temp tables */
 #define PGPROXY_FLAG_FUNCTION_CALL    (1u << 8)  /* calls at least one function (see `functions`) */
+#define PGPROXY_FLAG_SHARDED_TABLE    (1u << 9)  /* names a table of [[sharded_tables]] (1.1) */
+#define PGPROXY_FLAG_OMNISHARDED_TABLE (1u << 10) /* names a table of [[omnisharded_tables]] (1.1) */
 
 typedef enum pgproxy_role {
     PGPROXY_ROLE_UNDECIDED = 0,
@@ -95,11 +99,50 @@ typedef struct pgproxy_param {
     int16_t format;
 } pgproxy_param;
 
+/** The data type of a sharding key column (`data_type` of `[[sharded_tables]]`). */
+typedef enum pgproxy_key_type {
+    PGPROXY_KEY_BIGINT = 1,
+    PGPROXY_KEY_INTEGER = 2,
+    PGPROXY_KEY_SMALLINT = 3,
+    PGPROXY_KEY_TEXT = 4,      /* text and varchar */
+    PGPROXY_KEY_UUID = 5,
+} pgproxy_key_type;
+
+/** What a `pgproxy_key_value` holds. */
+typedef enum pgproxy_value_kind {
+    PGPROXY_VALUE_GIVEN = 0,   /* `value` is the key, in `format` */
+    PGPROXY_VALUE_NULL = 1,    /* SQL NULL (a NULL literal or a NULL Bind parameter) */
+    PGPROXY_VALUE_UNKNOWN = 2, /* an expression pgproxy does not evaluate (DEFAULT, a function call ...) */
+} pgproxy_value_kind;
+
+/**
+ * A value the statement gives for the key column of a `[[sharded_tables]]` table (1.1). Found in
+ * the statement's parse (cached per shape) and filled from this statement's literals or Bind
+ * parameters:
+ *  - `key = v` or `v = key` among the top-level AND-ed conditions of the WHERE of a SELECT,
+ *    UPDATE or DELETE: one value, a group of its own;
+ *  - `key IN (v1, v2 ...)` there: one group, one value per list member;
+ *  - `INSERT INTO t (..., key, ...) VALUES (...), (...)`: one group, one value per row, `row`
+ *    its 0-based index.
+ * Different groups are conditions that all hold (a row must match each). OR-ed conditions,
+ * subqueries and INSERT without a column list give no values.
+ */
+typedef struct pgproxy_key_value {
+    pgproxy_str table;             /* the table as `[[sharded_tables]]` names it */
+    pgproxy_str column;
+    pgproxy_key_type type;
+    pgproxy_value_kind kind;
+    pgproxy_str value;             /* GIVEN: the bytes; text form unless `format` is 1 (binary) */
+    int16_t format;
+    int32_t group;
+    int32_t row;
+} pgproxy_key_value;
+
 /** A backend the statement could go to, with live figures. */
 typedef struct pgproxy_backend {
     int32_t id;
     pgproxy_role role;
-    int32_t shard;
+    int32_t shard;                /* `shard` of its [[databases]] entry (0 when unsharded) */
     int32_t weight;
     int32_t healthy;              /* 0 or 1 */
     int32_t active_connections;
@@ -140,17 +183,25 @@ typedef struct pgproxy_route_context {
     pgproxy_str application_name;
     const pgproxy_param *params;
     size_t param_count;
-    pgproxy_str sharding_key_hint; /* SET SHARDING KEY TO '...'; len 0 when unset */
-    int32_t shard_hint;            /* SET SHARD TO 'n'; PGPROXY_SHARD_UNDECIDED when unset */
+    pgproxy_str sharding_key_hint; /* SET SHARDING KEY TO '...', or a comment
+                                      `pgproxy: sharding_key=42` in the statement (the comment
+                                      wins); len 0 when neither. Text form, read as `sharding_key_type`. */
+    int32_t shard_hint;            /* SET SHARD TO 'n' or a comment `pgproxy: shard=1` (the
+                                      comment wins); PGPROXY_SHARD_UNDECIDED when neither or 'ANY'. */
     pgproxy_role role_hint;        /* SET SERVER ROLE TO '...', or a comment `pgproxy: role=primary`
                                       (also `route: replica`) in the statement; the comment wins.
                                       UNDECIDED when neither (or 'auto'). When no plugin decides the
                                       role, pgproxy applies this hint itself. */
     const pgproxy_backend *backends; /* every backend of the database, primary first */
     size_t backend_count;
-    int32_t shard_count;
+    int32_t shard_count;           /* shards of the database: 1 + the highest `shard` of its entries */
     const uint8_t *parse_tree;     /* libpg_query protobuf bytes; NULL unless the plugin asked */
     size_t parse_tree_len;
+    /* 1.1 */
+    const pgproxy_key_value *key_values; /* see pgproxy_key_value; only for databases with shards */
+    size_t key_value_count;
+    pgproxy_key_type sharding_key_type; /* the key type of the database's [[sharded_tables]] (BIGINT
+                                      when it has none; the first table's when they differ) */
 } pgproxy_route_context;
 
 typedef enum pgproxy_action {

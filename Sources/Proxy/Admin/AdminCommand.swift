@@ -41,7 +41,7 @@ enum AdminCommands {
     static let all: [any AdminCommand.Type] = [
         ShowHelp.self, ShowPools.self, ShowStats.self, ShowStatsTotals.self, ShowStatsAverages.self,
         ShowServers.self, ShowClients.self, ShowDatabases.self, ShowUsers.self, ShowConfig.self,
-        ShowLists.self, ShowVersion.self, ShowBackends.self, ShowRouting.self,
+        ShowLists.self, ShowVersion.self, ShowBackends.self, ShowShards.self, ShowRouting.self,
         Reload.self, Pause.self, Resume.self, Kill.self, KillClient.self, Reconnect.self,
         Disable.self, Enable.self, Shutdown.self,
     ]

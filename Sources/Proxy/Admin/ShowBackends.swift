@@ -25,31 +25,36 @@ enum ShowBackends: AdminCommand {
             let entry = runtime.backendStatus.entry(database: database.name, address: address)
             let open = pools.filter { $0.backend === backend }.reduce(0) { $0 + $1.openConnectionCount }
             let banned = backend.bannedUntilUptime(now: now)
-            let state: String
-            if banned != nil {
-                state = "banned"
-            } else if !backend.healthy {
-                state = "down"
-            } else {
-                switch entry?.healthy {
-                case false?: state = "down"
-                case true?: state = "up"
-                case nil: state = backend.detectedRole == nil ? "unknown" : "up"
-                }
-            }
-            let role = backend.role?.rawValue ?? "unknown"
-            let shownRole = database.role == .auto ? "\(role) (auto)" : role
+            let state = Self.state(of: backend, entry: entry, now: now)
+            let shownRole = Self.role(of: backend)
             let bannedUntil = banned.map { until -> String in
                 let seconds = wall + Double(until - now) / 1e9
                 return AdminFormat.timestamp(unixSeconds: seconds)
             }
             func milliseconds(_ seconds: Double?) -> String? { seconds.map { String(format: "%.3f", $0 * 1000) } }
             return [
-                database.name, database.host, String(database.port), shownRole, "0", String(database.weight), state, bannedUntil,
+                database.name, database.host, String(database.port), shownRole, String(database.shard), String(database.weight), state, bannedUntil,
                 String(open), String(entry?.connects ?? 0), String(entry?.connectFailures ?? 0),
                 milliseconds(entry?.lastConnectSeconds), milliseconds(entry?.averageConnectSeconds), entry?.lastError,
             ]
         }
         return context.reply(.rows(columns: columns, rows: rows))
+    }
+
+    /// up, down, banned or unknown (no connection tried yet).
+    static func state(of backend: Backend, entry: BackendStatus.Entry?, now: UInt64) -> String {
+        if backend.bannedUntilUptime(now: now) != nil { return "banned" }
+        if !backend.healthy { return "down" }
+        switch entry?.healthy {
+        case false?: return "down"
+        case true?: return "up"
+        case nil: return backend.detectedRole == nil ? "unknown" : "up"
+        }
+    }
+
+    /// The role the host plays, with "(auto)" when pgproxy detects it.
+    static func role(of backend: Backend) -> String {
+        let role = backend.role?.rawValue ?? "unknown"
+        return backend.configuredRole == .auto ? "\(role) (auto)" : role
     }
 }

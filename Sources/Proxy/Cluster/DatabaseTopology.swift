@@ -8,22 +8,36 @@ final class DatabaseTopology: @unchecked Sendable {
     let name: String
     /// In config order.
     let backends: [Backend]
+    /// The shard of each backend, aligned with `backends`.
+    let shards: [Int]
+    /// 1 + the highest shard.
+    let shardCount: Int
     let loadBalancing: LoadBalancing
+    /// The database's tables split by a key, and those copied to every shard.
+    let sharding: ShardingTables
     private let turn = Atomic<Int>(0)
 
-    init(name: String, backends: [Backend], loadBalancing: LoadBalancing) {
+    init(name: String, backends: [Backend], loadBalancing: LoadBalancing, sharding: ShardingTables = ShardingTables()) {
         self.name = name
         self.backends = backends
+        self.shards = backends.map { $0.config.shard }
+        self.shardCount = (shards.max() ?? 0) + 1
         self.loadBalancing = loadBalancing
+        self.sharding = sharding
     }
 
     var hasSeveralHosts: Bool { backends.count > 1 }
 
-    /// The host that takes writes now: the configured primary, or the healthy `auto` host that
-    /// reports not being in recovery. Nil when none is known.
-    var primary: Backend? {
+    var isSharded: Bool { shardCount > 1 }
+
+    /// The host that takes writes in shard 0 (the only shard of an unsharded database).
+    var primary: Backend? { primary(shard: 0) }
+
+    /// The host that takes writes in `shard` now: the configured primary, or the healthy `auto`
+    /// host that reports not being in recovery. Nil when none is known.
+    func primary(shard: Int) -> Backend? {
         var fallback: Backend?
-        for backend in backends {
+        for (index, backend) in backends.enumerated() where shards[index] == shard {
             switch backend.role {
             case .primary?:
                 if backend.configuredRole == .primary || backend.healthy { return backend }
@@ -34,25 +48,26 @@ final class DatabaseTopology: @unchecked Sendable {
         return fallback
     }
 
-    /// Picks the host for a statement of `role`; nil when no host can take it (no primary known).
-    /// Reads go to available replicas (and the primary too for `.any`); with none available,
-    /// to the primary.
-    func select(role: BackendRoleChoice, now: UInt64) -> Backend? {
+    /// Picks the host of `shard` for a statement of `role`; nil when no host can take it (no
+    /// primary is known). Reads go to available replicas (and the primary too for `.any`); with
+    /// none available, to the primary.
+    func select(role: BackendRoleChoice, shard: Int = 0, now: UInt64) -> Backend? {
         switch role {
-        case .primary: return primary
+        case .primary: return primary(shard: shard)
         case .replica, .any:
-            let primary = self.primary
+            let primary = self.primary(shard: shard)
             // Without building a list: this runs for every routed read.
-            @inline(__always) func isCandidate(_ backend: Backend) -> Bool {
-                guard backend.available(now: now), backend.weight > 0 else { return false }
+            @inline(__always) func isCandidate(_ index: Int) -> Bool {
+                let backend = backends[index]
+                guard shards[index] == shard, backend.available(now: now), backend.weight > 0 else { return false }
                 if backend === primary { return role == .any }
                 return backend.role == .replica
             }
             var count = 0
             var total = 0
-            for backend in backends where isCandidate(backend) {
+            for index in backends.indices where isCandidate(index) {
                 count += 1
-                total += backend.weight
+                total += backends[index].weight
             }
             guard count > 0 else { return primary }
             switch loadBalancing {
@@ -60,23 +75,23 @@ final class DatabaseTopology: @unchecked Sendable {
                 var ticket = loadBalancing == .random
                     ? Int.random(in: 0..<count)
                     : (turn.add(1, ordering: .relaxed).newValue & Int.max) % count
-                for backend in backends where isCandidate(backend) {
-                    if ticket == 0 { return backend }
+                for index in backends.indices where isCandidate(index) {
+                    if ticket == 0 { return backends[index] }
                     ticket -= 1
                 }
             case .weighted:
                 var ticket = Int.random(in: 0..<max(total, 1))
-                for backend in backends where isCandidate(backend) {
-                    ticket -= backend.weight
-                    if ticket < 0 { return backend }
+                for index in backends.indices where isCandidate(index) {
+                    ticket -= backends[index].weight
+                    if ticket < 0 { return backends[index] }
                 }
             case .leastConnections:
                 var best: Backend?
                 var bestCount = Int.max
-                for backend in backends where isCandidate(backend) {
-                    let active = backend.activeClients.load(ordering: .relaxed)
+                for index in backends.indices where isCandidate(index) {
+                    let active = backends[index].activeClients.load(ordering: .relaxed)
                     if active < bestCount {
-                        best = backend
+                        best = backends[index]
                         bestCount = active
                     }
                 }
@@ -89,9 +104,35 @@ final class DatabaseTopology: @unchecked Sendable {
     func backend(id: Int) -> Backend? {
         backends.first { $0.id.load(ordering: .relaxed) == id }
     }
+
+    /// The shard `backend` serves here.
+    func shard(of backend: Backend) -> Int {
+        for (index, candidate) in backends.enumerated() where candidate === backend { return shards[index] }
+        return 0
+    }
 }
 
 /// The role a routing decision asks for, once plugins and defaults have spoken.
 enum BackendRoleChoice: Sendable, Equatable {
     case primary, replica, any
+}
+
+/// The `[[sharded_tables]]` and `[[omnisharded_tables]]` of one database, as routing reads them.
+struct ShardingTables: Sendable {
+    var sharded: [ShardedTableConfig] = []
+    var omnisharded: [OmnishardedTableConfig] = []
+
+    /// How `SET SHARDING KEY` values are read: the first sharded table's key type.
+    var keyType: ShardKeyType { sharded.first?.dataType ?? .bigint }
+
+    var isEmpty: Bool { sharded.isEmpty && omnisharded.isEmpty }
+
+    /// The sharded table a statement's `written` table name is, if any.
+    func shardedTable(named written: String) -> ShardedTableConfig? {
+        sharded.first { tableName(written, matches: $0.table) }
+    }
+
+    func isOmnisharded(_ written: String) -> Bool {
+        omnisharded.contains { tableName(written, matches: $0.table) }
+    }
 }

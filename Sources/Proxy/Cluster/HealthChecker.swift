@@ -45,7 +45,7 @@ final class HealthChecker: @unchecked Sendable {
             return loop.makeSucceededVoidFuture()
         }
         let timeout = TimeAmount.milliseconds(config.general.healthcheckTimeout)
-        let primaryBefore = topology.primary
+        let primariesBefore = (0..<topology.shardCount).map { topology.primary(shard: $0) }
         let tls = runtime.tlsContexts.withLock { $0 }
         let checks = topology.backends.map { backend in
             var credentials = credentials
@@ -58,15 +58,18 @@ final class HealthChecker: @unchecked Sendable {
                 .recover { error in self.failed(backend, reason: "\(error)", banTime: config.general.banTime) }
         }
         return EventLoopFuture.andAllComplete(checks, on: loop).map { [self] in
-            let primaryAfter = topology.primary
-            guard primaryBefore !== primaryAfter else { return }
-            let now = primaryAfter.map { "\($0.address)" } ?? "unknown"
-            let was = primaryBefore.map { "\($0.address)" } ?? "unknown"
-            runtime.logger.warning("primary of database \(database) is now \(now) (was \(was))")
-            if let old = primaryBefore {
-                // Its connections may sit in a transaction that can no longer commit, or serve writes
-                // that must go elsewhere now: replace them.
-                for pool in runtime.allPools where pool.backend === old { pool.reconnect() }
+            for (shard, primaryBefore) in primariesBefore.enumerated() {
+                let primaryAfter = topology.primary(shard: shard)
+                guard primaryBefore !== primaryAfter else { continue }
+                let now = primaryAfter.map { "\($0.address)" } ?? "unknown"
+                let was = primaryBefore.map { "\($0.address)" } ?? "unknown"
+                let which = topology.isSharded ? " shard \(shard)" : ""
+                runtime.logger.warning("primary of database \(database)\(which) is now \(now) (was \(was))")
+                if let old = primaryBefore {
+                    // Its connections may sit in a transaction that can no longer commit, or serve
+                    // writes that must go elsewhere now: replace them.
+                    for pool in runtime.allPools where pool.backend === old { pool.reconnect() }
+                }
             }
         }
     }

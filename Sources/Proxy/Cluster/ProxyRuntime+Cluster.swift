@@ -25,7 +25,11 @@ extension ProxyRuntime {
             }
             known = kept
             for name in order {
-                made[name] = DatabaseTopology(name: name, backends: byDatabase[name] ?? [], loadBalancing: config.loadBalancing(database: name))
+                let sharding = ShardingTables(
+                    sharded: config.shardedTables.filter { $0.database == name },
+                    omnisharded: config.omnishardedTables.filter { $0.database == name })
+                made[name] = DatabaseTopology(
+                    name: name, backends: byDatabase[name] ?? [], loadBalancing: config.loadBalancing(database: name), sharding: sharding)
             }
         }
         topologies.withLock { $0 = made }

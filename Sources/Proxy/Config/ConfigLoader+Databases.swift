@@ -3,7 +3,7 @@ import TOMLKit
 extension ConfigLoader {
     /// Keys of a `[[databases]]` entry that this version reads.
     static let databaseKeys = [
-        "name", "host", "port", "database_name", "pool_size", "pool_mode", "min_pool_size", "role", "weight", "load_balancing",
+        "name", "host", "port", "database_name", "pool_size", "pool_mode", "min_pool_size", "role", "weight", "load_balancing", "shard",
     ]
 
     /// The `[[databases]]` entries that have at least a valid, unique name.
@@ -57,8 +57,9 @@ extension ConfigLoader {
                 reader.fail("port", "database '\(database.name)' lists \(database.address) twice")
             }
             if database.role == .primary,
-               databases[..<position].contains(where: { $0.name == database.name && $0.role == .primary }) {
-                reader.fail("role", "database '\(database.name)' already has a primary\(at); give the others role = \"replica\" or \"auto\"")
+               databases[..<position].contains(where: { $0.name == database.name && $0.shard == database.shard && $0.role == .primary }) {
+                let which = database.shard == 0 ? "" : " in shard \(database.shard)"
+                reader.fail("role", "database '\(database.name)' already has a primary\(which); give the others role = \"replica\" or \"auto\"")
             }
             if database.poolMode != databases[first].poolMode {
                 reader.fail("pool_mode", "must be the same for every host of database '\(database.name)'\(at)")
@@ -69,8 +70,13 @@ extension ConfigLoader {
         }
         for (name, first) in seen {
             let hosts = databases.filter { $0.name == name }
-            if !hosts.contains(where: { $0.role != .replica }) {
-                readers[first].fail("role", "database '\(name)' has no host that can take writes: give one role = \"primary\" (or \"auto\" to let pgproxy find it)")
+            let shards = Set(hosts.map(\.shard))
+            for shard in shards.sorted() where !hosts.contains(where: { $0.shard == shard && $0.role != .replica }) {
+                let which = shards.count > 1 ? " has no host in shard \(shard)" : " has no host"
+                readers[first].fail("role", "database '\(name)'\(which) that can take writes: give one role = \"primary\" (or \"auto\" to let pgproxy find it)")
+            }
+            if let missing = (0..<shards.count).first(where: { !shards.contains($0) }) {
+                readers[first].fail("shard", "the shards of database '\(name)' must be numbered 0, 1, 2 ... without gaps; shard \(missing) has no host (found \(shards.sorted().map(String.init).joined(separator: ", ")))")
             }
         }
     }
@@ -93,6 +99,7 @@ extension ConfigLoader {
         let role = reader.choice("role", BackendRole.self)
         let weight = reader.int("weight", atLeast: 0, atMost: 1_000_000)
         let loadBalancing = reader.choice("load_balancing", LoadBalancing.self)
+        let shard = reader.int("shard", atLeast: 0, atMost: 1023)
 
         let effectiveMin = minPoolSize ?? general.minPoolSize
         let effectiveSize = poolSize ?? general.defaultPoolSize
@@ -115,7 +122,8 @@ extension ConfigLoader {
             minPoolSize: minPoolSize,
             role: role ?? .primary,
             weight: weight ?? 1,
-            loadBalancing: loadBalancing
+            loadBalancing: loadBalancing,
+            shard: shard ?? 0
         )
     }
 }

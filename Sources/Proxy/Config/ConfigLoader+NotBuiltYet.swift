@@ -25,6 +25,7 @@ extension ConfigLoader {
             case nothing
             case string(String)
             case integer(Int)
+            case boolean(Bool)
         }
 
         let place: Place
@@ -45,11 +46,7 @@ extension ConfigLoader {
     static let notBuiltYet: [NotBuiltYet] = [
         .init(.configSection, "rest_api", "the REST API"),
         .init(.configSection, "mqtt", "MQTT events"),
-        .init(.configSection, "sharded_tables", "sharding"),
-        .init(.configSection, "omnisharded_tables", "sharding"),
-
-
-        .init(.database, "shard", "sharding", tolerating: .integer(0)),
+        .init(.general, "cross_shard_writes", "writes sent to every shard", tolerating: .boolean(false)),
     ]
 
     /// The refused setting called `name` at `place`, if there is one.

@@ -85,6 +85,11 @@ extension ConfigLoader {
                 if text != accepted {
                     fail(key, "\(key) \"\(text)\" (\(entry.feature)) \(ConfigLoader.notSupportedYet); only \"\(accepted)\" is accepted")
                 }
+            case .boolean(let accepted):
+                guard let value = bool(key) else { return }
+                if value != accepted {
+                    fail(key, "\(key) = \(value) (\(entry.feature)) \(ConfigLoader.notSupportedYet); only \(accepted) is accepted")
+                }
             case .integer(let accepted):
                 guard let number = int(key) else { return }
                 if number != accepted {

@@ -58,7 +58,7 @@ public enum ConfigLoader {
     // MARK: - Both files
 
     /// Sections each file may hold; the other file's are named in errors to catch mix-ups.
-    private static let configSections = ["general", "databases", "admin", "prometheus", "plugins", "tls"]
+    private static let configSections = ["general", "databases", "admin", "prometheus", "plugins", "tls", "sharded_tables", "omnisharded_tables"]
     private static let usersSections = ["users"]
 
     /// A nil text stands for a file that could not be read and whose error is logged already;
@@ -81,9 +81,11 @@ public enum ConfigLoader {
         var prometheus: PrometheusConfig?
         var plugins: [PluginConfig] = []
         var tls: TLSConfig?
+        var sharding: (sharded: [ShardedTableConfig], omnisharded: [OmnishardedTableConfig]) = ([], [])
         if let configTable {
             (general, databases, admin, prometheus, plugins) = readConfigFile(configTable, file: configPath, usersFile: usersPath, source: configSource, log: log)
             tls = configTable["tls"].flatMap { readTLS($0, file: configPath, source: configSource, log: log) }
+            sharding = readShardingTables(configTable, databases: databases ?? [], file: configPath, source: configSource, log: log)
         }
         var users: [UserConfig] = []
         if let usersTable {
@@ -107,8 +109,6 @@ public enum ConfigLoader {
             }
         }
         let hostRules = general?.hbaFile.flatMap { readHostRules($0, configPath: configPath, source: configSource, log: log) }
-        let errors = log.sorted(fileOrder: [configPath, usersPath, general?.hbaFile ?? ""])
-        guard errors.isEmpty else { throw ConfigErrors(errors: errors) }
         var config = ProxyConfig(
             general: general ?? GeneralConfig(),
             databases: databases ?? [],
@@ -121,6 +121,11 @@ public enum ConfigLoader {
             usersPath: usersPath
         )
         config.hostRules = hostRules
+        config.shardedTables = sharding.sharded
+        config.omnishardedTables = sharding.omnisharded
+        checkShardedPoolModes(config, file: configPath, usersFile: usersPath, source: configSource, log: log)
+        let errors = log.sorted(fileOrder: [configPath, usersPath, general?.hbaFile ?? ""])
+        guard errors.isEmpty else { throw ConfigErrors(errors: errors) }
         return config
     }
 

@@ -22,6 +22,8 @@ public struct DatabaseConfig: Sendable, Equatable {
     public var weight: Int
     /// How reads pick a host, instead of the general strategy (`load_balancing`).
     public var loadBalancing: LoadBalancing?
+    /// The shard the host serves, 0-based (`shard`); every host of an unsharded database is in 0.
+    public var shard: Int
 
     /// A database entry; `databaseName` defaults to `name`, as in the file.
     public init(
@@ -34,7 +36,8 @@ public struct DatabaseConfig: Sendable, Equatable {
         minPoolSize: Int? = nil,
         role: BackendRole = .primary,
         weight: Int = 1,
-        loadBalancing: LoadBalancing? = nil
+        loadBalancing: LoadBalancing? = nil,
+        shard: Int = 0
     ) {
         self.name = name
         self.host = host
@@ -46,6 +49,7 @@ public struct DatabaseConfig: Sendable, Equatable {
         self.role = role
         self.weight = weight
         self.loadBalancing = loadBalancing
+        self.shard = shard
     }
 
     /// Host and port, for logs and errors.

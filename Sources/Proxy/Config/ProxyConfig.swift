@@ -17,6 +17,10 @@ public struct ProxyConfig: Sendable, Equatable {
     public var plugins: [PluginConfig]
     /// `[tls]`; nil means plain text on both sides.
     public var tls: TLSConfig?
+    /// `[[sharded_tables]]`, in file order.
+    public var shardedTables: [ShardedTableConfig] = []
+    /// `[[omnisharded_tables]]`, in file order.
+    public var omnishardedTables: [OmnishardedTableConfig] = []
     /// The rules of `hba_file`, read with the config (and again at each reload); nil without one.
     var hostRules: HostRules?
     /// Path `pgproxy.toml` was read from, so a reload reads the same file.
@@ -55,6 +59,11 @@ public struct ProxyConfig: Sendable, Equatable {
     /// Every host of the database `name`, with its backend id (its index in `databases`).
     public func hosts(of name: String) -> [(id: Int, host: DatabaseConfig)] {
         databases.enumerated().filter { $0.element.name == name }.map { ($0.offset, $0.element) }
+    }
+
+    /// Shards of database `name`: 1 + the highest `shard` of its hosts.
+    public func shardCount(of name: String) -> Int {
+        (databases.filter { $0.name == name }.map(\.shard).max() ?? 0) + 1
     }
 
     /// How reads of `database` pick a host.

@@ -19,6 +19,8 @@ final class ClientRouting {
     var batchResponses = 0
     /// The host of the server in use.
     private(set) var backend: Backend?
+    /// A transaction of a sharded database that no server has seen yet.
+    var deferred = DeferredTransaction.none
     /// An ErrorResponse came since the batch was sent (for the statement-done event).
     var failed = false
     /// Rows the batch's CommandCompletes reported; -1 when none had a count.

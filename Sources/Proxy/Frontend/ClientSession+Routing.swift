@@ -23,12 +23,17 @@ extension ClientSession {
             forward(batch, to: nil)
             return
         }
-        let inTransaction = server.map { $0.transactionStatus != .idle } ?? false
+        let topology = groupPart.topology
+        if topology.isSharded, answerDeferredTransaction(batch, routing, responses: responses) { return }
+        let deferred: Bool
+        if case .begun = routing.deferred { deferred = true } else { deferred = false }
+        let inTransaction = deferred || server.map { $0.transactionStatus != .idle } ?? false
         let client = Router.Client(
             user: identity.user.name, database: identity.database.name,
             applicationName: routing.applicationName(from: parameters),
-            session: routing.session, inTransaction: inTransaction, attached: server != nil)
-        switch routing.router.route(batch, client: client, topology: groupPart.topology) {
+            session: routing.session, inTransaction: inTransaction, attached: server != nil,
+            shard: topology.isSharded ? routing.backend.map { topology.shard(of: $0) } : nil)
+        switch routing.router.route(batch, client: client, topology: topology) {
         case .forward(let backend, let info):
             if let info {
                 if info.isWrite { routing.session.transactionHasWritten = true }
@@ -47,7 +52,9 @@ extension ClientSession {
             answerLocally(batch, .commandTag("SET"), responses: responses)
         case .block(let error):
             logger.info("statement of \(identity.user.name)@\(identity.database.name) blocked: \(error.message)")
-            if inTransaction {
+            if deferred, server == nil {
+                failDeferredTransaction(batch, error, routing, responses: responses)
+            } else if inTransaction {
                 // The server's transaction must fail too, as the client is told it did.
                 forward(LocalAnswer.raisingQueries(error, count: responses), to: nil)
             } else {
@@ -61,7 +68,11 @@ extension ClientSession {
                 answerLocally(batch, .rows(result), responses: responses)
             }
         case .unavailable(let error):
-            answerLocally(batch, .error(error), responses: responses)
+            if deferred, server == nil {
+                failDeferredTransaction(batch, error, routing, responses: responses)
+            } else {
+                answerLocally(batch, .error(error), responses: responses)
+            }
         }
     }
 
@@ -91,9 +102,21 @@ extension ClientSession {
 
     /// Answers the batch without a server (block, intercept, pgproxy's SET commands).
     private func answerLocally(_ batch: ByteBuffer, _ content: LocalAnswer.Content, responses: Int) {
-        let status = server?.transactionStatus ?? .idle
+        let status: TransactionStatus
+        if let server {
+            status = server.transactionStatus
+        } else if case .begun = routing?.deferred {
+            status = .inTransaction
+        } else {
+            status = .idle
+        }
         let reply = LocalAnswer.reply(to: batch, content: content, status: status)
         if case .error = content {} else { statements?.answeredLocally(batch) }
+        finishLocalAnswer(reply, responses: responses)
+    }
+
+    /// Sends a reply pgproxy made for a batch that owed `responses` ReadyForQuery.
+    func finishLocalAnswer(_ reply: ByteBuffer, responses: Int) {
         outstanding = max(outstanding - responses, 0)
         if server == nil {
             unsynced = false
@@ -110,7 +133,7 @@ extension ClientSession {
     /// the same role. Returns false when there is none (the caller fails the client).
     func reroute(awayFrom failed: Backend) -> Bool {
         guard routing != nil, server == nil, let groupPart, failed.role != .primary,
-              let other = groupPart.topology.select(role: .replica, now: NIODeadline.now().uptimeNanoseconds),
+              let other = groupPart.topology.select(role: .replica, shard: groupPart.topology.shard(of: failed), now: NIODeadline.now().uptimeNanoseconds),
               other !== failed, let target = groupPart.partition(of: other) else { return false }
         move(to: target)
         requestServerAfterReroute()

@@ -340,6 +340,25 @@ final class ClientSession: ChannelDuplexHandler {
     }
 
     private func attach(_ server: ServerConnection) {
+        if let routing, case .begun(let begin) = routing.deferred {
+            // The transaction pgproxy answered BEGIN for starts here, before its first statement.
+            routing.deferred = .none
+            waiting = true
+            server.runInternal(begin) { [self] error in
+                waiting = false
+                guard phase != .closed else {
+                    server.release(owed: 0, unsynced: false, resetQuery: resetQuery(afterSession: true))
+                    return
+                }
+                if let error {
+                    server.release(owed: 0, unsynced: false, resetQuery: nil)
+                    refuse(ErrorFields(.fatal, error.sqlState, error.message, detail: "while starting the transaction pgproxy answered BEGIN for"))
+                    return
+                }
+                attach(server)
+            }
+            return
+        }
         self.server = server
         partition?.counters.serverAssignments &+= 1
         if let routing { routing.attached(to: server.partition.pool.backend) }

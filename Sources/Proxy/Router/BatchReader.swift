@@ -27,6 +27,8 @@ enum BatchReader {
         var paramCount: Int
         /// The batch is exactly one Query message.
         var singleQuery: Bool
+        /// The statement runs (a Query, or a Bind); false when it is only prepared or described.
+        var executes = true
     }
 
     /// `params` receives the first Bind's parameters (pointing into `raw`), grown if needed.
@@ -90,7 +92,9 @@ enum BatchReader {
         }
         if let query { return Found(text: .inBatch(query), extended: false, prepared: nil, paramCount: 0, singleQuery: messages == 1) }
         if let bound { return bound }
-        if let firstParse { return Found(text: .inBatch(firstParse.range), extended: true, prepared: firstParse.statement, paramCount: 0, singleQuery: false) }
+        if let firstParse {
+            return Found(text: .inBatch(firstParse.range), extended: true, prepared: firstParse.statement, paramCount: 0, singleQuery: false, executes: false)
+        }
         return nil
     }
 

@@ -13,6 +13,7 @@ final class Router {
     private var backends: UnsafeMutablePointer<pgproxy_backend>
     private var backendCapacity = 8
     private var builder = InterceptedResult()
+    private let keyValues = ShardKeyValues()
     /// Batches that got a statement through the chain, blocked, intercepted (SHOW ROUTING).
     private(set) var routed: UInt64 = 0
     private(set) var blocked: UInt64 = 0
@@ -52,6 +53,8 @@ final class Router {
         var inTransaction: Bool
         /// A server is attached (transaction or session mode): only block/intercept matter.
         var attached: Bool
+        /// The shard of the attached server, in a database with shards.
+        var shard: Int?
     }
 
     /// Routes `batch` (complete client messages). `topology` lists the candidate hosts.
@@ -70,7 +73,7 @@ final class Router {
             return .hint(hint)
         }
         routed &+= 1
-        guard !chain.isEmpty else {
+        guard !chain.isEmpty || topology.isSharded else {
             // Without plugins only a role hint can send a statement elsewhere than the primary.
             guard !client.attached else { return .forward(backend: nil, info: nil) }
             let shape = found.text.withBytes(raw) { StatementShape.scan($0) }
@@ -107,7 +110,8 @@ final class Router {
         let now = NIODeadline.now().uptimeNanoseconds
         for (index, backend) in topology.backends.enumerated() {
             backends[index] = pgproxy_backend(
-                id: Int32(backend.id.load(ordering: .relaxed)), role: backend.pluginRole, shard: 0, weight: Int32(backend.weight),
+                id: Int32(backend.id.load(ordering: .relaxed)), role: backend.pluginRole, shard: Int32(topology.shards[index]),
+                weight: Int32(backend.weight),
                 healthy: backend.available(now: now) ? 1 : 0,
                 active_connections: Int32(backend.activeClients.load(ordering: .relaxed)), idle_connections: 0,
                 latency_avg_ms: backend.latencyAverageMilliseconds, latency_p99_ms: backend.latencyP99Milliseconds,
@@ -116,16 +120,19 @@ final class Router {
         }
         let session = client.session
         let hint = shape.roleHint ?? session.roleHint
+        let shardHint: Int32? = shape.shardHint.map { $0 < 0 ? nil : $0 } ?? (shape.shardingKeyHint == nil ? session.shard : nil)
+        let sharded = topology.isSharded
+        let tableFlags = sharded ? ShardKeyValues.tableFlags(info, topology.sharding) : 0
         var user = client.user, database = client.database, application = client.applicationName
         let outcome: PluginChain.Outcome = found.text.withBytes(raw) { text in
             user.withUTF8 { userBytes in
                 database.withUTF8 { databaseBytes in
                     application.withUTF8 { applicationBytes in
-                        (session.shardingKey ?? []).withUnsafeBufferPointer { key in
+                        (session.shardingKey ?? []).withUnsafeBufferPointer { sessionKey in
                             var context = pgproxy_route_context()
                             context.query = pgproxy_str(text)
                             context.kind = info.kind
-                            context.flags = info.flags
+                            context.flags = info.flags | tableFlags
                             context.commands = UnsafePointer(info.commands.items)
                             context.command_count = info.commands.count
                             context.tables = UnsafePointer(info.tables.items)
@@ -141,12 +148,22 @@ final class Router {
                             context.application_name = pgproxy_str(UnsafeRawBufferPointer(applicationBytes))
                             context.params = UnsafePointer(params)
                             context.param_count = found.paramCount
-                            context.sharding_key_hint = pgproxy_str(UnsafeRawBufferPointer(key))
-                            context.shard_hint = session.shard ?? PGPROXY_SHARD_UNDECIDED
+                            if let range = shape.shardingKeyHint {
+                                context.sharding_key_hint = pgproxy_str(UnsafeRawBufferPointer(rebasing: text[range]))
+                            } else if shape.shardHint == nil {
+                                context.sharding_key_hint = pgproxy_str(UnsafeRawBufferPointer(sessionKey))
+                            }
+                            context.shard_hint = shardHint ?? PGPROXY_SHARD_UNDECIDED
                             context.role_hint = hint == .primary ? PGPROXY_ROLE_PRIMARY : hint == .replica ? PGPROXY_ROLE_REPLICA : PGPROXY_ROLE_UNDECIDED
                             context.backends = UnsafePointer(backends)
                             context.backend_count = backendCount
-                            context.shard_count = 1
+                            context.shard_count = Int32(topology.shardCount)
+                            if sharded {
+                                context.sharding_key_type = topology.sharding.keyType.plugin
+                                context.key_value_count = keyValues.fill(
+                                    info, text: text, params: params, paramCount: found.paramCount, sharding: topology.sharding)
+                                context.key_values = UnsafePointer(keyValues.values)
+                            }
                             guard chain.wantsParseTree else { return chain.route(&context, builder: builder) }
                             return StatementInfo.withParseTree(of: text) { tree in
                                 context.parse_tree = tree.baseAddress?.assumingMemoryBound(to: UInt8.self)
@@ -170,6 +187,23 @@ final class Router {
         default:
             if !builder.columns.isEmpty || !builder.rows.isEmpty { builder = InterceptedResult() }
         }
+        var shard = client.shard ?? 0
+        if sharded, found.executes {
+            switch resolveShard(
+                outcome.decision.shard, hint: shardHint, flags: info.flags | tableFlags, info: info,
+                current: client.attached ? client.shard : nil, topology: topology) {
+            case .shard(let decided): shard = decided
+            case .refused(let error):
+                blocked &+= 1
+                return .block(error)
+            }
+            if let current = client.shard, client.attached, current != shard {
+                blocked &+= 1
+                return .block(ErrorFields(.error, SQLState.featureNotSupported,
+                    "this transaction runs on shard \(current) of database \"\(topology.name)\"; the statement belongs to shard \(shard)",
+                    hint: "a transaction that touches two shards needs two-phase commit, which pgproxy does not do yet: run it as separate transactions, one per shard"))
+            }
+        }
         guard !client.attached else { return .forward(backend: nil, info: info) }
         let role: BackendRoleChoice
         switch outcome.decision.role {
@@ -179,15 +213,16 @@ final class Router {
         default: role = hint == .replica ? .replica : .primary
         }
         let backendID = outcome.decision.backend_id >= 0 ? Int(outcome.decision.backend_id) : nil
-        return choose(role: role, backendID: backendID, topology: topology, info: info)
+        return choose(role: role, backendID: backendID, shard: shard, topology: topology, info: info)
     }
 
-    private func choose(role: BackendRoleChoice, backendID: Int?, topology: DatabaseTopology, info: StatementInfo?) -> Result {
+    private func choose(role: BackendRoleChoice, backendID: Int?, shard: Int = 0, topology: DatabaseTopology, info: StatementInfo?) -> Result {
         if let backendID, let backend = topology.backend(id: backendID) { return .forward(backend: backend, info: info) }
         if topology.backends.count == 1 { return .forward(backend: topology.backends[0], info: info) }
-        guard let backend = topology.select(role: role, now: NIODeadline.now().uptimeNanoseconds) else {
+        guard let backend = topology.select(role: role, shard: shard, now: NIODeadline.now().uptimeNanoseconds) else {
+            let which = topology.isSharded ? " in shard \(shard)" : ""
             return .unavailable(ErrorFields(.error, SQLState.cannotConnectNow,
-                "no primary is known for database \"\(topology.name)\": every host that could take writes is down or in recovery",
+                "no primary is known for database \"\(topology.name)\"\(which): every host that could take writes is down or in recovery",
                 hint: "pgproxy finds the new primary on its next health check"))
         }
         return .forward(backend: backend, info: info)

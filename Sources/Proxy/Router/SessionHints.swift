@@ -95,8 +95,9 @@ enum SessionHint: Equatable {
         case "key":
             return .shardingKey(value)
         default:
+            if String(decoding: value, as: UTF8.self).lowercased() == "any" { return .shard(nil) }
             guard let number = Int32(String(decoding: value, as: UTF8.self)), number >= 0 else {
-                return .invalid("invalid shard '\(String(decoding: value, as: UTF8.self))': expected a shard number")
+                return .invalid("invalid shard '\(String(decoding: value, as: UTF8.self))': expected a shard number or 'ANY'")
             }
             return .shard(number)
         }

@@ -17,6 +17,8 @@ final class StatementInfo {
     /// Shape details, to tell a fingerprint collision from a hit.
     let literalCount: Int
     let parameterCount: Int
+    /// Values the statement gives for columns where they pick its rows (for sharding keys).
+    let columnValues: [ColumnValue]
     /// Cache bookkeeping: the router's tick when last used.
     var lastUse: UInt64 = 0
 
@@ -35,6 +37,7 @@ final class StatementInfo {
         parseError = analysis.error.map { String(cString: $0) }
         literalCount = shape.literalCount
         parameterCount = shape.parameterCount
+        columnValues = ColumnValue.read(analysis.values, count: analysis.value_count, text: text)
     }
 
     var isWrite: Bool { kind == PGPROXY_STMT_WRITE || kind == PGPROXY_STMT_DDL }
@@ -50,6 +53,55 @@ final class StatementInfo {
     }
 
     func has(_ flag: UInt32) -> Bool { flags & flag != 0 }
+}
+
+/// A value a statement gives for a column (see `pgproxy_sql_column_value`), with its literal
+/// named by its place among the statement's literals, so statements of one shape share it.
+struct ColumnValue {
+    enum Source: Equatable {
+        /// The statement's `ordinal`-th literal (0-based, as `StatementShape.scan` counts them).
+        case literal(ordinal: Int, negative: Bool)
+        /// Bind parameter `$n` (1-based).
+        case parameter(Int)
+        case null
+        case unknown
+    }
+
+    /// As written, or nil when the column could belong to several relations.
+    var table: String?
+    var column: String
+    var group: Int32
+    var row: Int32
+    var source: Source
+
+    static func read(_ values: UnsafeMutablePointer<pgproxy_sql_column_value>?, count: Int, text: UnsafeRawBufferPointer) -> [ColumnValue] {
+        guard let values, count > 0 else { return [] }
+        // Literal ordinals by where each literal starts.
+        var ordinals: [Int: Int] = [:]
+        _ = StatementShape.scan(text) { range in ordinals[range.lowerBound] = ordinals.count }
+        var made: [ColumnValue] = []
+        made.reserveCapacity(count)
+        for index in 0..<count {
+            let value = values[index]
+            guard let column = value.column else { continue }
+            let source: Source
+            switch value.kind {
+            case PGPROXY_SQL_VALUE_LITERAL:
+                if let ordinal = ordinals[Int(value.location)] {
+                    source = .literal(ordinal: ordinal, negative: value.negative != 0)
+                } else {
+                    source = .unknown  // not a literal the shape scan knows: never guess
+                }
+            case PGPROXY_SQL_VALUE_PARAM: source = .parameter(Int(value.param))
+            case PGPROXY_SQL_VALUE_NULL: source = .null
+            default: source = .unknown
+            }
+            made.append(ColumnValue(
+                table: value.table.map { String(cString: $0) }, column: String(cString: column),
+                group: value.group, row: value.row, source: source))
+        }
+        return made
+    }
 }
 
 /// An owned array of `pgproxy_str`, each pointing into one owned block of bytes.

@@ -15,6 +15,10 @@ struct StatementShape: Equatable, Sendable {
     var parameterCount: Int
     /// A routing hint in a comment: `/* pgproxy: role=primary */` (or `route: replica`).
     var roleHint: RoleHint?
+    /// `/* pgproxy: shard=1 */`; a negative value for `shard=any`.
+    var shardHint: Int32?
+    /// `/* pgproxy: sharding_key=42 */` (also `sharding_key='a b'`): where the value is in the text.
+    var shardingKeyHint: Range<Int>?
 
     enum RoleHint: String, Sendable { case primary, replica }
 
@@ -27,6 +31,8 @@ struct StatementShape: Equatable, Sendable {
         var literals = 0
         var parameters = 0
         var hint: RoleHint?
+        var shardHint: Int32?
+        var shardingKeyHint: Range<Int>?
         // Blanks only matter between two words ("select a" is not "selecta"); around
         // punctuation they are dropped, so "aid=7" and "aid = 7" have one shape.
         var pendingSpace = false
@@ -55,7 +61,7 @@ struct StatementShape: Equatable, Sendable {
             case UInt8(ascii: "/") where index + 1 < count && text[index + 1] == UInt8(ascii: "*"):
                 let start = index + 2
                 index = skipBlockComment(text, from: start)
-                if hint == nil { hint = roleHint(in: text, start..<max(start, index - 2)) }
+                readHints(in: text, start..<max(start, index - 2), role: &hint, shard: &shardHint, shardingKey: &shardingKeyHint)
                 pendingSpace = true
             case UInt8(ascii: "'"):
                 let start = index
@@ -127,7 +133,9 @@ struct StatementShape: Equatable, Sendable {
                 }
             }
         }
-        return StatementShape(fingerprint: hash, literalCount: literals, parameterCount: parameters, roleHint: hint)
+        return StatementShape(
+            fingerprint: hash, literalCount: literals, parameterCount: parameters, roleHint: hint,
+            shardHint: shardHint, shardingKeyHint: shardingKeyHint)
     }
 
     static func scan(_ text: String, literal: ((Range<Int>) -> Void)? = nil) -> StatementShape {
@@ -234,14 +242,71 @@ struct StatementShape: Equatable, Sendable {
         return index
     }
 
-    /// `pgproxy: role=primary` or `route: replica` inside a comment's text.
-    private static func roleHint(in text: UnsafeRawBufferPointer, _ range: Range<Int>) -> RoleHint? {
-        guard range.count >= 8, range.count <= 128 else { return nil }
-        let comment = String(decoding: UnsafeRawBufferPointer(rebasing: text[range]), as: UTF8.self)
-            .lowercased().filter { !$0.isWhitespace }
-        for prefix in ["pgproxy:role=", "route:", "pgproxy:route="] where comment.hasPrefix(prefix) {
-            return RoleHint(rawValue: String(comment.dropFirst(prefix.count)))
+    /// `pgproxy: role=primary, shard=1, sharding_key=42` (any of them, separated by commas or
+    /// blanks) or `route: replica` inside a comment's text. The first comment that sets a hint wins.
+    private static func readHints(
+        in text: UnsafeRawBufferPointer, _ range: Range<Int>,
+        role: inout RoleHint?, shard: inout Int32?, shardingKey: inout Range<Int>?
+    ) {
+        guard range.count >= 6, range.count <= 256 else { return }
+        var lexer = SQLLexer(UnsafeRawBufferPointer(rebasing: text[range]))
+        lexer.skipBlanks()
+        if lexer.take("route") {
+            lexer.skipBlanks()
+            guard lexer.skip(UInt8(ascii: ":")), role == nil else { return }
+            role = lexer.word().flatMap(RoleHint.init(rawValue:))
+            return
         }
-        return nil
+        guard lexer.take("pgproxy") else { return }
+        lexer.skipBlanks()
+        guard lexer.skip(UInt8(ascii: ":")) else { return }
+        while true {
+            lexer.skipBlanks()
+            _ = lexer.skip(UInt8(ascii: ","))
+            guard let name = lexer.word() else { return }
+            lexer.skipBlanks()
+            guard lexer.skip(UInt8(ascii: "=")) else { return }
+            lexer.skipBlanks()
+            let valueStart = lexer.index
+            guard let value = lexer.hintValue() else { return }
+            switch name {
+            case "role", "route":
+                if role == nil { role = RoleHint(rawValue: String(decoding: value, as: UTF8.self).lowercased()) }
+            case "shard":
+                let spelled = String(decoding: value, as: UTF8.self)
+                if shard == nil { shard = spelled.lowercased() == "any" ? -1 : Int32(spelled).flatMap { $0 >= 0 ? $0 : nil } }
+            case "sharding_key":
+                if shardingKey == nil {
+                    // The value as written; a quoted one without its quotes (no '' inside).
+                    var start = range.lowerBound + valueStart
+                    var end = range.lowerBound + lexer.index
+                    if text[start] == UInt8(ascii: "'") {
+                        start += 1
+                        end -= 1
+                    }
+                    shardingKey = start..<max(start, end)
+                }
+            default:
+                return
+            }
+        }
+    }
+}
+
+extension SQLLexer {
+    /// Consumes `byte` if it is next.
+    mutating func skip(_ byte: UInt8) -> Bool {
+        guard index < text.count, text[index] == byte else { return false }
+        index += 1
+        return true
+    }
+
+    /// A comment hint's value: quoted, or up to a blank or a comma.
+    mutating func hintValue() -> [UInt8]? {
+        guard index < text.count else { return nil }
+        if text[index] == UInt8(ascii: "'") { return quoted() }
+        let start = index
+        while index < text.count, text[index] != 0x20, text[index] != UInt8(ascii: ","), text[index] != 0x0A, text[index] != 0x09 { index += 1 }
+        return index > start ? Array(text[start..<index]) : nil
     }
 }

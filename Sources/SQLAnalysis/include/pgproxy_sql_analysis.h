@@ -62,6 +62,48 @@ extern "C" {
 #define PGPROXY_SQL_ANALYSIS_NO_MEMORY 3     /* allocation or helper thread failed */
 #define PGPROXY_SQL_ANALYSIS_INVALID (-1)    /* `query` or `out` is NULL */
 
+/** What a `pgproxy_sql_column_value` is. */
+#define PGPROXY_SQL_VALUE_LITERAL 0  /* a literal in the text, at `location` */
+#define PGPROXY_SQL_VALUE_PARAM 1    /* the Bind parameter $`param` */
+#define PGPROXY_SQL_VALUE_NULL 2     /* the NULL literal */
+#define PGPROXY_SQL_VALUE_UNKNOWN 3  /* anything else: DEFAULT, an expression, a function call ... */
+
+/** At most this many entries in `values`; a statement with more gets none (`values_truncated`). */
+#define PGPROXY_SQL_ANALYSIS_MAX_VALUES 65536
+
+/*
+ * A value the statement gives for a column, where it decides which rows the statement touches
+ * (what a sharding router needs). Only for a text of exactly one statement:
+ *  - SELECT (a plain one: no UNION/INTERSECT/EXCEPT), UPDATE, DELETE: each top-level AND-ed
+ *    condition of the WHERE clause that is `column = value` or `value = column` is one group with
+ *    one value; `column IN (v1, v2, ...)` is one group with one value per member. Conditions under
+ *    OR or NOT, in subqueries, CTEs or JOIN ... ON clauses give nothing; so does a condition with
+ *    an UNKNOWN value (`id = f()`, `id IN (1, f())`, `a.id = b.id`), and one on a column of a
+ *    subquery, function, CTE or aliased JOIN in FROM, or whose qualifier names no relation there.
+ *  - INSERT INTO rel (c1, c2 ...) VALUES (...), (...): one group per column of the column list,
+ *    with one value per row (`row` = 0-based row index); DEFAULT, a row too short and a column
+ *    with a subscript or field (`arr[1]`) give UNKNOWN. INSERT without a column list, INSERT ...
+ *    SELECT, DEFAULT VALUES and VALUES ... LIMIT/OFFSET give nothing.
+ * A value is a literal (possibly cast: '42'::bigint, bigint '42'), a negative number literal, a
+ * $n parameter (possibly cast), NULL, or UNKNOWN for anything else.
+ * `values` is ordered by group, then row.
+ */
+typedef struct pgproxy_sql_column_value {
+    char *table;         /* the relation as written ("users", "public.users"): the one a qualified column's
+                            qualifier (table name or alias) names, or, for an unqualified column, the only
+                            relation of the FROM clause (UPDATE/DELETE: the target; INSERT: the target).
+                            NULL when that is ambiguous (an unqualified column, several relations). */
+    char *column;        /* the column name as PostgreSQL folds it */
+    int32_t group;       /* 0-based, in text order */
+    int32_t row;         /* INSERT: the VALUES row; otherwise 0 */
+    int32_t kind;        /* PGPROXY_SQL_VALUE_* */
+    int32_t location;    /* LITERAL: byte offset of the literal's first byte (its quote, its E/X/B/N/U& prefix,
+                            its $tag$, its first digit or '.', or the TRUE/FALSE keyword); for a negative
+                            number the digits after the minus sign, which `negative` records. Other kinds: -1 */
+    int32_t negative;    /* LITERAL: a number written with a leading minus sign */
+    int32_t param;       /* PARAM: n of $n */
+} pgproxy_sql_column_value;
+
 typedef struct pgproxy_sql_analysis {
     int32_t kind;            /* pgproxy_statement_kind, combined over all statements */
     uint32_t flags;          /* PGPROXY_FLAG_* union */
@@ -73,6 +115,8 @@ typedef struct pgproxy_sql_analysis {
     int32_t error_cursor;    /* 1-based position of the parse error, 0 if none */
     uint8_t *parse_tree;     /* pgproxy_sql_analyze_with_tree only: libpg_query's protobuf bytes */
     size_t parse_tree_len;
+    pgproxy_sql_column_value *values; size_t value_count; /* see pgproxy_sql_column_value */
+    int32_t values_truncated; /* 1: more than PGPROXY_SQL_ANALYSIS_MAX_VALUES; `values` is empty */
 } pgproxy_sql_analysis;
 
 /*

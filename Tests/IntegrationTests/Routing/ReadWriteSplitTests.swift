@@ -167,7 +167,7 @@ final class ReadWriteSplitTests: IntegrationTestCase {
             XCTFail("a plugin for ABI 2.0 was loaded")
         } catch {
             let message = "\(error)"
-            XCTAssertTrue(message.contains("ABI 2.0") && message.contains("ABI 1.0") && message.contains("libfuture.so"), message)
+            XCTAssertTrue(message.contains("ABI 2.0") && message.contains("ABI 1.1") && message.contains("libfuture.so"), message)
         }
     }
 

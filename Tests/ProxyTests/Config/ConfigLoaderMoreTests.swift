@@ -5,7 +5,7 @@ import XCTest
 /// Refusals of unbuilt features, error ordering, line finding, lookups and file loading.
 extension ConfigLoaderTests {
     func testSectionsOfFeaturesNotBuiltYet() {
-        for section in ["[rest_api]", "[mqtt]", "[[sharded_tables]]", "[[omnisharded_tables]]"] {
+        for section in ["[rest_api]", "[mqtt]"] {
             let name = section.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
             let errors = refusals(Self.minimalConfig + "\n\n\(section)\nenabled = true\n")
             assertOne(errors, line: 5, key: name, reason: "\(section) (")
@@ -74,14 +74,12 @@ extension ConfigLoaderTests {
         XCTAssertEqual(plugin.map(\.key), ["plugins[0].path"])
     }
 
-    func testDatabaseKeysOfFeaturesNotBuiltYet() throws {
-        XCTAssertNoThrow(try load(Self.minimalConfig + "\nrole = \"primary\"\nshard = 0\n"))
-        let errors = refusals(Self.minimalConfig + "\nshard = 1\n")
-        XCTAssertEqual(errors.map(\.key), ["databases[0].shard"])
-        XCTAssertEqual(errors.map(\.line), [4])
+    func testKeysOfFeaturesNotBuiltYet() throws {
+        XCTAssertNoThrow(try load("[general]\ncross_shard_writes = false\n" + Self.minimalConfig))
+        let errors = refusals("[general]\ncross_shard_writes = true\n" + Self.minimalConfig)
+        XCTAssertEqual(errors.map(\.key), ["general.cross_shard_writes"])
         XCTAssertEqual(errors.first?.reason,
-                       "shard 1 (sharding) is not supported yet in this version of pgproxy; only 0 is accepted")
-        XCTAssertEqual(refusals(Self.minimalConfig + "\nshard = \"0\"\n").first?.reason, "expected an integer, got a string")
+                       "cross_shard_writes = true (writes sent to every shard) is not supported yet in this version of pgproxy; only false is accepted")
     }
 
     // MARK: - Many errors at once

@@ -1,0 +1,61 @@
+import PluginABI
+
+extension Router {
+    enum ShardChoice {
+        case shard(Int)
+        case refused(ErrorFields)
+    }
+
+    /// The shard a statement of a sharded database runs on: the chain's answer, else the shard
+    /// hint, else (for statements that name no sharded table) the shard of the transaction in
+    /// progress or shard 0. A statement that would need several shards is refused with the
+    /// reason, never sent to one of them.
+    func resolveShard(
+        _ decided: Int32, hint: Int32?, flags: UInt32, info: StatementInfo, current: Int?, topology: DatabaseTopology
+    ) -> ShardChoice {
+        let count = topology.shardCount
+        func checked(_ shard: Int32) -> ShardChoice {
+            guard shard < count else {
+                return .refused(ErrorFields(.error, SQLState.invalidParameterValue,
+                    "shard \(shard) does not exist: database \"\(topology.name)\" has \(count) shards, numbered 0 to \(count - 1)"))
+            }
+            return .shard(Int(shard))
+        }
+        if decided >= 0 { return checked(decided) }
+        if decided == PGPROXY_SHARD_ALL { return .refused(Self.crossShardRefusal(info: info, flags: flags, topology: topology)) }
+        if let hint, hint >= 0 { return checked(hint) }
+        if flags & PGPROXY_FLAG_SHARDED_TABLE != 0 {
+            return .refused(Self.crossShardRefusal(info: info, flags: flags, topology: topology))
+        }
+        if let current { return .shard(current) }
+        if flags & PGPROXY_FLAG_OMNISHARDED_TABLE != 0, info.kind == PGPROXY_STMT_READ {
+            return .shard(Int.random(in: 0..<count))  // the same rows everywhere: spread the reads
+        }
+        return .shard(0)
+    }
+
+    /// Why a statement that needs every shard does not run (yet).
+    static func crossShardRefusal(info: StatementInfo, flags: UInt32, topology: DatabaseTopology) -> ErrorFields {
+        let keyHint = "give the sharding key in the statement (WHERE key = value), with SET SHARDING KEY TO '<key>', or pick a shard with SET SHARD TO '<n>'"
+        let tables = info.tables.strings.filter { topology.sharding.shardedTable(named: $0) != nil }
+        let named = tables.isEmpty ? "" : " (" + tables.joined(separator: ", ") + ")"
+        if info.kind == PGPROXY_STMT_READ, flags & PGPROXY_FLAG_SHARDED_TABLE != 0 {
+            return ErrorFields(.error, SQLState.featureNotSupported,
+                "the statement reads sharded tables\(named) without a sharding key, so it needs every shard of database \"\(topology.name)\"; pgproxy does not run cross-shard queries yet",
+                hint: keyHint)
+        }
+        if info.commands.strings.first == "INSERT", flags & PGPROXY_FLAG_SHARDED_TABLE != 0, !info.columnValues.isEmpty {
+            return ErrorFields(.error, SQLState.featureNotSupported,
+                "the rows of this INSERT\(named) belong to different shards, or some have no sharding key pgproxy can read; pgproxy does not split an INSERT across shards yet",
+                hint: "insert the rows of each shard in a statement of their own, with literal or parameter keys")
+        }
+        if flags & PGPROXY_FLAG_SHARDED_TABLE != 0 {
+            return ErrorFields(.error, SQLState.featureNotSupported,
+                "the statement changes sharded tables\(named) without a sharding key, so it would run on every shard of database \"\(topology.name)\"; pgproxy refuses writes to every shard",
+                hint: keyHint)
+        }
+        return ErrorFields(.error, SQLState.featureNotSupported,
+            "the statement writes to a table copied to every shard of database \"\(topology.name)\" (an omnisharded table); pgproxy does not write to every shard yet",
+            hint: "write to it on each shard with SET SHARD TO '<n>'")
+    }
+}

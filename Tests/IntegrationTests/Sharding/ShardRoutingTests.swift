@@ -1,0 +1,200 @@
+import Foundation
+import CLibPQ
+import XCTest
+
+/// Statements of a database with two shards go to the shard their key belongs to, however the
+/// key is given; what would need several shards is refused with the reason.
+final class ShardRoutingTests: IntegrationTestCase {
+    nonisolated(unsafe) static var set: ShardSet?
+
+    override class func setUp() {
+        super.setUp()
+        TestWatchdog.shared.arm("ShardRoutingTests.setUp")
+        set = try? ShardSet()
+        TestWatchdog.shared.disarm()
+    }
+
+    override class func tearDown() {
+        set?.destroy()
+        super.tearDown()
+    }
+
+    private func fixture() async throws -> (ProxyFixture, ShardSet) {
+        let set = try XCTUnwrap(Self.set, "the shards could not be made")
+        let proxy = try await ProxyFixture(
+            backendPort: set.shards[0].port, sections: "[[plugins]]\nname = \"hash_sharder\"\n" + ProxyFixture.adminSection,
+            databases: set.config)
+        return (proxy, set)
+    }
+
+    /// Two user ids that live on different shards, inserted through pgproxy: (on shard 0, on shard 1).
+    private func usersOnBothShards(_ client: PQConnection, _ set: ShardSet) throws -> (Int, Int) {
+        var found: [Int: Int] = [:]
+        var id = 1000
+        while found.count < 2 {
+            id += 1
+            let outcome = client.exec("INSERT INTO users (id, name) VALUES (\(id), 'user \(id)') ON CONFLICT (id) DO NOTHING")
+            XCTAssertTrue(outcome.ok, outcome.message ?? "")
+            let holders = try set.shardsAnswering("SELECT count(*) FROM users WHERE id = \(id)", "1")
+            XCTAssertEqual(holders.count, 1, "user \(id) stored on exactly one shard")
+            if let shard = holders.first, found[shard] == nil { found[shard] = id }
+        }
+        for shard in set.shards { try shard.psql("UPDATE users SET name = 'user ' || id") }
+        return (found[0]!, found[1]!)
+    }
+
+    func testKeysInStatementsPickTheShard() async throws {
+        let (proxy, set) = try await fixture()
+        defer { Task { await proxy.stop() } }
+        let client = try PQConnection(proxy.conninfo())
+        let (onZero, onOne) = try usersOnBothShards(client, set)
+        let ports = set.shards.map { String($0.port) }
+
+        // WHERE key = literal, either way round, with a cast, and as a Bind parameter.
+        XCTAssertEqual(client.exec("SELECT name FROM users WHERE id = \(onOne)").firstValue, "user \(onOne)")
+        XCTAssertEqual(client.exec("SELECT inet_server_port() FROM users WHERE \(onZero) = id").firstValue, ports[0])
+        XCTAssertEqual(client.exec("SELECT inet_server_port() FROM users u WHERE u.id = '\(onOne)'::bigint AND name LIKE 'user%'").firstValue, ports[1])
+        XCTAssertEqual(client.execParams("SELECT inet_server_port() FROM users WHERE id = $1", [String(onOne)]).firstValue, ports[1])
+        XCTAssertEqual(client.execParams("SELECT inet_server_port() FROM users WHERE id = $1", [String(onZero)]).firstValue, ports[0])
+        // Named prepared statements: each Bind routes by its own value.
+        XCTAssertTrue(client.prepare("by_id", "SELECT inet_server_port(), name FROM users WHERE id = $1").ok)
+        XCTAssertEqual(client.execPrepared("by_id", [String(onZero)]).firstValue, ports[0])
+        XCTAssertEqual(client.execPrepared("by_id", [String(onOne)]).firstValue, ports[1])
+        // IN lists on one shard.
+        XCTAssertEqual(client.exec("SELECT inet_server_port() FROM users WHERE id IN (\(onOne), \(onOne))").firstValue, ports[1])
+
+        // UPDATE and DELETE by key, on the right shard (one row each).
+        XCTAssertEqual(client.exec("UPDATE users SET name = 'renamed' WHERE id = \(onOne)").commandTag, "UPDATE 1")
+        XCTAssertEqual(try set.shards[1].psql("SELECT name FROM users WHERE id = \(onOne)"), "renamed")
+        XCTAssertEqual(client.exec("DELETE FROM users WHERE id = \(onZero)").commandTag, "DELETE 1")
+        XCTAssertEqual(try set.shards[0].psql("SELECT count(*) FROM users WHERE id = \(onZero)"), "0")
+
+        // A multi-row INSERT whose rows share a shard; one whose rows do not is refused.
+        XCTAssertEqual(client.exec("INSERT INTO users (id, name) VALUES (\(onZero), 'a'), (\(onZero) * 1, 'b') ON CONFLICT DO NOTHING").ok, false,
+                       "a key that is an expression cannot be routed")
+        let same = client.exec("INSERT INTO users (id, name) VALUES (\(onZero), 'back')")
+        XCTAssertTrue(same.ok, same.message ?? "")
+        let split = client.exec("INSERT INTO users (id, name) VALUES (\(onZero + 100000), 'x'), (\(onOne + 100000), 'y'), (\(onZero + 100001), 'z'), (\(onOne + 100001), 'w')")
+        XCTAssertEqual(split.sqlState, "0A000")
+        XCTAssertTrue(split.message?.contains("belong to different shards") ?? false, split.message ?? "")
+        // A bad key is refused as PostgreSQL would.
+        let bad = client.exec("SELECT * FROM users WHERE id = 'abc'")
+        XCTAssertEqual(bad.sqlState, "22P02", bad.message ?? "")
+    }
+
+    func testSessionHintsAndCommentsPickTheShard() async throws {
+        let (proxy, set) = try await fixture()
+        defer { Task { await proxy.stop() } }
+        let client = try PQConnection(proxy.conninfo())
+        let (onZero, onOne) = try usersOnBothShards(client, set)
+        let ports = set.shards.map { String($0.port) }
+
+        // SET SHARD TO: answered by pgproxy, then every statement runs there until RESET.
+        let set1 = client.exec("SET SHARD TO '1'")
+        XCTAssertEqual(set1.commandTag, "SET", set1.message ?? "")
+        XCTAssertEqual(client.exec("SELECT inet_server_port()").firstValue, ports[1])
+        XCTAssertEqual(client.exec("SELECT count(*) FROM users WHERE id = \(onZero)").firstValue, "0", "the hint wins over the key")
+        XCTAssertTrue(client.exec("SET SHARD TO 'ANY'").ok)
+        XCTAssertEqual(client.exec("SELECT inet_server_port()").firstValue, ports[0], "no hint: shard 0 for statements without a sharded table")
+        let outOfRange = client.exec("SET SHARD TO '7'")
+        XCTAssertTrue(outOfRange.ok)
+        let refused = client.exec("SELECT 1")
+        XCTAssertEqual(refused.sqlState, "22023")
+        XCTAssertTrue(refused.message?.contains("shard 7 does not exist") ?? false, refused.message ?? "")
+        XCTAssertTrue(client.exec("RESET SHARD").ok)
+
+        // SET SHARDING KEY TO: hashed like a key of the sharded tables.
+        XCTAssertEqual(client.exec("SET SHARDING KEY TO '\(onOne)'").commandTag, "SET")
+        XCTAssertEqual(client.exec("SELECT inet_server_port(), count(*) FROM users").firstValue, ports[1], "a read without a key goes to the hinted key's shard")
+        XCTAssertTrue(client.exec("RESET SHARDING KEY").ok)
+
+        // Comments for one statement.
+        XCTAssertEqual(client.exec("/* pgproxy: shard=1 */ SELECT inet_server_port()").firstValue, ports[1])
+        XCTAssertEqual(client.exec("SELECT inet_server_port() /* pgproxy: sharding_key=\(onOne) */").firstValue, ports[1])
+        XCTAssertEqual(client.exec("/* pgproxy: sharding_key='\(onZero)' */ SELECT inet_server_port(), count(*) FROM users").firstValue, ports[0])
+        XCTAssertEqual(client.exec("SELECT inet_server_port()").firstValue, ports[0], "a comment lasts one statement")
+    }
+
+    func testTransactionsStayOnTheShardOfTheirFirstStatement() async throws {
+        let (proxy, set) = try await fixture()
+        defer { Task { await proxy.stop() } }
+        let client = try PQConnection(proxy.conninfo())
+        let (onZero, onOne) = try usersOnBothShards(client, set)
+
+        // BEGIN waits for the first statement to pick the shard: this one is shard 1.
+        XCTAssertEqual(client.exec("BEGIN").commandTag, "BEGIN")
+        XCTAssertEqual(client.transactionStatus, PQTRANS_INTRANS)
+        XCTAssertEqual(client.exec("UPDATE users SET name = 'in tx' WHERE id = \(onOne)").commandTag, "UPDATE 1")
+        XCTAssertEqual(client.exec("SELECT name FROM users WHERE id = \(onOne)").firstValue, "in tx")
+        let other = client.exec("SELECT name FROM users WHERE id = \(onZero)")
+        XCTAssertEqual(other.sqlState, "0A000")
+        XCTAssertTrue(other.message?.contains("this transaction runs on shard 1") ?? false, other.message ?? "")
+        XCTAssertEqual(client.transactionStatus, PQTRANS_INERROR, "the refusal fails the transaction, as the server's error would")
+        XCTAssertEqual(client.exec("ROLLBACK").commandTag, "ROLLBACK")
+        XCTAssertEqual(try set.shards[1].psql("SELECT name FROM users WHERE id = \(onOne)"), "user \(onOne)", "rolled back")
+
+        // A committed transaction on shard 1.
+        XCTAssertTrue(client.exec("BEGIN").ok)
+        XCTAssertEqual(client.exec("UPDATE users SET name = 'committed' WHERE id = \(onOne)").commandTag, "UPDATE 1")
+        XCTAssertEqual(client.exec("COMMIT").commandTag, "COMMIT")
+        XCTAssertEqual(try set.shards[1].psql("SELECT name FROM users WHERE id = \(onOne)"), "committed")
+
+        // An empty transaction never needs a server; a refused first statement fails the
+        // transaction until its end, as in PostgreSQL.
+        XCTAssertTrue(client.exec("START TRANSACTION").ok)
+        XCTAssertEqual(client.exec("COMMIT").commandTag, "COMMIT")
+        XCTAssertEqual(client.transactionStatus, PQTRANS_IDLE)
+        XCTAssertTrue(client.exec("BEGIN").ok)
+        XCTAssertEqual(client.exec("SELECT count(*) FROM users").sqlState, "0A000")
+        XCTAssertEqual(client.exec("SELECT 1").sqlState, "25P02")
+        XCTAssertEqual(client.exec("COMMIT").commandTag, "ROLLBACK")
+        XCTAssertEqual(client.transactionStatus, PQTRANS_IDLE)
+
+        // SET SHARDING KEY inside a deferred transaction applies to it.
+        XCTAssertTrue(client.exec("BEGIN").ok)
+        XCTAssertTrue(client.exec("SET SHARDING KEY TO '\(onZero)'").ok)
+        XCTAssertEqual(client.exec("SELECT count(*) FROM users WHERE name LIKE 'user%'").firstValue.flatMap(Int.init).map { $0 > 0 }, true)
+        XCTAssertEqual(client.exec("SELECT inet_server_port()").firstValue, String(set.shards[0].port))
+        XCTAssertTrue(client.exec("COMMIT").ok)
+    }
+
+    func testStatementsNeedingEveryShardAreRefusedWithTheReason() async throws {
+        let (proxy, set) = try await fixture()
+        defer { Task { await proxy.stop() } }
+        let client = try PQConnection(proxy.conninfo())
+        _ = try usersOnBothShards(client, set)
+
+        let read = client.exec("SELECT count(*) FROM users")
+        XCTAssertEqual(read.sqlState, "0A000")
+        XCTAssertTrue(read.message?.contains("without a sharding key") ?? false, read.message ?? "")
+        let write = client.exec("DELETE FROM users")
+        XCTAssertEqual(write.sqlState, "0A000")
+        XCTAssertTrue(write.message?.contains("would run on every shard") ?? false, write.message ?? "")
+        let or = client.exec("SELECT * FROM users WHERE id = 1 OR id = 2")
+        XCTAssertEqual(or.sqlState, "0A000", "OR-ed keys are not read: every shard would be needed")
+        let omniWrite = client.exec("INSERT INTO countries VALUES ('de', 'Germany')")
+        XCTAssertEqual(omniWrite.sqlState, "0A000")
+        XCTAssertTrue(omniWrite.message?.contains("copied to every shard") ?? false, omniWrite.message ?? "")
+
+        // Reads of an omnisharded table go to any shard; statements without tables to shard 0.
+        XCTAssertEqual(client.exec("SELECT name FROM countries WHERE code = 'jp'").firstValue, "Japan")
+        XCTAssertEqual(client.exec("SELECT 41 + 1").firstValue, "42")
+        XCTAssertEqual(client.exec("SELECT count(*) FROM users").sqlState, "0A000", "the session is still usable")
+    }
+
+    func testShowShardsListsEachShardWithItsHosts() async throws {
+        let (proxy, set) = try await fixture()
+        defer { Task { await proxy.stop() } }
+        let admin = try proxy.admin()
+        let shards = admin.exec("SHOW SHARDS")
+        XCTAssertTrue(shards.ok, shards.message ?? "")
+        let rows = shards.records.filter { $0["database"] == "app" }
+        XCTAssertEqual(rows.map { $0["shard"] }, ["0", "1"])
+        XCTAssertEqual(rows.map { $0["hosts"] }, set.shards.map { "127.0.0.1:\($0.port)" })
+        XCTAssertEqual(rows.map { $0["primary"] }, set.shards.map { "127.0.0.1:\($0.port)" })
+        XCTAssertTrue(rows.first?["sharded_tables"]?.contains("users(id bigint)") ?? false, "\(rows)")
+        XCTAssertEqual(rows.first?["omnisharded_tables"], "countries")
+        let backends = admin.exec("SHOW BACKENDS").records.filter { $0["database"] == "app" }
+        XCTAssertEqual(backends.map { $0["shard"] }, ["0", "1"])
+    }
+}

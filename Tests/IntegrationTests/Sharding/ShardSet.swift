@@ -1,0 +1,75 @@
+import Foundation
+import XCTest
+
+/// Two PostgreSQL instances serving database `app` as shards 0 and 1, with the tables the
+/// sharding tests use: `users` (bigint key), one table per other key type, and `countries`
+/// (omnisharded).
+final class ShardSet: @unchecked Sendable {
+    let shards: [TestCluster]
+
+    static let tables = """
+        CREATE TABLE users (id bigint PRIMARY KEY, name text);
+        CREATE TABLE k_bigint (k bigint);
+        CREATE TABLE k_integer (k integer);
+        CREATE TABLE k_smallint (k smallint);
+        CREATE TABLE k_text (k text);
+        CREATE TABLE k_varchar (k varchar(64));
+        CREATE TABLE k_uuid (k uuid);
+        CREATE TABLE countries (code text PRIMARY KEY, name text);
+        INSERT INTO countries VALUES ('fr', 'France'), ('jp', 'Japan');
+        """
+
+    init() throws {
+        shards = try (0..<2).map { _ in try TestCluster() }
+        for shard in shards { try shard.psql(Self.tables) }
+    }
+
+    func destroy() {
+        for shard in shards { shard.destroy() }
+    }
+
+    /// `[[databases]]`, `[[sharded_tables]]` and `[[omnisharded_tables]]` for database `app`.
+    var config: String {
+        var text = ""
+        for (index, shard) in shards.enumerated() {
+            text += """
+                [[databases]]
+                name = "app"
+                host = "127.0.0.1"
+                port = \(shard.port)
+                shard = \(index)
+
+                """
+        }
+        text += """
+            [[sharded_tables]]
+            database = "app"
+            table = "users"
+            column = "id"
+            data_type = "bigint"
+
+            """
+        for type in ["bigint", "integer", "smallint", "text", "varchar", "uuid"] {
+            text += """
+                [[sharded_tables]]
+                database = "app"
+                table = "k_\(type)"
+                column = "k"
+                data_type = "\(type)"
+
+                """
+        }
+        text += """
+            [[omnisharded_tables]]
+            database = "app"
+            table = "countries"
+
+            """
+        return text
+    }
+
+    /// Which shard holds `sql`'s answer: the index of the shard where it returns `expected`.
+    func shardsAnswering(_ sql: String, _ expected: String) throws -> [Int] {
+        try shards.indices.filter { try shards[$0].psql(sql) == expected }
+    }
+}
