@@ -5,7 +5,8 @@
  *      once per tree level with no limit; a text that could nest deeper than a small bound is
  *      parsed on a helper thread whose stack is sized for the bound (virtual memory; only what
  *      the recursion touches is used). A text beyond SA_MAX_DEPTH_BOUND is refused.
- *   2. pg_query_parse_protobuf, then pg_query__parse_result__unpack.
+ *   2. pg_query_parse_protobuf, then pg_query__parse_result__unpack (sa_parse_guarded, which
+ *      merge.c uses too).
  *   3. Per statement: walk the tree generically (walk.c), classify it (classify.c).
  *   4. Combine: kind = the strongest, flags = the union, names sorted by where they first appear.
  *   5. A text of one statement: the values it gives for columns (values.c).
@@ -193,58 +194,54 @@ static int summarise(const PgQuery__ParseResult *tree, const char *query, pgprox
     return PGPROXY_SQL_ANALYSIS_OK;
 }
 
-/* Parses and summarises (keeping the protobuf bytes when asked); needs stack for the whole
- * depth of the tree. */
-static int analyze_parsed(const char *query, pgproxy_sql_analysis *out, bool keep_tree) {
+/* ---- parsing where it is safe (shared with merge.c) --------------------------------------- */
+
+/* Sets the failure of a guarded parse: `message` copied (NULL when even that fails). */
+static int parse_failed(sa_parse_failure *failure, int status, const char *message, int32_t cursor) {
+    free(failure->message);
+    failure->failed = true;
+    failure->message = message != NULL ? strdup(message) : NULL;
+    failure->cursor = cursor > 0 ? cursor : 0;
+    return status;
+}
+
+/* Parses, unpacks and hands the tree to `consume`; needs stack for the whole depth of the tree. */
+static int parse_and_consume(const char *query, sa_tree_consumer consume, void *context,
+                             sa_parse_failure *failure) {
     PgQueryProtobufParseResult parsed = pg_query_parse_protobuf(query);
     if (parsed.error != NULL) {
         const char *message = parsed.error->message ? parsed.error->message : "syntax error";
-        int status = fail(out, PGPROXY_SQL_ANALYSIS_PARSE_ERROR, message, parsed.error->cursorpos);
+        int status = parse_failed(failure, PGPROXY_SQL_ANALYSIS_PARSE_ERROR, message, parsed.error->cursorpos);
         pg_query_free_protobuf_parse_result(parsed);
         return status;
     }
     PgQuery__ParseResult *tree = pg_query__parse_result__unpack(
         NULL, parsed.parse_tree.len, (const uint8_t *)parsed.parse_tree.data);
-    uint8_t *bytes = NULL;
-    if (keep_tree && tree != NULL) {
-        bytes = malloc(parsed.parse_tree.len > 0 ? parsed.parse_tree.len : 1);
-        if (bytes != NULL) memcpy(bytes, parsed.parse_tree.data, parsed.parse_tree.len);
-    }
-    size_t length = parsed.parse_tree.len;
+    int status = tree == NULL
+        ? parse_failed(failure, PGPROXY_SQL_ANALYSIS_NO_MEMORY, "could not unpack the parse tree", 0)
+        : consume(tree, (const uint8_t *)parsed.parse_tree.data, parsed.parse_tree.len, context);
+    if (tree != NULL) pg_query__parse_result__free_unpacked(tree, NULL);
     pg_query_free_protobuf_parse_result(parsed);
-    if (tree == NULL) return fail(out, PGPROXY_SQL_ANALYSIS_NO_MEMORY, "could not unpack the parse tree", 0);
-    if (keep_tree && bytes == NULL) {
-        pg_query__parse_result__free_unpacked(tree, NULL);
-        return fail(out, PGPROXY_SQL_ANALYSIS_NO_MEMORY, "out of memory", 0);
-    }
-
-    int status = summarise(tree, query, out);
-    pg_query__parse_result__free_unpacked(tree, NULL);
-    if (status == PGPROXY_SQL_ANALYSIS_OK && bytes != NULL) {
-        out->parse_tree = bytes;
-        out->parse_tree_len = length;
-    } else {
-        free(bytes);
-    }
     return status;
 }
 
-/* ---- the helper thread ------------------------------------------------------------------- */
-
 typedef struct sa_job {
     const char *query;
-    pgproxy_sql_analysis *out;
-    bool keep_tree;
+    sa_tree_consumer consume;
+    void *context;
+    sa_parse_failure *failure;
     int status;
 } sa_job;
 
 static void *run_job(void *argument) {
     sa_job *job = argument;
-    job->status = analyze_parsed(job->query, job->out, job->keep_tree);
+    job->status = parse_and_consume(job->query, job->consume, job->context, job->failure);
     return NULL;
 }
 
-static int analyze_on_helper_thread(const char *query, pgproxy_sql_analysis *out, bool keep_tree, size_t stack_size) {
+/* Runs the job on a short-lived thread whose stack (`stack_size` bytes + a guard page) is mapped
+ * for it. */
+static int run_on_helper_thread(sa_job *job, size_t stack_size) {
     long page_size = sysconf(_SC_PAGESIZE);
     size_t page = page_size > 0 ? (size_t)page_size : 4096;
     size_t usable = (stack_size + page - 1) / page * page;
@@ -259,47 +256,91 @@ static int analyze_on_helper_thread(const char *query, pgproxy_sql_analysis *out
 #endif
     void *memory = mmap(NULL, total, PROT_READ | PROT_WRITE, map_flags, -1, 0);
     if (memory == MAP_FAILED)
-        return fail(out, PGPROXY_SQL_ANALYSIS_NO_MEMORY, "no memory for a stack to analyse this query", 0);
+        return parse_failed(job->failure, PGPROXY_SQL_ANALYSIS_NO_MEMORY,
+                            "no memory for a stack to analyse this query", 0);
     if (mprotect(memory, page, PROT_NONE) != 0) {
         munmap(memory, total);
-        return fail(out, PGPROXY_SQL_ANALYSIS_NO_MEMORY, "could not set up a stack to analyse this query", 0);
+        return parse_failed(job->failure, PGPROXY_SQL_ANALYSIS_NO_MEMORY,
+                            "could not set up a stack to analyse this query", 0);
     }
 
-    sa_job job = {query, out, keep_tree, PGPROXY_SQL_ANALYSIS_NO_MEMORY};
+    job->status = PGPROXY_SQL_ANALYSIS_NO_MEMORY;
     pthread_attr_t attributes;
     pthread_t thread = 0;
     bool started = false;
     if (pthread_attr_init(&attributes) == 0) {
         if (pthread_attr_setstack(&attributes, (char *)memory + page, usable) == 0)
-            started = pthread_create(&thread, &attributes, run_job, &job) == 0;
+            started = pthread_create(&thread, &attributes, run_job, job) == 0;
         pthread_attr_destroy(&attributes);
     }
     if (started) pthread_join(thread, NULL);
     munmap(memory, total);
     if (!started)
-        return fail(out, PGPROXY_SQL_ANALYSIS_NO_MEMORY, "could not start a thread to analyse this query", 0);
-    return job.status;
+        return parse_failed(job->failure, PGPROXY_SQL_ANALYSIS_NO_MEMORY,
+                            "could not start a thread to analyse this query", 0);
+    return job->status;
+}
+
+int sa_parse_guarded(const char *query, sa_tree_consumer consume, void *context, sa_parse_failure *failure) {
+    memset(failure, 0, sizeof *failure);
+    uint64_t bound;
+    char *error;
+    int32_t cursor;
+    if (!sa_estimate_depth(query, &bound, &error, &cursor)) {
+        if (error == NULL) return parse_failed(failure, PGPROXY_SQL_ANALYSIS_NO_MEMORY, "out of memory", 0);
+        failure->failed = true;
+        failure->message = error;
+        failure->cursor = cursor > 0 ? cursor : 0;
+        return PGPROXY_SQL_ANALYSIS_PARSE_ERROR;
+    }
+    if (bound <= SA_INLINE_MAX_BOUND) return parse_and_consume(query, consume, context, failure);
+    if (bound > SA_MAX_DEPTH_BOUND)
+        return parse_failed(failure, PGPROXY_SQL_ANALYSIS_TOO_COMPLEX,
+                            "query too deeply nested or too long to analyse", 0);
+    sa_job job = {query, consume, context, failure, PGPROXY_SQL_ANALYSIS_NO_MEMORY};
+    return run_on_helper_thread(&job, SA_STACK_BASE + (size_t)bound * SA_STACK_PER_LEVEL);
 }
 
 /* ---- entry point ------------------------------------------------------------------------- */
+
+typedef struct sa_analysis_job {
+    const char *query;
+    pgproxy_sql_analysis *out;
+    bool keep_tree;
+} sa_analysis_job;
+
+/* Summarises the tree (keeping the protobuf bytes when asked). */
+static int consume_analysis(const PgQuery__ParseResult *tree, const uint8_t *bytes, size_t length, void *context) {
+    sa_analysis_job *job = context;
+    uint8_t *copy = NULL;
+    if (job->keep_tree) {
+        copy = malloc(length > 0 ? length : 1);
+        if (copy == NULL) return fail(job->out, PGPROXY_SQL_ANALYSIS_NO_MEMORY, "out of memory", 0);
+        if (length > 0) memcpy(copy, bytes, length);
+    }
+    int status = summarise(tree, job->query, job->out);
+    if (status == PGPROXY_SQL_ANALYSIS_OK && copy != NULL) {
+        job->out->parse_tree = copy;
+        job->out->parse_tree_len = length;
+    } else {
+        free(copy);
+    }
+    return status;
+}
 
 static int analyze(const char *query, pgproxy_sql_analysis *out, bool keep_tree) {
     if (out == NULL) return PGPROXY_SQL_ANALYSIS_INVALID;
     memset(out, 0, sizeof *out);
     if (query == NULL) return fail(out, PGPROXY_SQL_ANALYSIS_INVALID, "query is NULL", 0);
 
-    uint64_t bound;
-    char *error;
-    int32_t cursor;
-    if (!sa_estimate_depth(query, &bound, &error, &cursor)) {
-        if (error != NULL) return fail_owned(out, PGPROXY_SQL_ANALYSIS_PARSE_ERROR, error, cursor);
-        return fail(out, PGPROXY_SQL_ANALYSIS_NO_MEMORY, "out of memory", 0);
+    sa_analysis_job job = {query, out, keep_tree};
+    sa_parse_failure failure;
+    int status = sa_parse_guarded(query, consume_analysis, &job, &failure);
+    if (failure.failed) {
+        if (failure.message == NULL) return fail(out, status, "out of memory", 0);
+        return fail_owned(out, status, failure.message, failure.cursor);
     }
-    if (bound <= SA_INLINE_MAX_BOUND) return analyze_parsed(query, out, keep_tree);
-    if (bound > SA_MAX_DEPTH_BOUND)
-        return fail(out, PGPROXY_SQL_ANALYSIS_TOO_COMPLEX,
-                    "query too deeply nested or too long to analyse", 0);
-    return analyze_on_helper_thread(query, out, keep_tree, SA_STACK_BASE + (size_t)bound * SA_STACK_PER_LEVEL);
+    return status;
 }
 
 int pgproxy_sql_analyze(const char *query, pgproxy_sql_analysis *out) { return analyze(query, out, false); }

@@ -58,6 +58,14 @@ typedef struct sa_facts {
  */
 bool sa_walk_statement(sa_collector *collector, const ProtobufCMessage *root, sa_facts *facts);
 
+/*
+ * Visits every message under `root` (root included), parents before children, children in field
+ * order; iterative, so a deep tree cannot overflow the C stack. `visit` may set *skip_children;
+ * returning false stops the walk. Returns false when stopped or out of memory.
+ */
+typedef bool (*sa_visitor)(const ProtobufCMessage *message, void *context, bool *skip_children);
+bool sa_walk(const ProtobufCMessage *root, sa_visitor visit, void *context);
+
 /* The message held by a Node (its active oneof member), or NULL. Generic over node types. */
 const ProtobufCMessage *sa_node_inner(const ProtobufCMessage *node);
 
@@ -127,5 +135,66 @@ int sa_kind_rank(int32_t kind);
  * (or error NULL when out of memory).
  */
 bool sa_estimate_depth(const char *query, uint64_t *bound, char **error, int32_t *cursor);
+
+/* ---- parsing where it is safe (analysis.c) ------------------------------------------------ */
+
+/* Gets the unpacked parse tree of the query and libpg_query's protobuf bytes of it; runs on a stack
+ * big enough for the tree's depth. Returns a PGPROXY_SQL_ANALYSIS_* status. */
+typedef int (*sa_tree_consumer)(const PgQuery__ParseResult *tree, const uint8_t *bytes, size_t length,
+                                void *context);
+
+typedef struct sa_parse_failure {
+    bool failed;           /* the text was not parsed: `consume` did not run */
+    char *message;         /* malloc'ed (the caller's), NULL when out of memory */
+    int32_t cursor;        /* 1-based position of a parse error, else 0 */
+} sa_parse_failure;
+
+/*
+ * Bounds the depth of `query` (guard.c), refuses it (TOO_COMPLEX) beyond SA_MAX_DEPTH_BOUND, parses
+ * it on the caller's stack or on a helper thread with a stack sized for the bound, and calls
+ * `consume` with the tree, which is freed afterwards. Returns consume's status, or, with
+ * failure->failed set, PARSE_ERROR / TOO_COMPLEX / NO_MEMORY.
+ */
+int sa_parse_guarded(const char *query, sa_tree_consumer consume, void *context, sa_parse_failure *failure);
+
+/* ---- tokens of a query text (merge_text.c) ----------------------------------------------- */
+
+typedef struct sa_tokens {
+    const char *query;
+    PgQuery__ScanResult *scan;     /* owned */
+    PgQuery__ScanToken **items;    /* scan->tokens, in text order; `end` is exclusive */
+    size_t count;
+} sa_tokens;
+
+/* pg_query_scan of `query`. False when it does not scan or out of memory. */
+bool sa_tokens_scan(const char *query, sa_tokens *tokens);
+void sa_tokens_free(sa_tokens *tokens);
+
+/* From the first '(' at or after `location` to its matching ')' (end exclusive). */
+bool sa_tokens_parenthesised(const sa_tokens *tokens, int32_t location, int32_t *start, int32_t *end);
+
+/* The two ranges hold the same tokens: comments and white space ignored, unquoted identifiers and
+ * keywords compared as PostgreSQL folds them (ASCII case). */
+bool sa_tokens_same(const sa_tokens *tokens, int32_t a_start, int32_t a_end, int32_t b_start, int32_t b_end);
+
+/* The end of the last token of a SELECT list whose last item starts at `location`; -1 if not found. */
+int32_t sa_tokens_select_list_end(const sa_tokens *tokens, int32_t location);
+
+/* The range of a number constant whose A_Const is at `location` (signs the grammar folded into it
+ * included). False when that is no plain number. */
+bool sa_tokens_number(const sa_tokens *tokens, int32_t location, int32_t *start, int32_t *end);
+
+/* A function's name as written, dotted, into `buffer` (truncated to `size`; for messages). */
+void sa_function_name(const PgQuery__FuncCall *call, char *buffer, size_t size);
+
+/* PGPROXY_SQL_TARGET_COUNT..AVG for count/sum/min/max/avg (unqualified or pg_catalog.), OTHER for
+ * another aggregate of PostgreSQL by name (array_agg, stddev* ..., or one of the five in another
+ * schema), -1 for a name no aggregate we know has. */
+int sa_aggregate_kind(const PgQuery__FuncCall *call);
+
+/* The result column name PostgreSQL gives an unaliased SELECT-list expression (FigureColname of
+ * PostgreSQL 15): a column's last field, a function's name, "case", a cast's type ... or
+ * "?column?". Points into the tree or to a constant. */
+const char *sa_figure_name(const PgQuery__Node *node);
 
 #endif /* PGPROXY_SA_INTERNAL_H */

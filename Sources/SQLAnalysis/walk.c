@@ -273,3 +273,16 @@ bool sa_walk_statement(sa_collector *collector, const ProtobufCMessage *root, sa
     free(stack.frames);
     return ok;
 }
+
+bool sa_walk(const ProtobufCMessage *root, sa_visitor visit, void *context) {
+    if (root == NULL) return true;
+    sa_stack stack = {0};
+    bool ok = stack_push(&stack, root, false);
+    while (ok && stack.count > 0) {
+        const ProtobufCMessage *message = stack.frames[--stack.count].message;
+        bool skip_children = false;
+        ok = visit(message, context, &skip_children) && (skip_children || push_children(&stack, message));
+    }
+    free(stack.frames);
+    return ok;
+}

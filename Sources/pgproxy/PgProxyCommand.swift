@@ -30,7 +30,7 @@ struct PgProxyCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         if check {
-            print("\(config) and \(users) are valid: \(loaded.databases.count) database(s), \(loaded.users.count) user(s)")
+            print("\(config) and \(users) are valid: \(Set(loaded.databases.map(\.name)).count) database(s) on \(loaded.databases.count) host(s), \(loaded.users.count) user(s)")
             return
         }
         let level = Logger.Level(rawValue: loaded.general.logLevel) ?? .info
@@ -44,7 +44,11 @@ struct PgProxyCommand: AsyncParsableCommand {
         do {
             try await server.start()
         } catch {
-            logger.critical("could not listen on \(loaded.general.host):\(loaded.general.port): \(error)")
+            if error is PluginLoadError {
+                logger.critical("\(error)")
+            } else {
+                logger.critical("could not listen on \(loaded.general.host):\(loaded.general.port): \(error)")
+            }
             throw ExitCode(1)
         }
         SignalWaiter.onEach(SIGHUP) {

@@ -2,9 +2,10 @@
  * check.c — checks pgproxy_sql_analyze: ~160 statements with their expected kind, flags, command
  * tags, tables and functions; ~50 with the column values they give (table, column, group, row,
  * kind, the text at a literal's location, sign, parameter number); error reporting; the 64-name
- * caps and the PGPROXY_SQL_ANALYSIS_MAX_VALUES cap; deep and huge inputs (analysed
- * on the helper thread, or refused, never a crash); random and mutated inputs; several threads
- * at once (one with a 256 KB stack); and the time per analysis. See the Makefile.
+ * caps and the PGPROXY_SQL_ANALYSIS_MAX_VALUES cap; merge plans (check_merge.c); deep and huge
+ * inputs (analysed on the helper thread, or refused, never a crash); random and mutated inputs
+ * (their merge plans too); several threads at once (one with a 256 KB stack); and the time per
+ * analysis. See the Makefile.
  *
  *   ./check                 everything, then the timing
  *   ./check quick           smaller inputs, no timing (for valgrind)
@@ -28,6 +29,7 @@
 #include "pgproxy_sql_analysis.h"
 #include "sa_internal.h" /* internal: sa_estimate_depth and the SA_* stack constants */
 #include "families.h"
+#include "check_merge.h"
 
 enum { U = PGPROXY_STMT_UNKNOWN, R = PGPROXY_STMT_READ, W = PGPROXY_STMT_WRITE, D = PGPROXY_STMT_DDL,
        T = PGPROXY_STMT_TRANSACTION, X = PGPROXY_STMT_UTILITY };
@@ -343,6 +345,7 @@ static const value_expectation value_cases[] = {
 
 static int failures = 0;
 static void check_invariants(const char *sql, int rc, const pgproxy_sql_analysis *a);
+static void check_merge_plan(const char *sql, int analysis_rc);
 
 static bool list_equals(char **items, size_t count, const char *expected) {
     size_t i = 0;
@@ -552,6 +555,7 @@ static void check_deep(bool quick) {
             else { failures++; printf("FAIL deep %s %d rc=%d %s\n", families[f], sizes[k], rc, a.error); }
             if (rc != 0) expect(a.kind == U && a.flags == PERR && a.error != NULL, "failed analysis shape");
             pgproxy_sql_analysis_free(&a);
+            check_merge_plan(q, rc);
             free(q);
         }
     }
@@ -564,11 +568,21 @@ static void check_deep(bool quick) {
         int rc = pgproxy_sql_analyze(q, &a);
         expect(rc == 0 && a.kind == R, "1+1+...+1 with 15000 terms is analysed (helper thread)");
         pgproxy_sql_analysis_free(&a);
+        pgproxy_sql_merge_plan plan;
+        rc = pgproxy_sql_merge_plan_make(q, &plan);
+        expect(rc == 0 && plan.refusal == NULL && plan.target_count == 1 && plan.targets[0].kind == PGPROXY_SQL_TARGET_OTHER &&
+                   !strcmp(plan.targets[0].name, "?column?") && plan.targets_end == (int32_t)strlen(q),
+               "merge plan of 1+1+...+1 with 15000 terms (helper thread)");
+        pgproxy_sql_merge_plan_free(&plan);
         free(q);
         q = gen("plus", 1000000);
         rc = pgproxy_sql_analyze(q, &a);
         expect(rc == PGPROXY_SQL_ANALYSIS_TOO_COMPLEX && a.kind == U, "1+1+...+1 with a million terms is refused");
         pgproxy_sql_analysis_free(&a);
+        rc = pgproxy_sql_merge_plan_make(q, &plan);
+        expect(rc == PGPROXY_SQL_ANALYSIS_TOO_COMPLEX && plan.refusal && strstr(plan.refusal, "too deeply nested"),
+               "merge plan of 1+1+...+1 with a million terms is refused");
+        pgproxy_sql_merge_plan_free(&plan);
         free(q);
         q = gen("in", 300000); /* flat: fine */
         rc = pgproxy_sql_analyze(q, &a);
@@ -609,6 +623,7 @@ static void check_fuzz(int rounds) {
         if (rc == 0) ok++; else errors++;
         check_invariants(s.buf, rc, &a);
         pgproxy_sql_analysis_free(&a);
+        check_merge_plan(s.buf, rc);
         free(s.buf);
     }
     printf("fuzz: %d rounds, %d parsed, %d rejected\n", rounds, ok, errors);
@@ -662,16 +677,28 @@ static void check_invariants(const char *sql, int rc, const pgproxy_sql_analysis
     if (!ok) { failures++; printf("FAIL invariants rc=%d: %s\n", rc, sql); }
 }
 
+/* The merge plan of any text is well-formed, and its status is the analysis's (same parse). */
+static void check_merge_plan(const char *sql, int analysis_rc) {
+    pgproxy_sql_merge_plan plan;
+    int rc = pgproxy_sql_merge_plan_make(sql, &plan);
+    if (!merge_invariants(sql, rc, &plan) || rc != analysis_rc) {
+        failures++;
+        printf("FAIL merge plan invariants rc=%d (analysis %d): %s\n", rc, analysis_rc, sql);
+    }
+    pgproxy_sql_merge_plan_free(&plan);
+}
+
 static void check_mutations(int rounds) {
     static const char *inserts[] = {"(", ")", ";", ",", "'", "\"", "$$", "/*", "--", " FOR UPDATE ",
                                     " UNION SELECT 1 ", " WITH x AS (SELECT 1) ", "EXPLAIN ANALYZE ",
                                     " INSERT INTO t VALUES (1) ", "nextval(", " JOIN t ON true ", "$1", "\\"};
     size_t n = sizeof cases / sizeof cases[0], nv = sizeof value_cases / sizeof value_cases[0];
+    size_t nm = merge_case_count();
     unsigned seed = 777;
     int ok = 0, errors = 0;
     for (int r = 0; r < rounds; r++) {
-        size_t pick = rand_r(&seed) % (n + nv);
-        const char *base = pick < n ? cases[pick].sql : value_cases[pick - n].sql;
+        size_t pick = rand_r(&seed) % (n + nv + nm);
+        const char *base = pick < n ? cases[pick].sql : pick < n + nv ? value_cases[pick - n].sql : merge_case_sql(pick - n - nv);
         size_t length = strlen(base);
         sb s = {0};
         sb_add(&s, "");
@@ -712,6 +739,7 @@ static void check_mutations(int rounds) {
         if (rc == 0) ok++; else errors++;
         check_invariants(s.buf, rc, &a);
         pgproxy_sql_analysis_free(&a);
+        check_merge_plan(s.buf, rc);
         free(s.buf);
     }
     printf("mutations: %d rounds, %d parsed, %d rejected\n", rounds, ok, errors);
@@ -833,6 +861,8 @@ static void *thread_main(void *arg) {
     for (int round = 0; round < 20; round++) {
         for (size_t i = 0; i < n; i++) check_case(&cases[i]);
         for (size_t i = 0; i < nv; i++) check_value_case(&value_cases[i]);
+        int merge_failed = check_merge_cases();
+        if (merge_failed) __atomic_fetch_add(&failures, merge_failed, __ATOMIC_RELAXED);
     }
     char *q = gen("join", 300); /* goes to the helper thread */
     pgproxy_sql_analysis a;
@@ -887,6 +917,8 @@ int main(int argc, char **argv) {
     size_t nv = sizeof value_cases / sizeof value_cases[0];
     for (size_t i = 0; i < nv; i++) check_value_case(&value_cases[i]);
     printf("%zu column value cases checked\n", nv);
+    failures += check_merge_cases();
+    printf("%zu merge plan cases checked\n", merge_case_count());
     check_errors();
     check_caps();
     check_value_caps();

@@ -29,6 +29,8 @@ final class ServerConnection: ChannelDuplexHandler {
         case internalQuery(sql: String, error: ErrorFields?, completion: (ErrorFields?) -> Void)
         /// The client left with answers still owed: swallow them, then clean up.
         case draining(owed: Int, resetQuery: String?)
+        /// Answering its shard's part of a cross-shard statement, for `leg`.
+        case fanout(ShardLeg)
         case closed
     }
 
@@ -356,9 +358,43 @@ final class ServerConnection: ChannelDuplexHandler {
             }
         case .internalQuery, .draining, .idle:
             consumeWithoutClient(buffer)
+        case .fanout(let leg):
+            consumeForLeg(buffer, leg)
         case .connecting, .closed:
             break
         }
+    }
+
+    /// Serves one leg of a cross-shard statement: its answers go to `leg`, not to a client.
+    func attach(to leg: ShardLeg) {
+        state = .fanout(leg)
+        if readsPaused { setReadsPaused(false) }
+    }
+
+    private func consumeForLeg(_ buffer: ByteBuffer, _ leg: ShardLeg) {
+        heldHeader = nil
+        var ready = 0
+        do {
+            try scanner.scan(buffer) { id, body, _ in
+                switch id {
+                case BackendID.readyForQuery:
+                    recordReadyForQuery(body)
+                    statements?.readyForQuery(transactionStatus)
+                    ready += 1
+                case BackendID.parameterStatus:
+                    if let body { recordParameter(body) }
+                case BackendID.errorResponse:
+                    statements?.errorArrived()
+                default:
+                    break
+                }
+            }
+        } catch {
+            partition.logger.error("server \(address) sent a malformed message: \(error)")
+            close()
+            return
+        }
+        leg.received(buffer, readyForQuery: ready)
     }
 
     @inline(__always)
@@ -512,6 +548,8 @@ final class ServerConnection: ChannelDuplexHandler {
             client = nil
         case .internalQuery(_, _, let completion):
             completion(ErrorFields(.fatal, SQLState.connectionFailure, "server connection lost"))
+        case .fanout(let leg):
+            leg.serverLost()
         default:
             break
         }

@@ -73,16 +73,22 @@ extension ConfigLoader {
         return true
     }
 
-    /// A database split into shards pools in transaction mode: a session would be stuck on the
-    /// shard of its first statement.
-    static func checkShardedPoolModes(_ config: ProxyConfig, file: String, usersFile: String, source: SourceMap, log: ErrorLog) {
+    /// A database split into shards pools in transaction mode (a session would be stuck on the
+    /// shard of its first statement), and sharded tables need a plugin that reads their keys.
+    static func checkShardedDatabases(_ config: ProxyConfig, file: String, usersFile: String, source: SourceMap, log: ErrorLog) {
+        if !config.shardedTables.isEmpty, config.plugins.isEmpty {
+            log.add(file: file, line: source.line(section: "sharded_tables", index: 0), key: "sharded_tables",
+                    reason: "sharding keys are read by a routing plugin, and no [[plugins]] entry is configured: add [[plugins]] name = \"hash_sharder\"")
+        }
         let sharded = Set(config.databases.filter { $0.shard > 0 }.map(\.name))
         for name in sharded.sorted() {
             let index = config.databases.firstIndex { $0.name == name } ?? 0
-            if (config.databases[index].poolMode ?? config.general.poolMode) == .session {
-                log.add(file: file, line: source.line(section: "databases", index: index, key: "pool_mode") ?? source.line(section: "databases", index: index),
-                        key: "databases[\(index)].pool_mode",
-                        reason: "database '\(name)' has several shards and needs pool_mode = \"transaction\": a session would stay on the shard of its first statement")
+            let reason = "database '\(name)' has several shards and needs pool_mode = \"transaction\": a session would stay on the shard of its first statement"
+            if config.databases[index].poolMode == .session {
+                log.add(file: file, line: source.line(section: "databases", index: index, key: "pool_mode"), key: "databases[\(index)].pool_mode", reason: reason)
+            } else if config.databases[index].poolMode == nil, config.general.poolMode == .session {
+                log.add(file: file, line: source.line(section: "general", key: "pool_mode"), key: "general.pool_mode",
+                        reason: reason + " (set it there, or pool_mode = \"transaction\" in its [[databases]] entries)")
             }
             for user in config.users where (user.database == nil || user.database == name) && user.poolMode == .session {
                 log.add(file: usersFile, line: nil, key: "users.\(user.name).pool_mode",

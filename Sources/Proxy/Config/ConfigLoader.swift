@@ -123,7 +123,7 @@ public enum ConfigLoader {
         config.hostRules = hostRules
         config.shardedTables = sharding.sharded
         config.omnishardedTables = sharding.omnisharded
-        checkShardedPoolModes(config, file: configPath, usersFile: usersPath, source: configSource, log: log)
+        checkShardedDatabases(config, file: configPath, usersFile: usersPath, source: configSource, log: log)
         let errors = log.sorted(fileOrder: [configPath, usersPath, general?.hbaFile ?? ""])
         guard errors.isEmpty else { throw ConfigErrors(errors: errors) }
         return config

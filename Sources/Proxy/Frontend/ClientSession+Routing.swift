@@ -49,7 +49,8 @@ extension ClientSession {
                 answerLocally(batch, .error(ErrorFields(.error, SQLState.invalidParameterValue, message)), responses: responses)
                 return
             }
-            answerLocally(batch, .commandTag("SET"), responses: responses)
+            let isReset = Self.singleQueryText(batch).map { $0.drop { $0.isWhitespace }.lowercased().hasPrefix("reset") } ?? false
+            answerLocally(batch, .commandTag(isReset ? "RESET" : "SET"), responses: responses)
         case .block(let error):
             logger.info("statement of \(identity.user.name)@\(identity.database.name) blocked: \(error.message)")
             if deferred, server == nil {
@@ -67,6 +68,8 @@ extension ClientSession {
             } else {
                 answerLocally(batch, .rows(result), responses: responses)
             }
+        case .fanout(let role):
+            startFanout(batch, role: role, topology: topology, responses: responses)
         case .unavailable(let error):
             if deferred, server == nil {
                 failDeferredTransaction(batch, error, routing, responses: responses)

@@ -21,9 +21,14 @@ extension ClientSession {
     }
 
     /// Forwards a CancelRequest to the server running this client's statement, if any.
+    /// A cross-shard statement is cancelled on every shard server running it.
     func forwardCancel() {
-        guard let server, let key = server.backendKey, let loop = context?.eventLoop else { return }
-        CancelSender.send(processID: key.processID, secretKey: key.secretKey, to: server.address, tls: runtime.tlsContexts.withLock { $0 }, on: loop, logger: logger)
+        guard let loop = context?.eventLoop else { return }
+        let running = fanout.map { $0.legs.compactMap(\.runningServer) } ?? server.map { [$0] } ?? []
+        for server in running {
+            guard let key = server.backendKey else { continue }
+            CancelSender.send(processID: key.processID, secretKey: key.secretKey, to: server.address, tls: runtime.tlsContexts.withLock { $0 }, on: loop, logger: logger)
+        }
     }
 
 

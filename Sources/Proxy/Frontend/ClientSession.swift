@@ -31,6 +31,8 @@ final class ClientSession: ChannelDuplexHandler {
     var routing: ClientRouting?
     /// Named prepared statements carried across server connections (transaction mode).
     var statements: ClientStatements?
+    /// A read running on every shard, while it runs.
+    var fanout: ShardFanout?
     /// The client's socket takes more bytes (as of the last writability change); a server
     /// attached to this client pauses its reads while it does not.
     private(set) var isWritable = true
@@ -46,6 +48,8 @@ final class ClientSession: ChannelDuplexHandler {
 
     /// The server connection in use, if any.
     var server: ServerConnection?
+    /// The client's bytes end at a message boundary (as scanned so far).
+    var atMessageBoundary: Bool { scanner.atMessageBoundary }
     private var scanner: MessageScanner
     private static let scanned = MessageSet([
         FrontendID.query, FrontendID.sync, FrontendID.functionCall, FrontendID.terminate,
@@ -302,26 +306,39 @@ final class ClientSession: ChannelDuplexHandler {
                 return
             }
         }
-        let signature = parameters.signature
-        if server.syncedSignature == signature {
-            attach(server)
-            return
-        }
-        guard let sync = parameters.synchronization(reported: server.parameters, set: server.setValues) else {
-            server.syncedSignature = signature
+        if server.syncedSignature == parameters.signature {
             attach(server)
             return
         }
         // Until the settings are applied, bytes the client sends wait in `pending` for this
         // very server (as `waiting` says), instead of asking the pool for another one.
         waiting = true
-        server.runInternal(sync) { [self] error in
+        applySettings(to: server) { [self] error in
             waiting = false
             if let error {
                 server.release(owed: 0, unsynced: false, resetQuery: nil)
                 refuse(ErrorFields(.fatal, error.sqlState, error.message, detail: "while applying the client's settings to a pooled server connection"))
                 return
             }
+            guard phase != .closed else {
+                server.release(owed: 0, unsynced: false, resetQuery: resetQuery(afterSession: true))
+                return
+            }
+            attach(server)
+        }
+    }
+
+    /// Brings `server`'s settings in line with the client's (client_encoding, DateStyle,
+    /// tracked SETs ...), then calls `done`: at once when they already agree.
+    func applySettings(to server: ServerConnection, then done: @escaping (ErrorFields?) -> Void) {
+        let signature = parameters.signature
+        guard server.syncedSignature != signature else { return done(nil) }
+        guard let sync = parameters.synchronization(reported: server.parameters, set: server.setValues) else {
+            server.syncedSignature = signature
+            return done(nil)
+        }
+        server.runInternal(sync) { [self] error in
+            if let error { return done(error) }
             for (name, value) in parameters.values {
                 if ClientParameters.isReported(name) {
                     if let canonical = server.parameters[name] { parameters.set(name, canonical) }
@@ -331,11 +348,7 @@ final class ClientSession: ChannelDuplexHandler {
             }
             server.setValues = server.setValues.filter { parameters.values[$0.key] != nil }
             server.syncedSignature = parameters.signature
-            guard phase != .closed else {
-                server.release(owed: 0, unsynced: false, resetQuery: resetQuery(afterSession: true))
-                return
-            }
-            attach(server)
+            done(nil)
         }
     }
 
@@ -499,10 +512,13 @@ final class ClientSession: ChannelDuplexHandler {
         }
         loginTimer?.cancel()
         idleTimer?.cancel()
-        if waiting {
+        if let fanout {
+            self.fanout = nil
+            fanout.cancel()
+        } else if waiting {
             partition?.cancelWait(for: self)
-            waiting = false
         }
+        waiting = false
         if let server {
             self.server = nil
             routing?.detached()

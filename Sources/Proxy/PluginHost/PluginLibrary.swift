@@ -12,8 +12,8 @@ enum PluginABIVersion {
 }
 
 /// Why a plugin could not be loaded; the message names the plugin.
-struct PluginLoadError: Error, CustomStringConvertible {
-    let description: String
+public struct PluginLoadError: Error, CustomStringConvertible {
+    public let description: String
 }
 
 /// One loaded plugin: its library handle, its vtable and the instance its `init` returned.
@@ -38,31 +38,29 @@ final class LoadedPlugin: @unchecked Sendable {
     }
 
     /// Opens the library, checks its ABI version before reading anything else, and runs `init`
-    /// with the settings from `[[plugins]]`.
+    /// with the settings from `[[plugins]]`. A library that fails is not closed: its code has
+    /// run (a Swift or Rust library registers runtime data that must outlive it), and pgproxy
+    /// stops anyway.
     static func load(_ config: PluginConfig, path: String, logger: Logger) throws -> LoadedPlugin {
         guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
             let reason = dlerror().map { String(cString: $0) } ?? "unknown error"
             throw PluginLoadError(description: "plugin \(config.label): cannot load \(path): \(reason)")
         }
         guard let symbol = dlsym(handle, PGPROXY_PLUGIN_ENTRY_SYMBOL) else {
-            dlclose(handle)
             throw PluginLoadError(description: "plugin \(config.label): \(path) does not export \(PGPROXY_PLUGIN_ENTRY_SYMBOL)")
         }
         let entry = unsafeBitCast(symbol, to: pgproxy_plugin_entry_fn.self)
         guard let vtable = entry() else {
-            dlclose(handle)
             throw PluginLoadError(description: "plugin \(config.label): \(PGPROXY_PLUGIN_ENTRY_SYMBOL) returned no vtable")
         }
         // The version is the first field: read it before trusting the layout of the rest.
         let version = UnsafeRawPointer(vtable).load(as: UInt32.self)
         guard version >> 16 == PluginABIVersion.major else {
-            dlclose(handle)
             throw PluginLoadError(description: "plugin \(config.label) (\(path)) was built for plugin ABI \(PluginABIVersion.describe(version)); "
                 + "this pgproxy speaks ABI \(PluginABIVersion.describe(PluginABIVersion.encoded)): rebuild the plugin against this pgproxy's pgproxy_plugin.h")
         }
         let name = vtable.pointee.name.map { String(cString: $0) } ?? config.label
         guard let initialize = vtable.pointee.`init`, vtable.pointee.route != nil else {
-            dlclose(handle)
             throw PluginLoadError(description: "plugin \(name) (\(path)): its vtable has no init or no route function")
         }
         // Keys and values stay alive (as C strings) for the duration of init.
@@ -83,7 +81,6 @@ final class LoadedPlugin: @unchecked Sendable {
         }
         guard let instance else {
             let reason = error.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-            dlclose(handle)
             throw PluginLoadError(description: "plugin \(name) refused its settings: \(reason.isEmpty ? "no reason given" : reason)")
         }
         logger.info("loaded plugin \(name) from \(path) (ABI \(PluginABIVersion.describe(version)))")

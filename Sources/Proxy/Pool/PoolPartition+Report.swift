@@ -61,7 +61,7 @@ extension PoolPartition {
             switch server.state {
             case .connecting, .negotiatingTLS, .loggingIn: report.serversLogin += 1
             case .idle: report.serversIdle += 1
-            case .attached: report.serversActive += 1
+            case .attached, .fanout: report.serversActive += 1
             case .internalQuery, .draining: report.serversTested += 1
             case .closed: break
             }
@@ -75,7 +75,7 @@ extension PoolPartition {
             switch server.state {
             case .connecting, .negotiatingTLS, .loggingIn: state = "login"
             case .idle: state = "idle"
-            case .attached: state = "active"
+            case .attached, .fanout: state = "active"
             case .internalQuery, .draining: state = "tested"
             case .closed: state = "closed"
             }

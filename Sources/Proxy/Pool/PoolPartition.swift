@@ -19,7 +19,7 @@ final class PoolPartition {
     private var idle: [ServerConnection] = []
     private var servers: [ObjectIdentifier: ServerConnection] = [:]
     var serverConnections: Dictionary<ObjectIdentifier, ServerConnection>.Values { servers.values }
-    private(set) var waiters = CircularBuffer<ClientSession>()
+    private(set) var waiters = CircularBuffer<any PoolWaiter>()
     private var opening = 0
     private var janitor: RepeatedTask?
     /// Server connection IDs, unique in the process (SHOW SERVERS).
@@ -60,14 +60,14 @@ final class PoolPartition {
     }
 
     /// Queues `client` until a server is free for it (`client.serverAssigned`).
-    func enqueue(_ client: ClientSession) {
+    func enqueue(_ client: any PoolWaiter) {
         waiters.append(client)
         pool.waitingClients.add(1, ordering: .relaxed)
         openForWaiters()
     }
 
     /// Forgets a waiting client (it left, or its wait timed out).
-    func cancelWait(for client: ClientSession) {
+    func cancelWait(for client: any PoolWaiter) {
         guard let position = waiters.firstIndex(where: { $0 === client }) else { return }
         waiters.remove(at: position)
         pool.waitingClients.subtract(1, ordering: .relaxed)

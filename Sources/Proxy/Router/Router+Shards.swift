@@ -3,6 +3,8 @@ import PluginABI
 extension Router {
     enum ShardChoice {
         case shard(Int)
+        /// A read that needs every shard: run it on each and merge the answers.
+        case every
         case refused(ErrorFields)
     }
 
@@ -22,10 +24,13 @@ extension Router {
             return .shard(Int(shard))
         }
         if decided >= 0 { return checked(decided) }
-        if decided == PGPROXY_SHARD_ALL { return .refused(Self.crossShardRefusal(info: info, flags: flags, topology: topology)) }
+        let mergeableRead = info.kind == PGPROXY_STMT_READ && info.statementCount == 1 && flags & (PGPROXY_FLAG_LOCKING | PGPROXY_FLAG_COPY_TO) == 0
+        if decided == PGPROXY_SHARD_ALL {
+            return mergeableRead ? .every : .refused(Self.crossShardRefusal(info: info, flags: flags, topology: topology))
+        }
         if let hint, hint >= 0 { return checked(hint) }
         if flags & PGPROXY_FLAG_SHARDED_TABLE != 0 {
-            return .refused(Self.crossShardRefusal(info: info, flags: flags, topology: topology))
+            return mergeableRead ? .every : .refused(Self.crossShardRefusal(info: info, flags: flags, topology: topology))
         }
         if let current { return .shard(current) }
         if flags & PGPROXY_FLAG_OMNISHARDED_TABLE != 0, info.kind == PGPROXY_STMT_READ {
@@ -40,8 +45,14 @@ extension Router {
         let tables = info.tables.strings.filter { topology.sharding.shardedTable(named: $0) != nil }
         let named = tables.isEmpty ? "" : " (" + tables.joined(separator: ", ") + ")"
         if info.kind == PGPROXY_STMT_READ, flags & PGPROXY_FLAG_SHARDED_TABLE != 0 {
+            let why = info.statementCount > 1 ? "a query string of several statements" : flags & PGPROXY_FLAG_COPY_TO != 0 ? "COPY" : "a locking read"
             return ErrorFields(.error, SQLState.featureNotSupported,
-                "the statement reads sharded tables\(named) without a sharding key, so it needs every shard of database \"\(topology.name)\"; pgproxy does not run cross-shard queries yet",
+                "the statement reads sharded tables\(named) without a sharding key, so it needs every shard of database \"\(topology.name)\"; pgproxy runs single SELECT statements on every shard, not \(why)",
+                hint: keyHint)
+        }
+        if flags & PGPROXY_FLAG_LOCKING != 0, flags & PGPROXY_FLAG_SHARDED_TABLE != 0, info.commands.strings.first == "SELECT" {
+            return ErrorFields(.error, SQLState.featureNotSupported,
+                "the statement locks rows of sharded tables\(named) (FOR UPDATE/SHARE) without a sharding key, so it would lock rows on every shard of database \"\(topology.name)\"; pgproxy does not lock rows across shards",
                 hint: keyHint)
         }
         if info.commands.strings.first == "INSERT", flags & PGPROXY_FLAG_SHARDED_TABLE != 0, !info.columnValues.isEmpty {
@@ -50,8 +61,11 @@ extension Router {
                 hint: "insert the rows of each shard in a statement of their own, with literal or parameter keys")
         }
         if flags & PGPROXY_FLAG_SHARDED_TABLE != 0 {
+            let writes = info.kind == PGPROXY_STMT_WRITE || info.kind == PGPROXY_STMT_DDL
             return ErrorFields(.error, SQLState.featureNotSupported,
-                "the statement changes sharded tables\(named) without a sharding key, so it would run on every shard of database \"\(topology.name)\"; pgproxy refuses writes to every shard",
+                writes
+                    ? "the statement changes sharded tables\(named) without a sharding key, so it would run on every shard of database \"\(topology.name)\"; pgproxy refuses writes to every shard"
+                    : "the statement names sharded tables\(named) without a sharding key pgproxy can read, so it would need every shard of database \"\(topology.name)\"; pgproxy runs only single SELECT statements on every shard",
                 hint: keyHint)
         }
         return ErrorFields(.error, SQLState.featureNotSupported,

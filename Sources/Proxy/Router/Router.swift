@@ -41,6 +41,8 @@ final class Router {
         case hint(SessionHint)
         /// No host can take the statement (no primary is known).
         case unavailable(ErrorFields)
+        /// A read to run on every shard, on hosts of `role`, with the answers merged.
+        case fanout(role: BackendRoleChoice)
     }
 
     /// Who is asking, and where the client stands.
@@ -193,6 +195,15 @@ final class Router {
                 outcome.decision.shard, hint: shardHint, flags: info.flags | tableFlags, info: info,
                 current: client.attached ? client.shard : nil, topology: topology) {
             case .shard(let decided): shard = decided
+            case .every:
+                guard !client.inTransaction, !found.extended, found.singleQuery else {
+                    blocked &+= 1
+                    return .block(ErrorFields(.error, SQLState.featureNotSupported,
+                        "the statement reads sharded tables without a sharding key, so it needs every shard of database \"\(topology.name)\"; pgproxy runs such reads "
+                            + (client.inTransaction ? "outside transactions only" : "only as simple-protocol queries (not Parse/Bind/Execute) for now"),
+                        hint: "give the sharding key in the statement, with SET SHARDING KEY TO '<key>', or pick a shard with SET SHARD TO '<n>'"))
+                }
+                return .fanout(role: Self.role(outcome.decision.role, hint: hint))
             case .refused(let error):
                 blocked &+= 1
                 return .block(error)
@@ -205,15 +216,19 @@ final class Router {
             }
         }
         guard !client.attached else { return .forward(backend: nil, info: info) }
-        let role: BackendRoleChoice
-        switch outcome.decision.role {
-        case PGPROXY_ROLE_REPLICA: role = .replica
-        case PGPROXY_ROLE_ANY: role = .any
-        case PGPROXY_ROLE_PRIMARY: role = .primary
-        default: role = hint == .replica ? .replica : .primary
-        }
+        let role = Self.role(outcome.decision.role, hint: hint)
         let backendID = outcome.decision.backend_id >= 0 ? Int(outcome.decision.backend_id) : nil
         return choose(role: role, backendID: backendID, shard: shard, topology: topology, info: info)
+    }
+
+    /// The chain's role, else the hint's, else the primary.
+    private static func role(_ decided: pgproxy_role, hint: StatementShape.RoleHint?) -> BackendRoleChoice {
+        switch decided {
+        case PGPROXY_ROLE_REPLICA: return .replica
+        case PGPROXY_ROLE_ANY: return .any
+        case PGPROXY_ROLE_PRIMARY: return .primary
+        default: return hint == .replica ? .replica : .primary
+        }
     }
 
     private func choose(role: BackendRoleChoice, backendID: Int?, shard: Int = 0, topology: DatabaseTopology, info: StatementInfo?) -> Result {

@@ -39,6 +39,9 @@
  * TABLE/VIEW/INDEX/SEQUENCE names; not CTE names, not the aliases of FOR UPDATE OF.
  * `functions`: FuncCall names lower-cased and dotted; SQL-syntax calls (EXTRACT, POSITION,
  * AT TIME ZONE ...) without the pg_catalog. the grammar adds.
+ *
+ * Also pgproxy_sql_merge_plan_make (below): how pgproxy merges the answers of several shards to one
+ * SELECT, and the byte positions it needs to rewrite the statement it sends them.
  */
 #ifndef PGPROXY_SQL_ANALYSIS_H
 #define PGPROXY_SQL_ANALYSIS_H
@@ -136,6 +139,89 @@ int pgproxy_sql_analyze(const char *query, pgproxy_sql_analysis *out);
 int pgproxy_sql_analyze_with_tree(const char *query, pgproxy_sql_analysis *out);
 
 void pgproxy_sql_analysis_free(pgproxy_sql_analysis *analysis);
+
+/* ---- merging the answers of several shards to one SELECT ---------------------------------- */
+
+/** What a `pgproxy_sql_target` is. */
+#define PGPROXY_SQL_TARGET_COLUMN 0  /* a plain column reference (a.b or b) */
+#define PGPROXY_SQL_TARGET_STAR 1    /* * or t.* */
+#define PGPROXY_SQL_TARGET_COUNT 2
+#define PGPROXY_SQL_TARGET_SUM 3
+#define PGPROXY_SQL_TARGET_MIN 4
+#define PGPROXY_SQL_TARGET_MAX 5
+#define PGPROXY_SQL_TARGET_AVG 6
+#define PGPROXY_SQL_TARGET_OTHER 7   /* any other expression */
+
+/** One item of the SELECT list, in order. */
+typedef struct pgproxy_sql_target {
+    int32_t kind;        /* PGPROXY_SQL_TARGET_* */
+    char *name;          /* the result column name PostgreSQL gives it: the alias (AS x), else the last field of a
+                            column reference, else the function name ("count", "avg"...), else what PostgreSQL's
+                            FigureColname gives other expressions ("case", "int4" for x::int, "coalesce" ...),
+                            else "?column?"; NULL for STAR */
+    int32_t arg_start;   /* aggregates: byte range of the argument list including its parentheses: "(x)", "(*)" */
+    int32_t arg_end;     /* (end exclusive); -1/-1 for other kinds */
+} pgproxy_sql_target;
+
+/** One ORDER BY or GROUP BY item. */
+typedef struct pgproxy_sql_sort_key {
+    char *name;          /* ORDER BY / GROUP BY a column reference: its last field; NULL otherwise */
+    int32_t position;    /* 1-based result column: ORDER BY 2, or an ORDER BY aggregate matched to the target
+                            with the same aggregate and the same argument text (white space, comments and the
+                            case of unquoted words ignored); else 0 */
+    int32_t descending;  /* DESC, or USING > */
+    int32_t nulls_first; /* PostgreSQL's default unless NULLS FIRST/LAST: 1 for DESC, 0 for ASC */
+    int32_t bytewise;    /* COLLATE "C", "POSIX" or "ucs_basic" given on the sort item */
+} pgproxy_sql_sort_key;
+
+/**
+ * How to merge the answers of the shards to one SELECT that runs on every shard. Byte ranges are
+ * offsets into the query text, end exclusive.
+ */
+typedef struct pgproxy_sql_merge_plan {
+    char *refusal;       /* NULL when the answers of the shards can be merged into the right answer; else why not,
+                            one English sentence for the client, e.g. "HAVING cannot be merged across shards".
+                            When set, the other fields keep their empty values (no targets, limit -1 ...). */
+    pgproxy_sql_target *targets; size_t target_count;
+    pgproxy_sql_sort_key *sort; size_t sort_count;
+    pgproxy_sql_sort_key *group_by; size_t group_count;   /* descending/nulls_first/bytewise unused (0) */
+    int32_t distinct;    /* SELECT DISTINCT (not DISTINCT ON) */
+    int64_t limit;       /* LIMIT n / FETCH FIRST n ROWS ONLY; -1 for none or LIMIT ALL / LIMIT NULL */
+    int64_t offset;      /* OFFSET n; 0 when none (or OFFSET NULL) */
+    int32_t limit_start, limit_end;   /* byte range of the LIMIT count literal in the text (with the signs of
+                                         `LIMIT - -5`); -1/-1 when none, and for FETCH FIRST ROW ONLY, which has
+                                         no count in the text (limit 1; refused together with an OFFSET) */
+    int32_t offset_start, offset_end; /* byte range of the OFFSET literal; -1/-1 when none or OFFSET NULL */
+    int32_t targets_end; /* byte offset just after the last SELECT-list item (where extra columns can be inserted);
+                            -1 when not found (an empty SELECT list) */
+} pgproxy_sql_merge_plan;
+
+/*
+ * Parses `query` (NUL-terminated; it must be exactly one statement), with the same stack guard as
+ * pgproxy_sql_analyze. Returns PGPROXY_SQL_ANALYSIS_OK with `out` filled (refusal set when it cannot
+ * be merged), or a PGPROXY_SQL_ANALYSIS_* error (parse error, too complex, no memory, INVALID for a
+ * NULL query) with out->refusal set to a message (NULL only when out of memory). INVALID without
+ * touching anything when `out` is NULL. Always free with pgproxy_sql_merge_plan_free (safe twice /
+ * zeroed).
+ *
+ * Refused (the sentence names what): not exactly one statement; not a SELECT; UNION/INTERSECT/EXCEPT;
+ * VALUES; SELECT INTO; FOR UPDATE/SHARE anywhere; WITH anywhere; HAVING; DISTINCT ON; GROUPING SETS,
+ * ROLLUP, CUBE, GROUP BY (); window functions (OVER) in the SELECT list or ORDER BY; there also aggregates other
+ * than count/sum/min/max/avg (array_agg, string_agg, stddev ..., or one of the five qualified with
+ * another schema than pg_catalog), any call with DISTINCT, ORDER BY, FILTER or WITHIN GROUP, or `f(*)`
+ * for another f, and one of the five inside an expression or subquery or with an aggregate inside;
+ * with aggregates or GROUP BY, a SELECT-list item that is neither a column nor one of the five;
+ * GROUP BY other than columns and positions; ORDER BY other than columns, positions and one of the
+ * five matching a SELECT-list item; ORDER BY/GROUP BY positions outside the SELECT list; ORDER BY/
+ * GROUP BY `q.name` when the SELECT list has another item named `name` (another table's column, an
+ * alias); ORDER BY USING other than < and >; LIMIT/OFFSET other than integer constants, negative
+ * ones; FETCH ... WITH TIES; FETCH FIRST ROW ONLY (no count) with an OFFSET.
+ * Not examined: what subqueries in FROM/WHERE compute (they run on each shard); functions that are
+ * user-defined aggregates under other names (no catalog here); the column names `*` expands to.
+ */
+int pgproxy_sql_merge_plan_make(const char *query, pgproxy_sql_merge_plan *out);
+
+void pgproxy_sql_merge_plan_free(pgproxy_sql_merge_plan *plan);
 
 #ifdef __cplusplus
 }

@@ -158,20 +158,20 @@ final class ShardRoutingTests: IntegrationTestCase {
         XCTAssertTrue(client.exec("COMMIT").ok)
     }
 
-    func testStatementsNeedingEveryShardAreRefusedWithTheReason() async throws {
+    func testWritesNeedingEveryShardAreRefusedWithTheReason() async throws {
         let (proxy, set) = try await fixture()
         defer { Task { await proxy.stop() } }
         let client = try PQConnection(proxy.conninfo())
         _ = try usersOnBothShards(client, set)
 
-        let read = client.exec("SELECT count(*) FROM users")
-        XCTAssertEqual(read.sqlState, "0A000")
-        XCTAssertTrue(read.message?.contains("without a sharding key") ?? false, read.message ?? "")
+        let locking = client.exec("SELECT * FROM users FOR UPDATE")
+        XCTAssertEqual(locking.sqlState, "0A000")
+        XCTAssertTrue(locking.message?.contains("locks rows of sharded tables (users)") ?? false, locking.message ?? "")
         let write = client.exec("DELETE FROM users")
         XCTAssertEqual(write.sqlState, "0A000")
         XCTAssertTrue(write.message?.contains("would run on every shard") ?? false, write.message ?? "")
-        let or = client.exec("SELECT * FROM users WHERE id = 1 OR id = 2")
-        XCTAssertEqual(or.sqlState, "0A000", "OR-ed keys are not read: every shard would be needed")
+        let pipelined = client.execParams("SELECT count(*) FROM users WHERE name <> $1", ["x"])
+        XCTAssertEqual(pipelined.sqlState, "0A000", "cross-shard reads use the simple protocol for now")
         let omniWrite = client.exec("INSERT INTO countries VALUES ('de', 'Germany')")
         XCTAssertEqual(omniWrite.sqlState, "0A000")
         XCTAssertTrue(omniWrite.message?.contains("copied to every shard") ?? false, omniWrite.message ?? "")
@@ -179,7 +179,7 @@ final class ShardRoutingTests: IntegrationTestCase {
         // Reads of an omnisharded table go to any shard; statements without tables to shard 0.
         XCTAssertEqual(client.exec("SELECT name FROM countries WHERE code = 'jp'").firstValue, "Japan")
         XCTAssertEqual(client.exec("SELECT 41 + 1").firstValue, "42")
-        XCTAssertEqual(client.exec("SELECT count(*) FROM users").sqlState, "0A000", "the session is still usable")
+        XCTAssertEqual(client.exec("DELETE FROM users").sqlState, "0A000", "the session is still usable")
     }
 
     func testShowShardsListsEachShardWithItsHosts() async throws {

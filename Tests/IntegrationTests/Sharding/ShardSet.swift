@@ -16,6 +16,7 @@ final class ShardSet: @unchecked Sendable {
         CREATE TABLE k_varchar (k varchar(64));
         CREATE TABLE k_uuid (k uuid);
         CREATE TABLE countries (code text PRIMARY KEY, name text);
+        CREATE TABLE items (id bigint PRIMARY KEY, shop int, name text, price numeric(10,2), weight float8, created date);
         INSERT INTO countries VALUES ('fr', 'France'), ('jp', 'Japan');
         """
 
@@ -49,6 +50,16 @@ final class ShardSet: @unchecked Sendable {
             data_type = "bigint"
 
             """
+        for table in ["items", "mixed"] {
+            text += """
+                [[sharded_tables]]
+                database = "app"
+                table = "\(table)"
+                column = "id"
+                data_type = "bigint"
+
+                """
+        }
         for type in ["bigint", "integer", "smallint", "text", "varchar", "uuid"] {
             text += """
                 [[sharded_tables]]

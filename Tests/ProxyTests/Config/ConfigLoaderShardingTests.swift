@@ -128,6 +128,9 @@ extension ConfigLoaderTests {
             [[omnisharded_tables]]
             database = "app"
             table = "items"
+
+            [[plugins]]
+            name = "hash_sharder"
             """)
         XCTAssertEqual(errors.map(\.key), [
             "sharded_tables[0].database", "sharded_tables[1].data_type", "sharded_tables[2].column",
@@ -141,7 +144,7 @@ extension ConfigLoaderTests {
 
     func testShardedDatabasesPoolTransactions() {
         let errors = refusals("[general]\npool_mode = \"session\"\n" + Self.twoShards)
-        XCTAssertEqual(errors.map(\.key), ["databases[0].pool_mode"])
+        XCTAssertEqual(errors.map(\.key), ["general.pool_mode"])
         XCTAssertTrue(errors.first?.reason.contains("needs pool_mode = \"transaction\"") ?? false)
         let user = refusals(Self.twoShards, users: """
             [[users]]
@@ -150,5 +153,8 @@ extension ConfigLoaderTests {
             pool_mode = "session"
             """)
         XCTAssertEqual(user.map(\.key), ["users.app.pool_mode"])
+        let pluginless = refusals(Self.twoShards + "[[sharded_tables]]\ndatabase = \"app\"\ntable = \"t\"\ncolumn = \"id\"\ndata_type = \"bigint\"\n")
+        XCTAssertEqual(pluginless.map(\.key), ["sharded_tables"])
+        XCTAssertTrue(pluginless.first?.reason.contains("hash_sharder") ?? false)
     }
 }

@@ -1,0 +1,231 @@
+import NIOCore
+
+/// A read that needs every shard, in flight: the statement goes to one server of each shard at
+/// once, their answers are gathered whole, merged by `ShardResultMerger`, and sent to the client
+/// as one answer. Lives on the client's event loop, as do the servers it borrows.
+final class ShardFanout {
+    private unowned let client: ClientSession
+    let plan: MergePlan
+    /// The Query message every shard runs (the client's, rewritten for LIMIT/OFFSET and avg),
+    /// after `SHOW lc_collate` when `probesCollation`.
+    let query: ByteBuffer
+    /// Each shard first says its collation: text can be ordered here only if it is bytewise.
+    let probesCollation: Bool
+    private(set) var legs: [ShardLeg] = []
+    private var finished = false
+    /// Bytes gathered so far over all legs, against `limit`.
+    private var gathered = 0
+    let limit: Int
+
+    init(client: ClientSession, plan: MergePlan, statement: String, limit: Int) {
+        self.client = client
+        self.plan = plan
+        probesCollation = !plan.sort.isEmpty || plan.hasAggregates || plan.distinct
+        var query = ByteBuffer()
+        query.writeQuery(probesCollation ? "SHOW lc_collate;\n" + statement : statement)
+        self.query = query
+        self.limit = limit
+    }
+
+    /// Collations that order text as its UTF-8 bytes.
+    static func isBytewise(_ collation: String?) -> Bool {
+        guard let collation else { return false }
+        return ["c", "posix", "c.utf-8", "c.utf8", "ucs_basic"].contains(collation.lowercased())
+    }
+
+    /// Asks each partition (one per shard) for a server; the legs send the query when they get one.
+    func start(partitions: [PoolPartition]) {
+        legs = partitions.map { ShardLeg(fanout: self, partition: $0) }
+        for leg in legs where !finished { leg.requestServer() }
+    }
+
+    /// Applies the client's settings to a leg's server before the query runs there.
+    func prepare(_ server: ServerConnection, then done: @escaping (ErrorFields?) -> Void) {
+        client.applySettings(to: server, then: done)
+    }
+
+    func counted(_ bytes: Int) -> Bool {
+        gathered += bytes
+        return gathered <= limit
+    }
+
+    /// A leg has its whole answer.
+    func legFinished() {
+        guard !finished, legs.allSatisfy(\.isDone) else { return }
+        finished = true
+        var reply = ByteBuffer()
+        if let failure = legs.lazy.compactMap(\.error).first {
+            failure.write(into: &reply)
+        } else if let error = ShardResultMerger.merge(
+            legs.map(\.answer), plan: plan, textOrderIsBytewise: legs.allSatisfy { Self.isBytewise($0.collation) }, into: &reply) {
+            reply.clear()
+            error.write(into: &reply)
+        }
+        reply.writeReadyForQuery(.idle)
+        for leg in legs { leg.release() }
+        client.fanoutFinished(reply)
+    }
+
+    /// A leg cannot finish (no server, the server died, too much data): the statement fails,
+    /// and the other legs' servers go back once they have answered.
+    func legFailed(_ error: ErrorFields) {
+        guard !finished else { return }
+        finished = true
+        var reply = ByteBuffer()
+        error.write(into: &reply)
+        reply.writeReadyForQuery(.idle)
+        for leg in legs { leg.abandon() }
+        client.fanoutFinished(reply)
+    }
+
+    /// The client left: every server goes back, waits are given up.
+    func cancel() {
+        guard !finished else { return }
+        finished = true
+        for leg in legs { leg.abandon() }
+    }
+}
+
+/// One shard's part of a `ShardFanout`: a wait for a server of that shard, then its answer.
+final class ShardLeg: PoolWaiter {
+    private unowned let fanout: ShardFanout
+    let partition: PoolPartition
+    private(set) var server: ServerConnection?
+    private var framer = MessageFramer(maximumLength: 1 << 30)
+    private(set) var answer = ShardAnswer(fields: [], rows: [], commandTag: "")
+    /// The server's error for this shard, passed to the client as the statement's.
+    private(set) var error: ErrorFields?
+    private(set) var isDone = false
+    private var waiting = false
+    private(set) var waitingSince = NIODeadline.now()
+    /// The query was written to `server` and its ReadyForQuery has not come yet.
+    private var owed = false
+    /// The answer to `SHOW lc_collate` is still to come (see `ShardFanout.probesCollation`).
+    private var probing = false
+    private(set) var collation: String?
+
+    init(fanout: ShardFanout, partition: PoolPartition) {
+        self.fanout = fanout
+        self.partition = partition
+    }
+
+    var awaitsLogin: Bool { false }
+
+    /// The server while it runs this leg's statement (the one a cancel goes to).
+    var runningServer: ServerConnection? { owed ? server : nil }
+
+    func requestServer() {
+        if let server = partition.takeIdle() {
+            serverAssigned(server)
+            return
+        }
+        waiting = true
+        waitingSince = .now()
+        partition.enqueue(self)
+    }
+
+    func serverAssigned(_ server: ServerConnection) {
+        waiting = false
+        self.server = server
+        fanout.prepare(server) { [self] error in
+            guard self.server === server else { return }  // abandoned meanwhile
+            if let error {
+                fanout.legFailed(ErrorFields(.error, error.sqlState, error.message, detail: "while applying the client's settings on shard server \(server.address)"))
+                return
+            }
+            server.attach(to: self)
+            owed = true
+            probing = fanout.probesCollation
+            partition.counters.serverAssignments &+= 1
+            server.write(fanout.query)
+            server.flush()
+        }
+    }
+
+    func received(_ buffer: ByteBuffer, readyForQuery: Int) {
+        guard owed, !isDone else { return }
+        guard fanout.counted(buffer.readableBytes) else {
+            fanout.legFailed(ErrorFields(.error, "54000",
+                "the answers of the shards are larger than \(fanout.limit / 1_048_576) MiB; pgproxy gathers a cross-shard result whole before merging it",
+                hint: "narrow the query with a sharding key, a LIMIT, or an aggregate"))
+            return
+        }
+        framer.append(buffer)
+        do {
+            while let (id, body) = try framer.next() {
+                if probing {
+                    if id == BackendID.dataRow, let value = ShardAnswer.readDataRow(body)?.first ?? nil {
+                        collation = String(buffer: value)
+                    }
+                    if id == BackendID.commandComplete || id == BackendID.errorResponse { probing = false }
+                    if id != BackendID.errorResponse { continue }
+                }
+                switch id {
+                case BackendID.rowDescription:
+                    answer.fields = ShardAnswer.readRowDescription(body) ?? []
+                case BackendID.dataRow:
+                    guard let row = ShardAnswer.readDataRow(body) else { throw MessageScanner.ScanError.invalidLength(id: id, length: Int32(body.readableBytes)) }
+                    answer.rows.append(row)
+                case BackendID.commandComplete:
+                    var body = body
+                    answer.commandTag = body.readNullTerminatedString() ?? ""
+                case BackendID.errorResponse:
+                    if error == nil { error = ErrorFields.decode(body: body) }
+                case BackendID.readyForQuery:
+                    owed = false
+                    isDone = true
+                default:
+                    break  // notices, ParameterStatus (already recorded by the connection)
+                }
+            }
+        } catch {
+            fanout.legFailed(ErrorFields(.error, SQLState.protocolViolation, "shard server \(partition.settings.address) sent a malformed message"))
+            return
+        }
+        if isDone { fanout.legFinished() }
+    }
+
+    func serverLost() {
+        server = nil
+        owed = false
+        guard !isDone else { return }
+        fanout.legFailed(ErrorFields(.error, SQLState.connectionFailure,
+            "the connection to shard server \(partition.settings.address) was lost during a cross-shard statement"))
+    }
+
+    /// Done: the server goes back to its pool.
+    func release() {
+        guard let server else { return }
+        self.server = nil
+        server.release(owed: 0, unsynced: false, resetQuery: nil)
+    }
+
+    /// Given up: a server still owing its answer drains it first; a wait is cancelled.
+    func abandon() {
+        if waiting {
+            waiting = false
+            partition.cancelWait(for: self)
+        }
+        isDone = true
+        guard let server else { return }
+        self.server = nil
+        server.release(owed: owed ? 1 : 0, unsynced: false, resetQuery: nil)
+        owed = false
+    }
+
+    // MARK: PoolWaiter
+
+    func waitTimedOut() {
+        waiting = false
+        let seconds = (partition.settings.queryWaitTimeout?.nanoseconds ?? 0) / 1_000_000_000
+        fanout.legFailed(ErrorFields(.error, SQLState.tooManyConnections,
+            "pool \(partition.settings.credentials.database) of shard server \(partition.settings.address) is exhausted: no server connection became free within \(seconds)s (query_wait_timeout)"))
+    }
+
+    func waitFailed(_ error: ErrorFields) {
+        waiting = false
+        fanout.legFailed(ErrorFields(.error, error.sqlState, error.message))
+    }
+
+    func reroute(awayFrom failed: Backend) -> Bool { false }
+}
