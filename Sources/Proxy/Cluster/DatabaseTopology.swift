@@ -121,6 +121,8 @@ enum BackendRoleChoice: Sendable, Equatable {
 struct ShardingTables: Sendable {
     var sharded: [ShardedTableConfig] = []
     var omnisharded: [OmnishardedTableConfig] = []
+    /// `cross_shard_writes`.
+    var crossShardWrites = false
 
     /// How `SET SHARDING KEY` values are read: the first sharded table's key type.
     var keyType: ShardKeyType { sharded.first?.dataType ?? .bigint }

@@ -27,7 +27,8 @@ extension ProxyRuntime {
             for name in order {
                 let sharding = ShardingTables(
                     sharded: config.shardedTables.filter { $0.database == name },
-                    omnisharded: config.omnishardedTables.filter { $0.database == name })
+                    omnisharded: config.omnishardedTables.filter { $0.database == name },
+                    crossShardWrites: config.general.crossShardWrites)
                 made[name] = DatabaseTopology(
                     name: name, backends: byDatabase[name] ?? [], loadBalancing: config.loadBalancing(database: name), sharding: sharding)
             }

@@ -7,7 +7,7 @@ extension ConfigLoader {
         "client_idle_timeout", "max_packet_size", "hba_file", "auth_user", "auth_query", "auth_query_cache_ttl",
         "server_reset_query", "server_reset_query_always", "log_level", "stats_period", "autoreload",
         "load_balancing", "healthcheck_interval", "healthcheck_timeout", "ban_time", "healthcheck_user",
-        "plugin_dir", "query_cache_limit", "prepared_statements_limit", "track_session_settings",
+        "plugin_dir", "query_cache_limit", "prepared_statements_limit", "track_session_settings", "cross_shard_writes",
     ]
 
     /// Values of `log_level`, the levels swift-log knows.
@@ -42,6 +42,7 @@ extension ConfigLoader {
             general.clientLoginTimeout = value
         }
         if let value = reader.duration("client_idle_timeout", zeroAllowed: true) { general.clientIdleTimeout = value }
+        if let value = reader.bool("cross_shard_writes") { general.crossShardWrites = value }
         if let value = reader.string("hba_file", nonEmpty: true) { general.hbaFile = resolve(value, besideConfig: reader.file) }
         if let value = reader.string("auth_user", nonEmpty: true) { general.authUser = value }
         if let value = reader.string("auth_query", nonEmpty: true) {

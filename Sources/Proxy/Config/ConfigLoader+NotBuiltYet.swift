@@ -46,7 +46,6 @@ extension ConfigLoader {
     static let notBuiltYet: [NotBuiltYet] = [
         .init(.configSection, "rest_api", "the REST API"),
         .init(.configSection, "mqtt", "MQTT events"),
-        .init(.general, "cross_shard_writes", "writes sent to every shard", tolerating: .boolean(false)),
     ]
 
     /// The refused setting called `name` at `place`, if there is one.

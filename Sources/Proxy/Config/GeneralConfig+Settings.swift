@@ -28,6 +28,7 @@ extension GeneralConfig {
             ("query_cache_limit", String(general.queryCacheLimit), false),
             ("prepared_statements_limit", String(general.preparedStatementsLimit), false),
             ("track_session_settings", String(general.trackSessionSettings), true),
+            ("cross_shard_writes", String(general.crossShardWrites), true),
         ]
     }
 }

@@ -62,6 +62,10 @@ public struct GeneralConfig: Sendable, Equatable {
     /// Check the config files this often and reload when they changed (`autoreload`); 0 = never.
     public var autoreload: Int64 = 0
 
+    /// A write or DDL statement on sharded tables without a sharding key runs on every shard
+    /// (`cross_shard_writes`); false refuses it.
+    public var crossShardWrites = false
+
     /// How reads pick among replicas unless a database says otherwise (`load_balancing`).
     public var loadBalancing: LoadBalancing = .random
     /// Health checks of hosts of databases with several hosts or `role = "auto"`

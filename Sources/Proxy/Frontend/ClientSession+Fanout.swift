@@ -6,7 +6,7 @@ extension ClientSession {
     /// Cross-shard answers are gathered whole before they are merged; beyond this they are refused.
     static let fanoutLimit = 256 * 1_048_576
 
-    func startFanout(_ batch: ByteBuffer, role: BackendRoleChoice, topology: DatabaseTopology, responses: Int) {
+    func startFanout(_ batch: ByteBuffer, role: BackendRoleChoice, write: Bool, topology: DatabaseTopology, responses: Int) {
         guard let groupPart, let statement = Self.singleQueryText(batch) else {
             finishLocalAnswer(LocalAnswer.reply(to: batch, content: .error(ErrorFields(.error, SQLState.featureNotSupported,
                 "a cross-shard statement must be one simple Query")), status: .idle), responses: responses)
@@ -14,7 +14,8 @@ extension ClientSession {
         }
         let plan: MergePlan
         let shardText: String
-        switch MergePlan.make(statement) {
+        switch write ? .plan(MergePlan(targets: [], sort: [], groupBy: [], distinct: false, limit: nil, offset: 0, hiddenColumns: 0), shardText: statement)
+                     : MergePlan.make(statement) {
         case .refused(let reason):
             let error = ErrorFields(.error, SQLState.featureNotSupported,
                 "the statement needs every shard of database \"\(topology.name)\" and its answers cannot be merged: \(reason)",
@@ -37,7 +38,9 @@ extension ClientSession {
             }
             partitions.append(partition)
         }
-        let fanout = ShardFanout(client: self, plan: plan, statement: shardText, limit: Self.fanoutLimit)
+        let fanout = write
+            ? ShardFanout(client: self, writes: Array(repeating: shardText, count: partitions.count), limit: Self.fanoutLimit)
+            : ShardFanout(client: self, plan: plan, statement: shardText, shards: partitions.count, limit: Self.fanoutLimit)
         self.fanout = fanout
         // Bytes the client sends meanwhile wait in `pending`, routed once the answer is out.
         waiting = true

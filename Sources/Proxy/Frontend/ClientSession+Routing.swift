@@ -68,8 +68,8 @@ extension ClientSession {
             } else {
                 answerLocally(batch, .rows(result), responses: responses)
             }
-        case .fanout(let role):
-            startFanout(batch, role: role, topology: topology, responses: responses)
+        case .fanout(let role, let write):
+            startFanout(batch, role: role, write: write, topology: topology, responses: responses)
         case .unavailable(let error):
             if deferred, server == nil {
                 failDeferredTransaction(batch, error, routing, responses: responses)

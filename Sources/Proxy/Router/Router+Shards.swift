@@ -5,6 +5,8 @@ extension Router {
         case shard(Int)
         /// A read that needs every shard: run it on each and merge the answers.
         case every
+        /// A write for every shard: run it on each, commit everywhere or nowhere.
+        case everyWrite
         case refused(ErrorFields)
     }
 
@@ -25,18 +27,29 @@ extension Router {
         }
         if decided >= 0 { return checked(decided) }
         let mergeableRead = info.kind == PGPROXY_STMT_READ && info.statementCount == 1 && flags & (PGPROXY_FLAG_LOCKING | PGPROXY_FLAG_COPY_TO) == 0
-        if decided == PGPROXY_SHARD_ALL {
-            return mergeableRead ? .every : .refused(Self.crossShardRefusal(info: info, flags: flags, topology: topology))
+        func everywhere() -> ShardChoice {
+            if mergeableRead { return .every }
+            if Self.writesEverywhere(info: info, flags: flags, topology: topology) { return .everyWrite }
+            return .refused(Self.crossShardRefusal(info: info, flags: flags, topology: topology))
         }
+        if decided == PGPROXY_SHARD_ALL { return everywhere() }
         if let hint, hint >= 0 { return checked(hint) }
-        if flags & PGPROXY_FLAG_SHARDED_TABLE != 0 {
-            return mergeableRead ? .every : .refused(Self.crossShardRefusal(info: info, flags: flags, topology: topology))
-        }
+        if flags & PGPROXY_FLAG_SHARDED_TABLE != 0 { return everywhere() }
         if let current { return .shard(current) }
         if flags & PGPROXY_FLAG_OMNISHARDED_TABLE != 0, info.kind == PGPROXY_STMT_READ {
             return .shard(Int.random(in: 0..<count))  // the same rows everywhere: spread the reads
         }
         return .shard(0)
+    }
+
+    /// A single write or DDL statement that may run on every shard: one on omnisharded tables
+    /// only, or with `cross_shard_writes` one on sharded tables that is not an INSERT (whose rows
+    /// each belong to one shard) nor COPY.
+    static func writesEverywhere(info: StatementInfo, flags: UInt32, topology: DatabaseTopology) -> Bool {
+        guard info.statementCount == 1, info.kind == PGPROXY_STMT_WRITE || info.kind == PGPROXY_STMT_DDL,
+              flags & (PGPROXY_FLAG_COPY_FROM | PGPROXY_FLAG_COPY_TO | PGPROXY_FLAG_LOCKING) == 0 else { return false }
+        if flags & PGPROXY_FLAG_SHARDED_TABLE == 0 { return flags & PGPROXY_FLAG_OMNISHARDED_TABLE != 0 }
+        return topology.sharding.crossShardWrites && info.commands.strings.first != "INSERT"
     }
 
     /// Why a statement that needs every shard does not run (yet).
@@ -64,12 +77,12 @@ extension Router {
             let writes = info.kind == PGPROXY_STMT_WRITE || info.kind == PGPROXY_STMT_DDL
             return ErrorFields(.error, SQLState.featureNotSupported,
                 writes
-                    ? "the statement changes sharded tables\(named) without a sharding key, so it would run on every shard of database \"\(topology.name)\"; pgproxy refuses writes to every shard"
+                    ? "the statement changes sharded tables\(named) without a sharding key, so it would run on every shard of database \"\(topology.name)\"; pgproxy runs such writes only with cross_shard_writes = true, one statement at a time, outside transactions"
                     : "the statement names sharded tables\(named) without a sharding key pgproxy can read, so it would need every shard of database \"\(topology.name)\"; pgproxy runs only single SELECT statements on every shard",
                 hint: keyHint)
         }
         return ErrorFields(.error, SQLState.featureNotSupported,
-            "the statement writes to a table copied to every shard of database \"\(topology.name)\" (an omnisharded table); pgproxy does not write to every shard yet",
-            hint: "write to it on each shard with SET SHARD TO '<n>'")
+            "the statement writes to a table copied to every shard of database \"\(topology.name)\" (an omnisharded table); pgproxy writes to every shard only one statement at a time, outside transactions",
+            hint: "send the write on its own, outside a transaction; or write it on each shard with SET SHARD TO '<n>'")
     }
 }

@@ -41,8 +41,9 @@ final class Router {
         case hint(SessionHint)
         /// No host can take the statement (no primary is known).
         case unavailable(ErrorFields)
-        /// A read to run on every shard, on hosts of `role`, with the answers merged.
-        case fanout(role: BackendRoleChoice)
+        /// A statement to run on every shard, on hosts of `role`: a read with the answers
+        /// merged, or a write committed everywhere or nowhere.
+        case fanout(role: BackendRoleChoice, write: Bool)
     }
 
     /// Who is asking, and where the client stands.
@@ -203,7 +204,13 @@ final class Router {
                             + (client.inTransaction ? "outside transactions only" : "only as simple-protocol queries (not Parse/Bind/Execute) for now"),
                         hint: "give the sharding key in the statement, with SET SHARDING KEY TO '<key>', or pick a shard with SET SHARD TO '<n>'"))
                 }
-                return .fanout(role: Self.role(outcome.decision.role, hint: hint))
+                return .fanout(role: Self.role(outcome.decision.role, hint: hint), write: false)
+            case .everyWrite:
+                guard !client.inTransaction, !found.extended, found.singleQuery else {
+                    blocked &+= 1
+                    return .block(Self.crossShardRefusal(info: info, flags: info.flags | tableFlags, topology: topology))
+                }
+                return .fanout(role: .primary, write: true)
             case .refused(let error):
                 blocked &+= 1
                 return .block(error)

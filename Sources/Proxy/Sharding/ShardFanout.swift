@@ -1,14 +1,17 @@
 import NIOCore
 
-/// A read that needs every shard, in flight: the statement goes to one server of each shard at
-/// once, their answers are gathered whole, merged by `ShardResultMerger`, and sent to the client
-/// as one answer. Lives on the client's event loop, as do the servers it borrows.
+/// A statement that needs every shard, in flight: it goes to one server of each shard at once.
+/// A read's answers are gathered whole, merged by `ShardResultMerger` and sent to the client as
+/// one answer. A write runs inside a transaction on each shard, and pgproxy commits them all
+/// only when every shard succeeded (else rolls them all back), then sums the counts.
+/// Lives on the client's event loop, as do the servers it borrows.
 final class ShardFanout {
     private unowned let client: ClientSession
-    let plan: MergePlan
-    /// The Query message every shard runs (the client's, rewritten for LIMIT/OFFSET and avg),
-    /// after `SHOW lc_collate` when `probesCollation`.
-    let query: ByteBuffer
+    /// How a read's answers are merged; nil for a write.
+    let plan: MergePlan?
+    /// What each shard runs, by shard: a read's statement (rewritten for LIMIT/OFFSET and avg,
+    /// after `SHOW lc_collate` when `probesCollation`), or BEGIN and a write's statement.
+    private let queries: [ByteBuffer]
     /// Each shard first says its collation: text can be ordered here only if it is bytewise.
     let probesCollation: Bool
     private(set) var legs: [ShardLeg] = []
@@ -17,15 +20,34 @@ final class ShardFanout {
     private var gathered = 0
     let limit: Int
 
-    init(client: ClientSession, plan: MergePlan, statement: String, limit: Int) {
+    /// A read: `statement` on every one of `shards` shards.
+    init(client: ClientSession, plan: MergePlan, statement: String, shards: Int, limit: Int) {
         self.client = client
         self.plan = plan
         probesCollation = !plan.sort.isEmpty || plan.hasAggregates || plan.distinct
         var query = ByteBuffer()
         query.writeQuery(probesCollation ? "SHOW lc_collate;\n" + statement : statement)
-        self.query = query
+        self.queries = Array(repeating: query, count: shards)
         self.limit = limit
     }
+
+    /// A write: `statements[n]` on shard n, each in a transaction of its own.
+    init(client: ClientSession, writes statements: [String], limit: Int) {
+        self.client = client
+        self.plan = nil
+        probesCollation = false
+        queries = statements.map { statement in
+            var query = ByteBuffer()
+            query.writeQuery("BEGIN")
+            query.writeQuery(statement)
+            return query
+        }
+        self.limit = limit
+    }
+
+    var isWrite: Bool { plan == nil }
+
+    func query(forShard index: Int) -> ByteBuffer { queries[index] }
 
     /// Collations that order text as its UTF-8 bytes.
     static func isBytewise(_ collation: String?) -> Bool {
@@ -35,7 +57,7 @@ final class ShardFanout {
 
     /// Asks each partition (one per shard) for a server; the legs send the query when they get one.
     func start(partitions: [PoolPartition]) {
-        legs = partitions.map { ShardLeg(fanout: self, partition: $0) }
+        legs = partitions.enumerated().map { ShardLeg(fanout: self, shard: $0.offset, partition: $0.element) }
         for leg in legs where !finished { leg.requestServer() }
     }
 
@@ -52,6 +74,7 @@ final class ShardFanout {
     /// A leg has its whole answer.
     func legFinished() {
         guard !finished, legs.allSatisfy(\.isDone) else { return }
+        guard let plan else { return concludeWrite() }
         finished = true
         var reply = ByteBuffer()
         if let failure = legs.lazy.compactMap(\.error).first {
@@ -64,6 +87,36 @@ final class ShardFanout {
         reply.writeReadyForQuery(.idle)
         for leg in legs { leg.release() }
         client.fanoutFinished(reply)
+    }
+
+    /// Every shard ran the write: commit everywhere if it worked everywhere, else roll back.
+    private func concludeWrite() {
+        finished = true
+        let commit = legs.allSatisfy { $0.error == nil }
+        var remaining = legs.count
+        var failedCommits: [(shard: Int, error: ErrorFields)] = []
+        for leg in legs {
+            leg.conclude(commit: commit) { [self] error in
+                if let error { failedCommits.append((leg.shard, error)) }
+                remaining -= 1
+                guard remaining == 0 else { return }
+                var reply = ByteBuffer()
+                if !commit, let failure = legs.lazy.compactMap(\.error).first {
+                    var failure = failure
+                    if legs.count > 1 { failure.detail = "the statement was rolled back on every shard" }
+                    failure.write(into: &reply)
+                } else if let first = failedCommits.min(by: { $0.shard < $1.shard }) {
+                    ErrorFields(.error, "40003",
+                        "COMMIT failed on shard \(first.shard): \(first.error.message); the shards \(commit ? "that did not fail committed" : "rolled back")",
+                        hint: "check the rows on each shard: a write to every shard is not atomic when a COMMIT fails").write(into: &reply)
+                } else {
+                    ShardWriteAnswer.merge(legs.map(\.answer), into: &reply)
+                }
+                reply.writeReadyForQuery(.idle)
+                for leg in legs { leg.release() }
+                client.fanoutFinished(reply)
+            }
+        }
     }
 
     /// A leg cannot finish (no server, the server died, too much data): the statement fails,
@@ -89,6 +142,7 @@ final class ShardFanout {
 /// One shard's part of a `ShardFanout`: a wait for a server of that shard, then its answer.
 final class ShardLeg: PoolWaiter {
     private unowned let fanout: ShardFanout
+    let shard: Int
     let partition: PoolPartition
     private(set) var server: ServerConnection?
     private var framer = MessageFramer(maximumLength: 1 << 30)
@@ -104,8 +158,12 @@ final class ShardLeg: PoolWaiter {
     private var probing = false
     private(set) var collation: String?
 
-    init(fanout: ShardFanout, partition: PoolPartition) {
+    /// A write's BEGIN is still to be answered: its messages are not the answer.
+    private var beginning = false
+
+    init(fanout: ShardFanout, shard: Int, partition: PoolPartition) {
         self.fanout = fanout
+        self.shard = shard
         self.partition = partition
     }
 
@@ -136,8 +194,9 @@ final class ShardLeg: PoolWaiter {
             server.attach(to: self)
             owed = true
             probing = fanout.probesCollation
+            beginning = fanout.isWrite
             partition.counters.serverAssignments &+= 1
-            server.write(fanout.query)
+            server.write(fanout.query(forShard: shard))
             server.flush()
         }
     }
@@ -153,6 +212,11 @@ final class ShardLeg: PoolWaiter {
         framer.append(buffer)
         do {
             while let (id, body) = try framer.next() {
+                if beginning {
+                    if id == BackendID.errorResponse, error == nil { error = ErrorFields.decode(body: body) }
+                    if id == BackendID.readyForQuery { beginning = false }
+                    continue
+                }
                 if probing {
                     if id == BackendID.dataRow, let value = ShardAnswer.readDataRow(body)?.first ?? nil {
                         collation = String(buffer: value)
@@ -191,6 +255,18 @@ final class ShardLeg: PoolWaiter {
         guard !isDone else { return }
         fanout.legFailed(ErrorFields(.error, SQLState.connectionFailure,
             "the connection to shard server \(partition.settings.address) was lost during a cross-shard statement"))
+    }
+
+    /// A write's second step: COMMIT or ROLLBACK on this shard, then `done` with its error.
+    func conclude(commit: Bool, done: @escaping (ErrorFields?) -> Void) {
+        guard let server else {
+            return done(ErrorFields(.error, SQLState.connectionFailure, "the connection to shard server \(partition.settings.address) was lost"))
+        }
+        server.runInternal(commit ? "COMMIT" : "ROLLBACK") { [self] error in
+            if error != nil { self.server = nil }  // a connection whose COMMIT failed is not reused
+            if error != nil { server.close() }
+            done(error)
+        }
     }
 
     /// Done: the server goes back to its pool.

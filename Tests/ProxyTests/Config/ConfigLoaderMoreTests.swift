@@ -74,12 +74,10 @@ extension ConfigLoaderTests {
         XCTAssertEqual(plugin.map(\.key), ["plugins[0].path"])
     }
 
-    func testKeysOfFeaturesNotBuiltYet() throws {
-        XCTAssertNoThrow(try load("[general]\ncross_shard_writes = false\n" + Self.minimalConfig))
-        let errors = refusals("[general]\ncross_shard_writes = true\n" + Self.minimalConfig)
-        XCTAssertEqual(errors.map(\.key), ["general.cross_shard_writes"])
-        XCTAssertEqual(errors.first?.reason,
-                       "cross_shard_writes = true (writes sent to every shard) is not supported yet in this version of pgproxy; only false is accepted")
+    func testCrossShardWritesIsABoolean() throws {
+        XCTAssertFalse(try load(Self.minimalConfig).general.crossShardWrites)
+        XCTAssertTrue(try load("[general]\ncross_shard_writes = true\n" + Self.minimalConfig).general.crossShardWrites)
+        XCTAssertEqual(refusals("[general]\ncross_shard_writes = 1\n" + Self.minimalConfig).map(\.key), ["general.cross_shard_writes"])
     }
 
     // MARK: - Many errors at once
