@@ -218,6 +218,13 @@ typedef struct pgproxy_route_decision {
     int32_t backend_id;
     char error_sqlstate[6];        /* NUL-terminated, for PGPROXY_ACTION_BLOCK */
     char error_message[256];       /* NUL-terminated, for PGPROXY_ACTION_BLOCK */
+    /* 1.1: for an INSERT ... VALUES with several rows, `row_count` entries (one per row, in
+       order), pre-filled with PGPROXY_SHARD_UNDECIDED; NULL otherwise. A plugin that finds the
+       rows on different shards writes each row's shard here and answers PGPROXY_SHARD_ALL:
+       pgproxy then splits the INSERT, each shard getting its own rows. A row left undecided
+       makes pgproxy refuse the INSERT. */
+    int32_t *row_shards;
+    size_t row_count;
 } pgproxy_route_decision;
 
 /** Builds an intercepted result set (PGPROXY_ACTION_INTERCEPT). Opaque to the plugin. */

@@ -63,3 +63,36 @@ extension ClientSession {
         }
     }
 }
+
+extension ClientSession {
+    /// A multi-row INSERT whose rows belong to different shards: each shard gets the INSERT with
+    /// its own rows, all in transactions committed together (see `ShardFanout`).
+    func startSplitInsert(_ batch: ByteBuffer, rowShards: [Int], topology: DatabaseTopology, responses: Int) {
+        func refuse(_ message: String) {
+            let error = ErrorFields(.error, SQLState.featureNotSupported, message,
+                                    hint: "insert the rows of each shard in a statement of their own")
+            finishLocalAnswer(LocalAnswer.reply(to: batch, content: .error(error), status: .idle), responses: responses)
+        }
+        guard let groupPart, let statement = Self.singleQueryText(batch), let values = InsertValues.split(statement),
+              values.rows.count == rowShards.count else {
+            return refuse("the rows of this INSERT belong to different shards, and pgproxy could not split its VALUES list")
+        }
+        let shards = Array(Set(rowShards)).sorted()
+        var partitions: [PoolPartition] = []
+        var statements: [String] = []
+        let now = NIODeadline.now().uptimeNanoseconds
+        for shard in shards {
+            guard let backend = topology.select(role: .primary, shard: shard, now: now), let partition = groupPart.partition(of: backend) else {
+                let error = ErrorFields(.error, SQLState.cannotConnectNow, "shard \(shard) of database \"\(topology.name)\" has no primary now",
+                                        hint: "pgproxy finds the new primary on its next health check")
+                return finishLocalAnswer(LocalAnswer.reply(to: batch, content: .error(error), status: .idle), responses: responses)
+            }
+            partitions.append(partition)
+            statements.append(values.statement(rows: rowShards.indices.filter { rowShards[$0] == shard }))
+        }
+        let fanout = ShardFanout(client: self, writes: statements, limit: Self.fanoutLimit)
+        self.fanout = fanout
+        waiting = true
+        fanout.start(partitions: partitions)
+    }
+}

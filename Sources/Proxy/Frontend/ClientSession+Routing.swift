@@ -70,6 +70,8 @@ extension ClientSession {
             }
         case .fanout(let role, let write):
             startFanout(batch, role: role, write: write, topology: topology, responses: responses)
+        case .splitInsert(let rowShards):
+            startSplitInsert(batch, rowShards: rowShards, topology: topology, responses: responses)
         case .unavailable(let error):
             if deferred, server == nil {
                 failDeferredTransaction(batch, error, routing, responses: responses)

@@ -45,8 +45,15 @@ final class PluginChain: @unchecked Sendable {
     /// Runs the chain. `builder` collects an intercept's rows; it must be empty and is only
     /// kept by the caller when the outcome is an intercept (so a route allocates nothing).
     @inline(__always)
-    func route(_ context: UnsafePointer<pgproxy_route_context>, builder: InterceptedResult) -> Outcome {
+    func route(
+        _ context: UnsafePointer<pgproxy_route_context>, builder: InterceptedResult, rowShards: UnsafeMutableBufferPointer<Int32>? = nil
+    ) -> Outcome {
         var decision = pgproxy_route_decision()
+        if let rowShards, rowShards.count > 0 {
+            rowShards.update(repeating: PGPROXY_SHARD_UNDECIDED)
+            decision.row_shards = rowShards.baseAddress
+            decision.row_count = rowShards.count
+        }
         decision.action = PGPROXY_ACTION_CONTINUE
         decision.shard = PGPROXY_SHARD_UNDECIDED
         decision.role = PGPROXY_ROLE_UNDECIDED

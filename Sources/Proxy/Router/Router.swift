@@ -14,6 +14,9 @@ final class Router {
     private var backendCapacity = 8
     private var builder = InterceptedResult()
     private let keyValues = ShardKeyValues()
+    /// The shard of each row of a multi-row INSERT, as the chain assigned them.
+    private var rowShards: UnsafeMutablePointer<Int32>
+    private var rowShardCapacity = 16
     /// Batches that got a statement through the chain, blocked, intercepted (SHOW ROUTING).
     private(set) var routed: UInt64 = 0
     private(set) var blocked: UInt64 = 0
@@ -24,11 +27,13 @@ final class Router {
         self.cache = RoutingCache(limit: cacheLimit)
         params = .allocate(capacity: paramCapacity)
         backends = .allocate(capacity: backendCapacity)
+        rowShards = .allocate(capacity: rowShardCapacity)
     }
 
     deinit {
         params.deallocate()
         backends.deallocate()
+        rowShards.deallocate()
     }
 
     /// What to do with a batch.
@@ -44,6 +49,8 @@ final class Router {
         /// A statement to run on every shard, on hosts of `role`: a read with the answers
         /// merged, or a write committed everywhere or nowhere.
         case fanout(role: BackendRoleChoice, write: Bool)
+        /// A multi-row INSERT whose rows belong to different shards: each row's shard.
+        case splitInsert(rowShards: [Int])
     }
 
     /// Who is asking, and where the client stands.
@@ -126,6 +133,18 @@ final class Router {
         let shardHint: Int32? = shape.shardHint.map { $0 < 0 ? nil : $0 } ?? (shape.shardingKeyHint == nil ? session.shard : nil)
         let sharded = topology.isSharded
         let tableFlags = sharded ? ShardKeyValues.tableFlags(info, topology.sharding) : 0
+        // A multi-row INSERT into a sharded table: the chain may give each row its shard.
+        var rowCount = 0
+        if tableFlags & PGPROXY_FLAG_SHARDED_TABLE != 0, info.statementCount == 1, info.commands.strings.first == "INSERT" {
+            rowCount = Int(info.columnValues.lazy.map(\.row).max() ?? 0) + 1
+            if rowCount < 2 { rowCount = 0 }
+            if rowCount > rowShardCapacity {
+                rowShards.deallocate()
+                rowShardCapacity = rowCount
+                rowShards = .allocate(capacity: rowShardCapacity)
+            }
+        }
+        let rows = rowCount > 0 ? UnsafeMutableBufferPointer(start: rowShards, count: rowCount) : nil
         var user = client.user, database = client.database, application = client.applicationName
         let outcome: PluginChain.Outcome = found.text.withBytes(raw) { text in
             user.withUTF8 { userBytes in
@@ -167,11 +186,11 @@ final class Router {
                                     info, text: text, params: params, paramCount: found.paramCount, sharding: topology.sharding)
                                 context.key_values = UnsafePointer(keyValues.values)
                             }
-                            guard chain.wantsParseTree else { return chain.route(&context, builder: builder) }
+                            guard chain.wantsParseTree else { return chain.route(&context, builder: builder, rowShards: rows) }
                             return StatementInfo.withParseTree(of: text) { tree in
                                 context.parse_tree = tree.baseAddress?.assumingMemoryBound(to: UInt8.self)
                                 context.parse_tree_len = tree.count
-                                return chain.route(&context, builder: builder)
+                                return chain.route(&context, builder: builder, rowShards: rows)
                             }
                         }
                     }
@@ -191,6 +210,10 @@ final class Router {
             if !builder.columns.isEmpty || !builder.rows.isEmpty { builder = InterceptedResult() }
         }
         var shard = client.shard ?? 0
+        if sharded, found.executes, outcome.decision.shard == PGPROXY_SHARD_ALL, let rows, rows.allSatisfy({ $0 >= 0 && $0 < topology.shardCount }),
+           !client.inTransaction, !found.extended, found.singleQuery {
+            return .splitInsert(rowShards: rows.map { Int($0) })
+        }
         if sharded, found.executes {
             switch resolveShard(
                 outcome.decision.shard, hint: shardHint, flags: info.flags | tableFlags, info: info,

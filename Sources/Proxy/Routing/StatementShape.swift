@@ -147,7 +147,7 @@ struct StatementShape: Equatable, Sendable {
 
     @inline(__always) private static func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }
 
-    @inline(__always) private static func isWordByte(_ byte: UInt8) -> Bool {
+    @inline(__always) static func isWordByte(_ byte: UInt8) -> Bool {
         (byte | 0x20 >= 0x61 && byte | 0x20 <= 0x7A) || isDigit(byte) || byte == UInt8(ascii: "_") || byte >= 0x80
     }
 
@@ -163,7 +163,7 @@ struct StatementShape: Equatable, Sendable {
     }
 
     /// Index after the closing quote; a doubled quote is an escaped one.
-    private static func skipQuoted(_ text: UnsafeRawBufferPointer, from start: Int, quote: UInt8, backslashEscapes: Bool = false) -> Int {
+    static func skipQuoted(_ text: UnsafeRawBufferPointer, from start: Int, quote: UInt8, backslashEscapes: Bool = false) -> Int {
         var index = start
         while index < text.count {
             let byte = text[index]
@@ -184,7 +184,7 @@ struct StatementShape: Equatable, Sendable {
     }
 
     /// Index after `*/`, honouring nesting as PostgreSQL does.
-    private static func skipBlockComment(_ text: UnsafeRawBufferPointer, from start: Int) -> Int {
+    static func skipBlockComment(_ text: UnsafeRawBufferPointer, from start: Int) -> Int {
         var depth = 1
         var index = start
         while index < text.count {
@@ -203,7 +203,7 @@ struct StatementShape: Equatable, Sendable {
     }
 
     /// `$tag$ ... $tag$`: index after the closing tag, or nil when `$` does not open one.
-    private static func skipDollarQuoted(_ text: UnsafeRawBufferPointer, from start: Int) -> Int? {
+    static func skipDollarQuoted(_ text: UnsafeRawBufferPointer, from start: Int) -> Int? {
         var tagEnd = start + 1
         while tagEnd < text.count, text[tagEnd] != UInt8(ascii: "$") {
             let byte = text[tagEnd]

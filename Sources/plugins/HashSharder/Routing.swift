@@ -91,6 +91,10 @@ final class HashSharderPlugin {
                 return
             case .all:
                 decision.pointee.shard = PGPROXY_SHARD_ALL
+                if let rowShards = decision.pointee.row_shards, decision.pointee.row_count > 0 {
+                    assignRows(UnsafeBufferPointer(start: values, count: valueCount),
+                               UnsafeMutableBufferPointer(start: rowShards, count: decision.pointee.row_count), shardCount: shardCount)
+                }
                 return
             case .blocked(let error):
                 block(decision, error)
@@ -109,6 +113,26 @@ final class HashSharderPlugin {
         let kind = context.pointee.kind
         if flags & flagOmnishardedTable != 0 && (kind == PGPROXY_STMT_WRITE || kind == PGPROXY_STMT_DDL) {
             decision.pointee.shard = PGPROXY_SHARD_ALL
+        }
+    }
+
+    /// The shard of each row of a multi-row INSERT whose rows are on several shards (the host
+    /// splits it); a row whose key cannot be read stays undecided.
+    func assignRows(_ values: UnsafeBufferPointer<pgproxy_key_value>, _ rows: UnsafeMutableBufferPointer<Int32>, shardCount: Int) {
+        for value in values {
+            let row = Int(value.row)
+            guard row >= 0, row < rows.count else { continue }
+            switch value.kind {
+            case PGPROXY_VALUE_GIVEN:
+                guard let type = ShardKeyType(value.type),
+                      let shard = try? shardOfValue(rawBytes(value.value), binary: value.format == 1, type: type, hasher: hasher, shardCount: shardCount)
+                else { continue }
+                rows[row] = Int32(shard)
+            case PGPROXY_VALUE_NULL:
+                rows[row] = 0
+            default:
+                continue
+            }
         }
     }
 

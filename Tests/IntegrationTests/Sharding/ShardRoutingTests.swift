@@ -74,9 +74,25 @@ final class ShardRoutingTests: IntegrationTestCase {
                        "a key that is an expression cannot be routed")
         let same = client.exec("INSERT INTO users (id, name) VALUES (\(onZero), 'back')")
         XCTAssertTrue(same.ok, same.message ?? "")
-        let split = client.exec("INSERT INTO users (id, name) VALUES (\(onZero + 100000), 'x'), (\(onOne + 100000), 'y'), (\(onZero + 100001), 'z'), (\(onOne + 100001), 'w')")
-        XCTAssertEqual(split.sqlState, "0A000")
-        XCTAssertTrue(split.message?.contains("belong to different shards") ?? false, split.message ?? "")
+        // A multi-row INSERT whose rows belong to different shards is split: each shard gets its
+        // own rows (and the suffix), in transactions committed together.
+        let ids = (0..<12).map { 200_000 + $0 }
+        let rowsText = ids.map { "(\($0), 'split ''\($0)'' (x)')" }.joined(separator: ",\n ")
+        let split = client.exec("INSERT INTO users (id, name) VALUES \(rowsText) ON CONFLICT (id) DO NOTHING RETURNING id")
+        XCTAssertEqual(split.commandTag, "INSERT 0 12", split.message ?? "")
+        XCTAssertEqual(Set(split.rows.compactMap { $0.first ?? nil }), Set(ids.map(String.init)))
+        let counts = try set.shards.map { try $0.psql("SELECT count(*) FROM users WHERE id >= 200000") }
+        XCTAssertEqual(counts.compactMap(Int.init).reduce(0, +), 12)
+        XCTAssertFalse(counts.contains("0"), "both shards got rows: \(counts)")
+        for id in ids {
+            XCTAssertEqual(client.exec("SELECT name FROM users WHERE id = \(id)").firstValue, "split '\(id)' (x)", "row \(id) is on its key's shard")
+        }
+        // A row whose key cannot be read stops the whole INSERT; a failing shard rolls back the others.
+        let unknown = client.exec("INSERT INTO users (id, name) VALUES (300001, 'a'), (300000 + 2, 'b')")
+        XCTAssertEqual(unknown.sqlState, "0A000", unknown.message ?? "")
+        let duplicate = client.exec("INSERT INTO users (id, name) VALUES (\(ids[0]), 'again'), (\(ids[1]), 'again'), (\(ids[2]), 'again'), (400000, 'new'), (400001, 'new'), (400002, 'new')")
+        XCTAssertEqual(duplicate.sqlState, "23505", duplicate.message ?? "")
+        XCTAssertEqual(try set.shards.map { try $0.psql("SELECT count(*) FROM users WHERE id >= 400000") }, ["0", "0"], "nothing committed anywhere")
         // A bad key is refused as PostgreSQL would.
         let bad = client.exec("SELECT * FROM users WHERE id = 'abc'")
         XCTAssertEqual(bad.sqlState, "22P02", bad.message ?? "")
