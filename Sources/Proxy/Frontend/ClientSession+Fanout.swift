@@ -52,6 +52,7 @@ extension ClientSession {
         fanout = nil
         waiting = false
         finishLocalAnswer(reply, responses: 1)
+        if shutdownRequested { return closeForShutdown() }
         setPausedForServer(false)
         guard let routing, !pending.isEmpty else { return }
         // What the client sent during the cross-shard statement goes through routing now.
@@ -93,6 +94,6 @@ extension ClientSession {
         let fanout = ShardFanout(client: self, writes: statements, limit: Self.fanoutLimit)
         self.fanout = fanout
         waiting = true
-        fanout.start(partitions: partitions)
+        fanout.start(partitions: partitions, shards: shards)
     }
 }

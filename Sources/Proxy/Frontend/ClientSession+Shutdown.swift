@@ -4,6 +4,8 @@ extension ClientSession {
     /// pgproxy is shutting down: close now if idle, else after the running transaction.
     func requestShutdown() {
         shutdownRequested = true
+        // A statement running on every shard finishes first (fanoutFinished closes then).
+        guard fanout == nil else { return }
         if server == nil || (outstanding == 0 && server?.transactionStatus == .idle) { closeForShutdown() }
     }
 
@@ -37,6 +39,10 @@ extension ClientSession {
 
     /// Shutdown's deadline passed: close whatever the client is doing.
     func forceClose() {
+        if let fanout {
+            self.fanout = nil
+            fanout.cancel()
+        }
         if let server {
             self.server = nil
             routing?.detached()

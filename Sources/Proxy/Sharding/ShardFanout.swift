@@ -47,7 +47,7 @@ final class ShardFanout {
 
     var isWrite: Bool { plan == nil }
 
-    func query(forShard index: Int) -> ByteBuffer { queries[index] }
+    func query(forSlot index: Int) -> ByteBuffer { queries[index] }
 
     /// Collations that order text as its UTF-8 bytes.
     static func isBytewise(_ collation: String?) -> Bool {
@@ -55,9 +55,10 @@ final class ShardFanout {
         return ["c", "posix", "c.utf-8", "c.utf8", "ucs_basic"].contains(collation.lowercased())
     }
 
-    /// Asks each partition (one per shard) for a server; the legs send the query when they get one.
-    func start(partitions: [PoolPartition]) {
-        legs = partitions.enumerated().map { ShardLeg(fanout: self, shard: $0.offset, partition: $0.element) }
+    /// Asks each partition (one per shard, of the shards numbered `shards`, all by default) for a
+    /// server; the legs send their query when they get one.
+    func start(partitions: [PoolPartition], shards: [Int]? = nil) {
+        legs = partitions.enumerated().map { ShardLeg(fanout: self, slot: $0.offset, shard: shards?[$0.offset] ?? $0.offset, partition: $0.element) }
         for leg in legs where !finished { leg.requestServer() }
     }
 
@@ -142,6 +143,8 @@ final class ShardFanout {
 /// One shard's part of a `ShardFanout`: a wait for a server of that shard, then its answer.
 final class ShardLeg: PoolWaiter {
     private unowned let fanout: ShardFanout
+    /// The leg's place in the fanout (which query it sends), and the shard it runs on.
+    let slot: Int
     let shard: Int
     let partition: PoolPartition
     private(set) var server: ServerConnection?
@@ -161,8 +164,9 @@ final class ShardLeg: PoolWaiter {
     /// A write's BEGIN is still to be answered: its messages are not the answer.
     private var beginning = false
 
-    init(fanout: ShardFanout, shard: Int, partition: PoolPartition) {
+    init(fanout: ShardFanout, slot: Int, shard: Int, partition: PoolPartition) {
         self.fanout = fanout
+        self.slot = slot
         self.shard = shard
         self.partition = partition
     }
@@ -196,7 +200,7 @@ final class ShardLeg: PoolWaiter {
             probing = fanout.probesCollation
             beginning = fanout.isWrite
             partition.counters.serverAssignments &+= 1
-            server.write(fanout.query(forShard: shard))
+            server.write(fanout.query(forSlot: slot))
             server.flush()
         }
     }
