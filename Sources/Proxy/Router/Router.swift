@@ -48,7 +48,7 @@ final class Router {
         case unavailable(ErrorFields)
         /// A statement to run on every shard, on hosts of `role`: a read with the answers
         /// merged, or a write committed everywhere or nowhere.
-        case fanout(role: BackendRoleChoice, write: Bool)
+        case fanout(role: BackendRoleChoice, write: Bool, tables: [String])
         /// A multi-row INSERT whose rows belong to different shards: each row's shard.
         case splitInsert(rowShards: [Int])
     }
@@ -227,13 +227,13 @@ final class Router {
                             + (client.inTransaction ? "outside transactions only" : "only as simple-protocol queries (not Parse/Bind/Execute) for now"),
                         hint: "give the sharding key in the statement, with SET SHARDING KEY TO '<key>', or pick a shard with SET SHARD TO '<n>'"))
                 }
-                return .fanout(role: Self.role(outcome.decision.role, hint: hint), write: false)
+                return .fanout(role: Self.role(outcome.decision.role, hint: hint), write: false, tables: info.tables.strings)
             case .everyWrite:
                 guard !client.inTransaction, !found.extended, found.singleQuery else {
                     blocked &+= 1
                     return .block(Self.crossShardRefusal(info: info, flags: info.flags | tableFlags, topology: topology))
                 }
-                return .fanout(role: .primary, write: true)
+                return .fanout(role: .primary, write: true, tables: info.tables.strings)
             case .refused(let error):
                 blocked &+= 1
                 return .block(error)

@@ -10,9 +10,10 @@ final class ShardFanout {
     /// How a read's answers are merged; nil for a write.
     let plan: MergePlan?
     /// What each shard runs, by shard: a read's statement (rewritten for LIMIT/OFFSET and avg,
-    /// after `SHOW lc_collate` when `probesCollation`), or BEGIN and a write's statement.
+    /// after the collation probe when `probesCollation`), or BEGIN and a write's statement.
     private let queries: [ByteBuffer]
-    /// Each shard first says its collation: text can be ordered here only if it is bytewise.
+    /// Each shard first says whether its text order is bytewise (`collationProbe`): text can be
+    /// ordered here only then.
     let probesCollation: Bool
     private(set) var legs: [ShardLeg] = []
     private var finished = false
@@ -20,13 +21,13 @@ final class ShardFanout {
     private var gathered = 0
     let limit: Int
 
-    /// A read: `statement` on every one of `shards` shards.
-    init(client: ClientSession, plan: MergePlan, statement: String, shards: Int, limit: Int) {
+    /// A read: `statement` on every one of `shards` shards; `tables` are the relations it names.
+    init(client: ClientSession, plan: MergePlan, statement: String, tables: [String], shards: Int, limit: Int) {
         self.client = client
         self.plan = plan
         probesCollation = !plan.sort.isEmpty || plan.hasAggregates || plan.distinct
         var query = ByteBuffer()
-        query.writeQuery(probesCollation ? "SHOW lc_collate;\n" + statement : statement)
+        query.writeQuery(probesCollation ? Self.collationProbe(tables: tables) + ";\n" + statement : statement)
         self.queries = Array(repeating: query, count: shards)
         self.limit = limit
     }
@@ -49,10 +50,17 @@ final class ShardFanout {
 
     func query(forSlot index: Int) -> ByteBuffer { queries[index] }
 
-    /// Collations that order text as its UTF-8 bytes.
-    static func isBytewise(_ collation: String?) -> Bool {
-        guard let collation else { return false }
-        return ["c", "posix", "c.utf-8", "c.utf8", "ucs_basic"].contains(collation.lowercased())
+    /// A query answering `t` when text in `tables` sorts as its UTF-8 bytes: the database's
+    /// default collation is libc's C, POSIX or C.UTF-8, and no column of those tables has
+    /// another collation than the default, "C" or "POSIX".
+    static func collationProbe(tables: [String]) -> String {
+        let names = tables.map { name -> String in
+            let relation = name.split(separator: ".").last.map(String.init) ?? name
+            return "'" + relation.replacingOccurrences(of: "'", with: "''") + "'"
+        }
+        return "SELECT (SELECT datlocprovider = 'c' AND datcollate IN ('C', 'POSIX', 'C.UTF-8', 'C.utf8') FROM pg_database WHERE datname = current_database())"
+            + " AND NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attnum > 0 AND attcollation NOT IN (0, 100, 950, 951)"
+            + " AND attrelid IN (SELECT oid FROM pg_class WHERE relname = ANY (ARRAY[" + (names.isEmpty ? "NULL" : names.joined(separator: ", ")) + "]::name[])))"
     }
 
     /// Asks each partition (one per shard, of the shards numbered `shards`, all by default) for a
@@ -81,8 +89,13 @@ final class ShardFanout {
         if let failure = legs.lazy.compactMap(\.error).first {
             failure.write(into: &reply)
         } else if let error = ShardResultMerger.merge(
-            legs.map(\.answer), plan: plan, textOrderIsBytewise: legs.allSatisfy { Self.isBytewise($0.collation) }, into: &reply) {
+            legs.map(\.answer), plan: plan, textOrderIsBytewise: legs.allSatisfy { $0.collation == "t" }, into: &reply) {
             reply.clear()
+            var error = error
+            if error.sqlState == SQLState.featureNotSupported {
+                error.message = "the statement needs every shard and its answers cannot be merged: " + error.message
+                if error.hint == nil { error.hint = "give a sharding key (in the WHERE clause, with SET SHARDING KEY or SET SHARD) so that one shard answers" }
+            }
             error.write(into: &reply)
         }
         reply.writeReadyForQuery(.idle)
@@ -157,7 +170,7 @@ final class ShardLeg: PoolWaiter {
     private(set) var waitingSince = NIODeadline.now()
     /// The query was written to `server` and its ReadyForQuery has not come yet.
     private var owed = false
-    /// The answer to `SHOW lc_collate` is still to come (see `ShardFanout.probesCollation`).
+    /// The answer to the collation probe is still to come (see `ShardFanout.probesCollation`).
     private var probing = false
     private(set) var collation: String?
 

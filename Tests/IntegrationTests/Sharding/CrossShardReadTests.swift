@@ -116,6 +116,17 @@ final class CrossShardReadTests: IntegrationTestCase {
         let mixed = client.exec("SELECT v FROM mixed")
         XCTAssertFalse(mixed.ok)
         XCTAssertTrue(mixed.message?.contains("v") ?? false, mixed.message ?? "")
+        // Text sorts bytewise only where the collation says so: a column with an ICU collation
+        // cannot be merged in order, unless the ORDER BY asks for "C".
+        for shard in set.shards { try shard.psql("DROP TABLE IF EXISTS words; CREATE TABLE words (id bigint, w text COLLATE \"en-x-icu\")") }
+        for (id, word) in ["a", "B", "ab", "A", "b", "Z", "c", "C"].enumerated() {
+            XCTAssertTrue(client.exec("INSERT INTO words (id, w) VALUES (\(id), '\(word)')").ok)
+        }
+        let icu = client.exec("SELECT w FROM words ORDER BY w")
+        XCTAssertEqual(icu.sqlState, "0A000", icu.message ?? "")
+        XCTAssertTrue(icu.message?.contains("COLLATE") ?? false, icu.message ?? "")
+        let bytewise = client.exec("SELECT w FROM words ORDER BY w COLLATE \"C\"")
+        XCTAssertEqual(bytewise.rows.compactMap { $0.first ?? nil }, ["A", "B", "C", "Z", "a", "ab", "b", "c"], bytewise.message ?? "")
         // A shard's own error is the statement's.
         let missing = client.exec("SELECT nope FROM items")
         XCTAssertEqual(missing.sqlState, "42703", missing.message ?? "")

@@ -50,7 +50,7 @@ final class ShardSet: @unchecked Sendable {
             data_type = "bigint"
 
             """
-        for table in ["items", "mixed"] {
+        for table in ["items", "mixed", "words"] {
             text += """
                 [[sharded_tables]]
                 database = "app"
