@@ -25,7 +25,11 @@ final class ShardFanout {
     init(client: ClientSession, plan: MergePlan, statement: String, tables: [String], shards: Int, limit: Int) {
         self.client = client
         self.plan = plan
-        probesCollation = !plan.sort.isEmpty || plan.hasAggregates || plan.distinct
+        // Only ordering compares text (ORDER BY, min, max); counts, sums and equality do not.
+        probesCollation = !plan.sort.isEmpty || plan.targets.contains { target in
+            if case .aggregate(let aggregate, _) = target { return aggregate == .min || aggregate == .max }
+            return false
+        }
         var query = ByteBuffer()
         query.writeQuery(probesCollation ? Self.collationProbe(tables: tables) + ";\n" + statement : statement)
         self.queries = Array(repeating: query, count: shards)
