@@ -37,8 +37,9 @@ let package = Package(
             path: "Sources/SQLAnalysis",
             linkerSettings: [.linkedLibrary("pg_query")]
         ),
-        .target(name: "ReadWriteSplit", dependencies: ["PluginABI"], path: "Sources/plugins/ReadWriteSplit", swiftSettings: swiftSettings),
-        .target(name: "HashSharder", dependencies: ["PluginABI"], path: "Sources/plugins/HashSharder", swiftSettings: swiftSettings),
+        .target(name: "PluginSupport", dependencies: ["PluginABI"], path: "Sources/plugins/PluginSupport", swiftSettings: swiftSettings),
+        .target(name: "ReadWriteSplit", dependencies: ["PluginABI", "PluginSupport"], path: "Sources/plugins/ReadWriteSplit", swiftSettings: swiftSettings),
+        .target(name: "HashSharder", dependencies: ["PluginABI", "PluginSupport"], path: "Sources/plugins/HashSharder", swiftSettings: swiftSettings),
         .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ"),
         .target(
             name: "Proxy",

@@ -213,10 +213,6 @@ static void classify_unknown(const ProtobufCMessageDescriptor *descriptor, sa_st
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 
-static const ProtobufCMessage *inner(const PgQuery__Node *node) {
-    return sa_node_inner((const ProtobufCMessage *)node);
-}
-
 static bool is_temp(const PgQuery__RangeVar *range) {
     return range != NULL && range->relpersistence != NULL && range->relpersistence[0] == 't';
 }

@@ -31,19 +31,6 @@ typedef struct sa_merge {
     bool out_of_memory;
 } sa_merge;
 
-static bool nonempty(const char *text) { return text != NULL && text[0] != '\0'; }
-
-static const char *string_of(const PgQuery__Node *node) {
-    if (node == NULL || node->node_case != PG_QUERY__NODE__NODE_STRING || node->string == NULL) return NULL;
-    return node->string->sval;
-}
-
-static const ProtobufCMessage *inner(const PgQuery__Node *node) {
-    return sa_node_inner((const ProtobufCMessage *)node);
-}
-
-#define IS(message, type) ((message) != NULL && (message)->descriptor == &pg_query__##type##__descriptor)
-
 /* Sets the refusal (the first one wins) from a printf format. Returns false, to stop. */
 static bool refuse(sa_merge *m, const char *format, ...) {
     if (m->plan->refusal != NULL || m->out_of_memory) return false;

@@ -176,19 +176,6 @@ bool sa_tokens_number(const sa_tokens *tokens, int32_t location, int32_t *start,
 
 /* ---- names --------------------------------------------------------------------------------- */
 
-static bool nonempty(const char *text) { return text != NULL && text[0] != '\0'; }
-
-static const char *string_of(const PgQuery__Node *node) {
-    if (node == NULL || node->node_case != PG_QUERY__NODE__NODE_STRING || node->string == NULL) return NULL;
-    return node->string->sval;
-}
-
-static const ProtobufCMessage *inner(const PgQuery__Node *node) {
-    return sa_node_inner((const ProtobufCMessage *)node);
-}
-
-#define IS(message, type) ((message) != NULL && (message)->descriptor == &pg_query__##type##__descriptor)
-
 void sa_function_name(const PgQuery__FuncCall *call, char *buffer, size_t size) {
     size_t length = 0;
     buffer[0] = '\0';

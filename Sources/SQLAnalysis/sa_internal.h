@@ -69,6 +69,23 @@ bool sa_walk(const ProtobufCMessage *root, sa_visitor visit, void *context);
 /* The message held by a Node (its active oneof member), or NULL. Generic over node types. */
 const ProtobufCMessage *sa_node_inner(const ProtobufCMessage *node);
 
+/* ---- small helpers shared by the walkers --------------------------------------------------- */
+
+static inline bool nonempty(const char *text) { return text != NULL && text[0] != '\0'; }
+
+/* The text of a String node, or NULL. */
+static inline const char *string_of(const PgQuery__Node *node) {
+    if (node == NULL || node->node_case != PG_QUERY__NODE__NODE_STRING || node->string == NULL) return NULL;
+    return node->string->sval;
+}
+
+static inline const ProtobufCMessage *inner(const PgQuery__Node *node) {
+    return sa_node_inner((const ProtobufCMessage *)node);
+}
+
+/* Whether `message` is a message of libpg_query's `type` (e.g. IS(m, select_stmt)). */
+#define IS(message, type) ((message) != NULL && (message)->descriptor == &pg_query__##type##__descriptor)
+
 /*
  * A relation as written, dotted: "rel", "schema.rel" or "catalog.schema.rel" (malloc'ed), the form
  * of the `tables` entries. NULL when it has no name, or when out of memory (then *oom is set).

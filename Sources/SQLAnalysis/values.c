@@ -50,14 +50,6 @@ typedef struct sa_values {
     bool out_of_memory;               /* stop */
 } sa_values;
 
-static bool nonempty(const char *text) { return text != NULL && text[0] != '\0'; }
-
-/* The text of a String node, or NULL. */
-static const char *string_of(const PgQuery__Node *node) {
-    if (node == NULL || node->node_case != PG_QUERY__NODE__NODE_STRING || node->string == NULL) return NULL;
-    return node->string->sval;
-}
-
 /* ---- reading a value ---------------------------------------------------------------------- */
 
 /* The two bytes at `at` are `pair`. */

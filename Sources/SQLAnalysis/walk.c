@@ -133,8 +133,6 @@ static bool append_part(char **buffer, size_t *length, const char *part, bool lo
     return true;
 }
 
-static bool nonempty(const char *text) { return text != NULL && text[0] != '\0'; }
-
 char *sa_relation_name(const PgQuery__RangeVar *range, bool *oom) {
     *oom = false;
     if (range == NULL || !nonempty(range->relname)) return NULL;

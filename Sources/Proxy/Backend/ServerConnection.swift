@@ -378,8 +378,7 @@ final class ServerConnection: ChannelDuplexHandler {
             try scanner.scan(buffer) { id, body, _ in
                 switch id {
                 case BackendID.readyForQuery:
-                    recordReadyForQuery(body)
-                    statements?.readyForQuery(transactionStatus)
+                    readyForQuery(body)
                     ready += 1
                 case BackendID.parameterStatus:
                     if let body { recordParameter(body) }
@@ -405,8 +404,7 @@ final class ServerConnection: ChannelDuplexHandler {
             try scanner.scan(buffer) { id, body, end in
                 switch id {
                 case BackendID.readyForQuery:
-                    recordReadyForQuery(body)
-                    statements?.readyForQuery(transactionStatus)
+                    readyForQuery(body)
                     ready += 1
                 case BackendID.parseComplete, BackendID.closeComplete:
                     if let statements, !statements.answered(id) {
@@ -460,6 +458,13 @@ final class ServerConnection: ChannelDuplexHandler {
         cuts.write(buffer) { client.writeFromServer($0) }
     }
 
+    /// A ReadyForQuery: the transaction status, and the statements' bookkeeping.
+    @inline(__always)
+    private func readyForQuery(_ body: ByteBuffer?) {
+        recordReadyForQuery(body)
+        statements?.readyForQuery(transactionStatus)
+    }
+
     @inline(__always)
     private func recordReadyForQuery(_ body: ByteBuffer?) {
         if let body, let status = body.getInteger(at: body.readerIndex, as: UInt8.self) {
@@ -485,8 +490,7 @@ final class ServerConnection: ChannelDuplexHandler {
             try scanner.scan(buffer) { id, body, _ in
                 switch id {
                 case BackendID.readyForQuery:
-                    recordReadyForQuery(body)
-                    statements?.readyForQuery(transactionStatus)
+                    readyForQuery(body)
                     internalReadyForQuery()
                 case BackendID.parseComplete, BackendID.closeComplete:
                     _ = statements?.answered(id)

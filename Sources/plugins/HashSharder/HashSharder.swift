@@ -13,16 +13,9 @@
 // The decision rules are in Routing.swift; hashing in Lookup3.swift / SHA1.swift / KeyHashing.swift.
 
 import PluginABI
-
-private let abiVersion: UInt32 =
-    (UInt32(PGPROXY_PLUGIN_ABI_MAJOR) << 16) | UInt32(PGPROXY_PLUGIN_ABI_MINOR)
+import PluginSupport
 
 // MARK: - Settings
-
-struct SettingError: Error {
-    let message: String
-    init(_ message: String) { self.message = message }
-}
 
 /// Parses the `[[plugins]]` settings; throws a message for the host on anything unexpected.
 func makeHashSharder(settings: UnsafeBufferPointer<pgproxy_setting>) throws(SettingError) -> HashSharderPlugin {
@@ -45,35 +38,6 @@ func makeHashSharder(settings: UnsafeBufferPointer<pgproxy_setting>) throws(Sett
     return HashSharderPlugin(hasher: hasher ?? .postgres)
 }
 
-private func string(_ s: pgproxy_str) -> String {
-    String(decoding: rawBytes(s), as: UTF8.self)
-}
-
-extension String {
-    fileprivate func trimmed() -> String {
-        let scalars = unicodeScalars
-        guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }),
-              let last = scalars.lastIndex(where: { !$0.properties.isWhitespace })
-        else { return "" }
-        return String(scalars[first...last])
-    }
-}
-
-/// Copies `message` into the host's buffer, NUL-terminated, cut at a UTF-8 boundary if too long.
-private func writeError(_ message: String, to buffer: UnsafeMutablePointer<CChar>?, capacity: Int) {
-    guard let buffer, capacity > 0 else { return }
-    var utf8 = Array(("hash_sharder: " + message).utf8)
-    if utf8.count > capacity - 1 {
-        var cut = capacity - 1
-        while cut > 0 && utf8[cut] & 0xC0 == 0x80 { cut -= 1 }  // don't split a character
-        utf8.removeSubrange(cut...)
-    }
-    utf8.withUnsafeBufferPointer { bytes in
-        UnsafeMutableRawPointer(buffer).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
-    }
-    buffer[utf8.count] = 0
-}
-
 // MARK: - C entry points
 
 private let pluginInit: @convention(c) (
@@ -85,20 +49,13 @@ private let pluginInit: @convention(c) (
         let list = UnsafeBufferPointer(start: count > 0 ? settings : nil, count: count > 0 ? count : 0)
         plugin = try makeHashSharder(settings: list)
     } catch {
-        writeError(error.message, to: errorBuffer, capacity: errorCapacity)
+        writeError(error.message, plugin: "hash_sharder", to: errorBuffer, capacity: errorCapacity)
         return nil
     }
-    if let log = host?.pointee.log {
-        var message = "hash_sharder: hasher \(plugin.hasher.name)"
-            + (plugin.hasher == .postgres
-                ? " (shard i = PARTITION BY HASH remainder i modulo the shard count)"
-                : " (SHA-1 of the key's text modulo the shard count)")
-        message.withUTF8 { bytes in
-            bytes.withMemoryRebound(to: CChar.self) { chars in
-                log(Int32(PGPROXY_LOG_INFO), pgproxy_str(ptr: chars.baseAddress, len: chars.count))
-            }
-        }
-    }
+    log(host, level: Int32(PGPROXY_LOG_INFO), "hash_sharder: hasher \(plugin.hasher.name)"
+        + (plugin.hasher == .postgres
+            ? " (shard i = PARTITION BY HASH remainder i modulo the shard count)"
+            : " (SHA-1 of the key's text modulo the shard count)"))
     return Unmanaged.passRetained(plugin).toOpaque()
 }
 
@@ -115,26 +72,8 @@ private let pluginRoute: @convention(c) (
         ._withUnsafeGuaranteedRef { $0.route(context, decision) }
 }
 
-private let pluginFini: @convention(c) (UnsafeMutableRawPointer?) -> Void = { instance in
-    guard let instance else { return }
-    Unmanaged<HashSharderPlugin>.fromOpaque(instance).release()
-}
-
-private let pluginName: StaticString = "hash_sharder"
-
-/// Allocated once, never freed: the host may keep the pointer for the life of the process.
-nonisolated(unsafe) private let vtable: UnsafePointer<pgproxy_plugin_vtable> = {
-    let table = UnsafeMutablePointer<pgproxy_plugin_vtable>.allocate(capacity: 1)
-    table.initialize(to: pgproxy_plugin_vtable(
-        abi_version: abiVersion,
-        name: UnsafeRawPointer(pluginName.utf8Start).assumingMemoryBound(to: CChar.self),
-        init: pluginInit,
-        route: pluginRoute,
-        on_event: nil,
-        fini: pluginFini,
-        wants_parse_tree: 0))
-    return UnsafePointer(table)
-}()
+/// Built once: the host may keep the pointer for the life of the process.
+nonisolated(unsafe) private let vtable = makeVTable(name: "hash_sharder", initialize: pluginInit, route: pluginRoute)
 
 @_cdecl("pgproxy_plugin_entry")
 public func pgproxy_plugin_entry() -> UnsafePointer<pgproxy_plugin_vtable> {

@@ -17,6 +17,7 @@
 //  6. READ: any function not known read-only → primary; otherwise the read role.
 
 import PluginABI
+import PluginSupport
 
 // MARK: - Flags and roles
 
@@ -26,9 +27,6 @@ private let flagLocking: UInt32 = 1 << 0
 private let flagBegin: UInt32 = 1 << 1
 private let flagReadOnlyBegin: UInt32 = 1 << 2
 private let flagCopyFrom: UInt32 = 1 << 5
-
-private let abiVersion: UInt32 =
-    (UInt32(PGPROXY_PLUGIN_ABI_MAJOR) << 16) | UInt32(PGPROXY_PLUGIN_ABI_MINOR)
 
 // MARK: - Instance
 
@@ -111,11 +109,6 @@ func makeReadWriteSplit(settings: UnsafeBufferPointer<pgproxy_setting>) throws(S
     return ReadWriteSplitPlugin(primaryReads: primaryReads ?? false, extraFunctions: extra ?? [])
 }
 
-struct SettingError: Error {
-    let message: String
-    init(_ message: String) { self.message = message }
-}
-
 /// "f, myschema.g ,H" → ["f", "myschema.g", "h"]; empty items are skipped.
 func parseFunctionList(_ value: String) throws(SettingError) -> [String] {
     var names: [String] = []
@@ -136,36 +129,6 @@ func parseFunctionList(_ value: String) throws(SettingError) -> [String] {
     return names
 }
 
-private func string(_ s: pgproxy_str) -> String {
-    guard let ptr = s.ptr, s.len > 0 else { return "" }
-    return String(decoding: UnsafeRawBufferPointer(start: ptr, count: s.len), as: UTF8.self)
-}
-
-extension String {
-    fileprivate func trimmed() -> String {
-        let scalars = unicodeScalars
-        guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }),
-              let last = scalars.lastIndex(where: { !$0.properties.isWhitespace })
-        else { return "" }
-        return String(scalars[first...last])
-    }
-}
-
-/// Copies `message` into the host's buffer, NUL-terminated, cut at a UTF-8 boundary if too long.
-private func writeError(_ message: String, to buffer: UnsafeMutablePointer<CChar>?, capacity: Int) {
-    guard let buffer, capacity > 0 else { return }
-    var utf8 = Array(("read_write_split: " + message).utf8)
-    if utf8.count > capacity - 1 {
-        var cut = capacity - 1
-        while cut > 0 && utf8[cut] & 0xC0 == 0x80 { cut -= 1 }  // don't split a character
-        utf8.removeSubrange(cut...)
-    }
-    utf8.withUnsafeBufferPointer { bytes in
-        UnsafeMutableRawPointer(buffer).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
-    }
-    buffer[utf8.count] = 0
-}
-
 // MARK: - C entry points
 
 private let pluginInit: @convention(c) (
@@ -177,19 +140,12 @@ private let pluginInit: @convention(c) (
         let list = UnsafeBufferPointer(start: count > 0 ? settings : nil, count: count > 0 ? count : 0)
         plugin = try makeReadWriteSplit(settings: list)
     } catch {
-        writeError(error.message, to: errorBuffer, capacity: errorCapacity)
+        writeError(error.message, plugin: "read_write_split", to: errorBuffer, capacity: errorCapacity)
         return nil
     }
-    if let log = host?.pointee.log {
-        var message = "read_write_split: reads go to "
-            + (plugin.readRole == PGPROXY_ROLE_ANY ? "replicas or the primary" : "replicas")
-            + "; \(plugin.extraFunctionCount) extra read-only function(s)"
-        message.withUTF8 { bytes in
-            bytes.withMemoryRebound(to: CChar.self) { chars in
-                log(Int32(PGPROXY_LOG_INFO), pgproxy_str(ptr: chars.baseAddress, len: chars.count))
-            }
-        }
-    }
+    log(host, level: Int32(PGPROXY_LOG_INFO), "read_write_split: reads go to "
+        + (plugin.readRole == PGPROXY_ROLE_ANY ? "replicas or the primary" : "replicas")
+        + "; \(plugin.extraFunctionCount) extra read-only function(s)")
     return Unmanaged.passRetained(plugin).toOpaque()
 }
 
@@ -207,26 +163,8 @@ private let pluginRoute: @convention(c) (
     if role != PGPROXY_ROLE_UNDECIDED { decision.pointee.role = role }
 }
 
-private let pluginFini: @convention(c) (UnsafeMutableRawPointer?) -> Void = { instance in
-    guard let instance else { return }
-    Unmanaged<ReadWriteSplitPlugin>.fromOpaque(instance).release()
-}
-
-private let pluginName: StaticString = "read_write_split"
-
-/// Allocated once, never freed: the host may keep the pointer for the life of the process.
-nonisolated(unsafe) private let vtable: UnsafePointer<pgproxy_plugin_vtable> = {
-    let table = UnsafeMutablePointer<pgproxy_plugin_vtable>.allocate(capacity: 1)
-    table.initialize(to: pgproxy_plugin_vtable(
-        abi_version: abiVersion,
-        name: UnsafeRawPointer(pluginName.utf8Start).assumingMemoryBound(to: CChar.self),
-        init: pluginInit,
-        route: pluginRoute,
-        on_event: nil,
-        fini: pluginFini,
-        wants_parse_tree: 0))
-    return UnsafePointer(table)
-}()
+/// Built once: the host may keep the pointer for the life of the process.
+nonisolated(unsafe) private let vtable = makeVTable(name: "read_write_split", initialize: pluginInit, route: pluginRoute)
 
 @_cdecl("pgproxy_plugin_entry")
 public func pgproxy_plugin_entry() -> UnsafePointer<pgproxy_plugin_vtable> {

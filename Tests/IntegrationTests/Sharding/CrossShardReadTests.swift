@@ -4,25 +4,12 @@ import XCTest
 
 /// Reads without a sharding key run on both shards and come back merged: each query's answer
 /// through pgproxy equals the same query's answer on one unsharded database holding all rows.
-final class CrossShardReadTests: IntegrationTestCase {
-    nonisolated(unsafe) static var set: ShardSet?
-
-    override class func setUp() {
-        super.setUp()
-        TestWatchdog.shared.arm("CrossShardReadTests.setUp")
-        set = try? ShardSet()
-        TestWatchdog.shared.disarm()
-    }
-
-    override class func tearDown() {
-        set?.destroy()
-        super.tearDown()
-    }
+final class CrossShardReadTests: ShardSetTestCase {
 
     /// 400 items with NULLs here and there, through pgproxy into the shards and straight into
     /// database `reference` on shard 0's server.
     private func fixture() async throws -> (ProxyFixture, PQConnection, TestCluster) {
-        let set = try XCTUnwrap(Self.set, "the shards could not be made")
+        let set = try shardSet()
         let proxy = try await ProxyFixture(backendPort: set.shards[0].port, sections: "[[plugins]]\nname = \"hash_sharder\"", databases: set.config)
         let client = try PQConnection(proxy.conninfo())
         let reference = set.shards[0]
@@ -73,7 +60,7 @@ final class CrossShardReadTests: IntegrationTestCase {
         let (proxy, client, reference) = try await fixture()
         defer { Task { await proxy.stop() } }
         // Both shards hold part of the rows.
-        let set = try XCTUnwrap(Self.set)
+        let set = try shardSet()
         for shard in set.shards { XCTAssertNotEqual(try shard.psql("SELECT count(*) FROM items"), "0") }
 
         try assertSameAnswer("SELECT id, name, price FROM items", client, reference, ordered: false)
@@ -110,7 +97,7 @@ final class CrossShardReadTests: IntegrationTestCase {
         }
 
         // Shards that disagree on a column's type give an error, not a mixed answer.
-        let set = try XCTUnwrap(Self.set)
+        let set = try shardSet()
         try set.shards[0].psql("DROP TABLE IF EXISTS mixed; CREATE TABLE mixed (id bigint, v int); INSERT INTO mixed VALUES (1, 1)")
         try set.shards[1].psql("DROP TABLE IF EXISTS mixed; CREATE TABLE mixed (id bigint, v text); INSERT INTO mixed VALUES (2, 'two')")
         let mixed = client.exec("SELECT v FROM mixed")

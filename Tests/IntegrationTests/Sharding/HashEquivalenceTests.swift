@@ -5,23 +5,10 @@ import XCTest
 /// `PARTITION BY HASH` gives it: thousands of keys of each type go through pgproxy into two
 /// shards, and the same keys go straight into a table partitioned by hash (MODULUS 2); each
 /// shard must hold exactly the keys of the partition with its number.
-final class HashEquivalenceTests: IntegrationTestCase {
-    nonisolated(unsafe) static var set: ShardSet?
-
-    override class func setUp() {
-        super.setUp()
-        TestWatchdog.shared.arm("HashEquivalenceTests.setUp")
-        set = try? ShardSet()
-        TestWatchdog.shared.disarm()
-    }
-
-    override class func tearDown() {
-        set?.destroy()
-        super.tearDown()
-    }
+final class HashEquivalenceTests: ShardSetTestCase {
 
     func testEveryKeyTypeLandsWherePostgreSQLHashPartitioningPutsIt() async throws {
-        let set = try XCTUnwrap(Self.set, "the shards could not be made")
+        let set = try shardSet()
         let proxy = try await ProxyFixture(backendPort: set.shards[0].port, sections: "[[plugins]]\nname = \"hash_sharder\"", databases: set.config)
         defer { Task { await proxy.stop() } }
         let client = try PQConnection(proxy.conninfo())

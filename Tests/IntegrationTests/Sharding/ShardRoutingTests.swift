@@ -4,23 +4,10 @@ import XCTest
 
 /// Statements of a database with two shards go to the shard their key belongs to, however the
 /// key is given; what would need several shards is refused with the reason.
-final class ShardRoutingTests: IntegrationTestCase {
-    nonisolated(unsafe) static var set: ShardSet?
-
-    override class func setUp() {
-        super.setUp()
-        TestWatchdog.shared.arm("ShardRoutingTests.setUp")
-        set = try? ShardSet()
-        TestWatchdog.shared.disarm()
-    }
-
-    override class func tearDown() {
-        set?.destroy()
-        super.tearDown()
-    }
+final class ShardRoutingTests: ShardSetTestCase {
 
     private func fixture() async throws -> (ProxyFixture, ShardSet) {
-        let set = try XCTUnwrap(Self.set, "the shards could not be made")
+        let set = try shardSet()
         let proxy = try await ProxyFixture(
             backendPort: set.shards[0].port, sections: "[[plugins]]\nname = \"hash_sharder\"\n" + ProxyFixture.adminSection,
             databases: set.config)

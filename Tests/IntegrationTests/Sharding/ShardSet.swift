@@ -84,3 +84,26 @@ final class ShardSet: @unchecked Sendable {
         try shards.indices.filter { try shards[$0].psql(sql) == expected }
     }
 }
+
+/// Base of the tests that need two shards: each test class gets its own ShardSet, made before
+/// its first test and destroyed after its last.
+class ShardSetTestCase: IntegrationTestCase {
+    nonisolated(unsafe) private static var sets: [ObjectIdentifier: ShardSet] = [:]
+
+    override class func setUp() {
+        super.setUp()
+        TestWatchdog.shared.arm("\(self).setUp")
+        sets[ObjectIdentifier(self)] = try? ShardSet()
+        TestWatchdog.shared.disarm()
+    }
+
+    override class func tearDown() {
+        sets.removeValue(forKey: ObjectIdentifier(self))?.destroy()
+        super.tearDown()
+    }
+
+    /// This class's shards (the test fails when they could not be made).
+    func shardSet() throws -> ShardSet {
+        try XCTUnwrap(Self.sets[ObjectIdentifier(type(of: self))], "the shards could not be made")
+    }
+}

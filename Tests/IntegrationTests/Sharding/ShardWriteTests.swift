@@ -4,23 +4,10 @@ import XCTest
 /// Writes that need every shard: omnisharded tables always, sharded tables with
 /// cross_shard_writes. Each shard runs the write in a transaction, and pgproxy commits them all
 /// or none.
-final class ShardWriteTests: IntegrationTestCase {
-    nonisolated(unsafe) static var set: ShardSet?
-
-    override class func setUp() {
-        super.setUp()
-        TestWatchdog.shared.arm("ShardWriteTests.setUp")
-        set = try? ShardSet()
-        TestWatchdog.shared.disarm()
-    }
-
-    override class func tearDown() {
-        set?.destroy()
-        super.tearDown()
-    }
+final class ShardWriteTests: ShardSetTestCase {
 
     func testCrossShardWritesCommitEverywhereOrNowhere() async throws {
-        let set = try XCTUnwrap(Self.set, "the shards could not be made")
+        let set = try shardSet()
         let proxy = try await ProxyFixture(backendPort: set.shards[0].port, general: "cross_shard_writes = true",
                                            sections: "[[plugins]]\nname = \"hash_sharder\"", databases: set.config)
         defer { Task { await proxy.stop() } }
