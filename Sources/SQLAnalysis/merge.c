@@ -216,6 +216,8 @@ static bool add_sort_key(sa_merge *m, const PgQuery__SortBy *sort, pgproxy_sql_s
     const ProtobufCMessage *value = inner(sort->node);
     bool collated = IS(value, collate_clause);
     if (collated) key->bytewise = is_bytewise((const PgQuery__CollateClause *)value);
+    if (collated && !key->bytewise)
+        return refuse(m, "ORDER BY with a COLLATE other than \"C\" or \"POSIX\" cannot be merged across shards");
     while (IS(value, collate_clause)) value = inner(((const PgQuery__CollateClause *)value)->arg);
     if (!check_item(m, sort->node, value)) return false;
     if (collated && IS(value, a__const)) value = NULL; /* `1 COLLATE "C"` is an expression, no position */

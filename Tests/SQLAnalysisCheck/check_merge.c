@@ -62,9 +62,9 @@ static const merge_case accepted[] = {
     {"SELECT max(x), max(y) FROM t ORDER BY max(y) COLLATE \"C\", max (x)",
      TG(AGG(MAX, "max", "(x)"), AGG(MAX, "max", "(y)")), KEYS({NULL, 2, 0, 0, 1}, POS(1)), NO_KEYS, 0, NOLIMIT,
      "max(y)"},
-    {"SELECT name FROM t ORDER BY name COLLATE \"C\" DESC, name COLLATE \"en_US\", name COLLATE pg_catalog.\"POSIX\", "
+    {"SELECT name FROM t ORDER BY name COLLATE \"C\" DESC, name COLLATE pg_catalog.\"POSIX\", "
      "name COLLATE ucs_basic NULLS FIRST",
-     TG(COL("name")), KEYS({"name", 0, 1, 1, 1}, ASC("name"), {"name", 0, 0, 0, 1}, {"name", 0, 0, 1, 1}), NO_KEYS,
+     TG(COL("name")), KEYS({"name", 0, 1, 1, 1}, {"name", 0, 0, 0, 1}, {"name", 0, 0, 1, 1}), NO_KEYS,
      0, NOLIMIT, "SELECT name"},
     {"SELECT a FROM t ORDER BY a USING >, b USING <, c USING OPERATOR(pg_catalog.>) NULLS LAST, 1 DESC",
      TG(COL("a")), KEYS(DESC("a"), ASC("b"), {"c", 0, 1, 0, 0}, POSD(1)), NO_KEYS, 0, NOLIMIT, "SELECT a"},
@@ -201,6 +201,7 @@ static const refused_case refused[] = {
     {"SELECT a FROM t ORDER BY lower(a)", "ORDER BY an expression cannot be merged"},
     {"SELECT a FROM t ORDER BY a + 1", "ORDER BY an expression"},
     {"SELECT a FROM t ORDER BY 1 COLLATE \"C\"", "ORDER BY an expression"},
+    {"SELECT a FROM t ORDER BY a COLLATE \"en_US\"", "ORDER BY with a COLLATE other than \"C\" or \"POSIX\" cannot be merged"},
     {"SELECT a FROM t ORDER BY 3", "ORDER BY position 3 is not in the SELECT list and cannot be merged across shards"},
     {"SELECT a FROM t ORDER BY 0", "ORDER BY position 0"},
     {"SELECT a FROM t ORDER BY -1", "ORDER BY position -1"},

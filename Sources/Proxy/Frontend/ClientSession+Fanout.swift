@@ -6,7 +6,9 @@ extension ClientSession {
     /// Cross-shard answers are gathered whole before they are merged; beyond this they are refused.
     static let fanoutLimit = 256 * 1_048_576
 
-    func startFanout(_ batch: ByteBuffer, role: BackendRoleChoice, write: Bool, tables: [String], topology: DatabaseTopology, responses: Int) {
+    func startFanout(
+        _ batch: ByteBuffer, role: BackendRoleChoice, write: Bool, copies: Bool, tables: [String], topology: DatabaseTopology, responses: Int
+    ) {
         guard let groupPart, let statement = Self.singleQueryText(batch) else {
             finishLocalAnswer(LocalAnswer.reply(to: batch, content: .error(ErrorFields(.error, SQLState.featureNotSupported,
                 "a cross-shard statement must be one simple Query")), status: .idle), responses: responses)
@@ -39,7 +41,7 @@ extension ClientSession {
             partitions.append(partition)
         }
         let fanout = write
-            ? ShardFanout(client: self, writes: Array(repeating: shardText, count: partitions.count), limit: Self.fanoutLimit)
+            ? ShardFanout(client: self, writes: Array(repeating: shardText, count: partitions.count), copies: copies, limit: Self.fanoutLimit)
             : ShardFanout(client: self, plan: plan, statement: shardText, tables: tables, shards: partitions.count, limit: Self.fanoutLimit)
         self.fanout = fanout
         // Bytes the client sends meanwhile wait in `pending`, routed once the answer is out.

@@ -68,8 +68,8 @@ extension ClientSession {
             } else {
                 answerLocally(batch, .rows(result), responses: responses)
             }
-        case .fanout(let role, let write, let tables):
-            startFanout(batch, role: role, write: write, tables: tables, topology: topology, responses: responses)
+        case .fanout(let role, let write, let copies, let tables):
+            startFanout(batch, role: role, write: write, copies: copies, tables: tables, topology: topology, responses: responses)
         case .splitInsert(let rowShards):
             startSplitInsert(batch, rowShards: rowShards, topology: topology, responses: responses)
         case .unavailable(let error):

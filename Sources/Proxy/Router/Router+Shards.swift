@@ -35,6 +35,10 @@ extension Router {
         if decided == PGPROXY_SHARD_ALL { return everywhere() }
         if let hint, hint >= 0 { return checked(hint) }
         if flags & PGPROXY_FLAG_SHARDED_TABLE != 0 { return everywhere() }
+        // A write to tables copied to every shard goes to every shard, whoever routes.
+        if flags & PGPROXY_FLAG_OMNISHARDED_TABLE != 0, info.kind == PGPROXY_STMT_WRITE || info.kind == PGPROXY_STMT_DDL {
+            return everywhere()
+        }
         if let current { return .shard(current) }
         if flags & PGPROXY_FLAG_OMNISHARDED_TABLE != 0, info.kind == PGPROXY_STMT_READ {
             return .shard(Int.random(in: 0..<count))  // the same rows everywhere: spread the reads
@@ -63,6 +67,11 @@ extension Router {
                 "the statement reads sharded tables\(named) without a sharding key, so it needs every shard of database \"\(topology.name)\"; pgproxy runs single SELECT statements on every shard, not \(why)",
                 hint: keyHint)
         }
+        if flags & PGPROXY_FLAG_COPY_FROM != 0, flags & PGPROXY_FLAG_SHARDED_TABLE != 0 {
+            return ErrorFields(.error, SQLState.featureNotSupported,
+                "COPY FROM into sharded tables\(named) is not split across the shards of database \"\(topology.name)\" yet",
+                hint: "load each shard's rows with SET SHARD TO '<n>' and COPY, or use multi-row INSERT statements, which pgproxy splits")
+        }
         if flags & PGPROXY_FLAG_LOCKING != 0, flags & PGPROXY_FLAG_SHARDED_TABLE != 0, info.commands.strings.first == "SELECT" {
             return ErrorFields(.error, SQLState.featureNotSupported,
                 "the statement locks rows of sharded tables\(named) (FOR UPDATE/SHARE) without a sharding key, so it would lock rows on every shard of database \"\(topology.name)\"; pgproxy does not lock rows across shards",
@@ -70,8 +79,8 @@ extension Router {
         }
         if info.commands.strings.first == "INSERT", flags & PGPROXY_FLAG_SHARDED_TABLE != 0, !info.columnValues.isEmpty {
             return ErrorFields(.error, SQLState.featureNotSupported,
-                "the rows of this INSERT\(named) belong to different shards, or some have no sharding key pgproxy can read; pgproxy does not split an INSERT across shards yet",
-                hint: "insert the rows of each shard in a statement of their own, with literal or parameter keys")
+                "pgproxy cannot tell which shard each row of this INSERT\(named) belongs to: a row's key is not a literal or parameter, or no plugin (such as hash_sharder) assigned the rows to shards",
+                hint: "give every row's key as a literal or a parameter; INSERT ... SELECT and INSERT without a column list cannot be routed")
         }
         if flags & PGPROXY_FLAG_SHARDED_TABLE != 0 {
             let writes = info.kind == PGPROXY_STMT_WRITE || info.kind == PGPROXY_STMT_DDL

@@ -48,7 +48,8 @@ final class Router {
         case unavailable(ErrorFields)
         /// A statement to run on every shard, on hosts of `role`: a read with the answers
         /// merged, or a write committed everywhere or nowhere.
-        case fanout(role: BackendRoleChoice, write: Bool, tables: [String])
+        /// `copies`: a write to omnisharded tables only, whose shards hold the same rows.
+        case fanout(role: BackendRoleChoice, write: Bool, copies: Bool = false, tables: [String])
         /// A multi-row INSERT whose rows belong to different shards: each row's shard.
         case splitInsert(rowShards: [Int])
     }
@@ -233,7 +234,8 @@ final class Router {
                     blocked &+= 1
                     return .block(Self.crossShardRefusal(info: info, flags: info.flags | tableFlags, topology: topology))
                 }
-                return .fanout(role: .primary, write: true, tables: info.tables.strings)
+                let copies = (info.flags | tableFlags) & PGPROXY_FLAG_SHARDED_TABLE == 0
+                return .fanout(role: .primary, write: true, copies: copies, tables: info.tables.strings)
             case .refused(let error):
                 blocked &+= 1
                 return .block(error)

@@ -9,6 +9,8 @@ final class ShardFanout {
     private unowned let client: ClientSession
     /// How a read's answers are merged; nil for a write.
     let plan: MergePlan?
+    /// A write to copies of the same rows: one shard's answer is the answer.
+    private var copies = false
     /// What each shard runs, by shard: a read's statement (rewritten for LIMIT/OFFSET and avg,
     /// after the collation probe when `probesCollation`), or BEGIN and a write's statement.
     private let queries: [ByteBuffer]
@@ -36,10 +38,12 @@ final class ShardFanout {
         self.limit = limit
     }
 
-    /// A write: `statements[n]` on shard n, each in a transaction of its own.
-    init(client: ClientSession, writes statements: [String], limit: Int) {
+    /// A write: `statements[n]` on shard n, each in a transaction of its own. `copies`: the
+    /// shards hold the same rows (omnisharded tables), so the answer is one shard's.
+    init(client: ClientSession, writes statements: [String], copies: Bool = false, limit: Int) {
         self.client = client
         self.plan = nil
+        self.copies = copies
         probesCollation = false
         queries = statements.map { statement in
             var query = ByteBuffer()
@@ -128,7 +132,7 @@ final class ShardFanout {
                         "COMMIT failed on shard \(first.shard): \(first.error.message); the shards \(commit ? "that did not fail committed" : "rolled back")",
                         hint: "check the rows on each shard: a write to every shard is not atomic when a COMMIT fails").write(into: &reply)
                 } else {
-                    ShardWriteAnswer.merge(legs.map(\.answer), into: &reply)
+                    ShardWriteAnswer.merge(copies ? [legs[0].answer] : legs.map(\.answer), into: &reply)
                 }
                 reply.writeReadyForQuery(.idle)
                 for leg in legs { leg.release() }
