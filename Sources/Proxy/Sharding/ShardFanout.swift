@@ -176,8 +176,10 @@ final class ShardLeg: PoolWaiter {
     private(set) var isDone = false
     private var waiting = false
     private(set) var waitingSince = NIODeadline.now()
-    /// The query was written to `server` and its ReadyForQuery has not come yet.
-    private var owed = false
+    /// ReadyForQuery messages `server` still owes for what this leg wrote (a write's BEGIN and
+    /// statement: two); a leg given up hands the count to the connection, which drains them.
+    private var owedReady = 0
+    private var owed: Bool { owedReady > 0 }
     /// The answer to the collation probe is still to come (see `ShardFanout.probesCollation`).
     private var probing = false
     private(set) var collation: String?
@@ -217,7 +219,7 @@ final class ShardLeg: PoolWaiter {
                 return
             }
             server.attach(to: self)
-            owed = true
+            owedReady = fanout.isWrite ? 2 : 1
             probing = fanout.probesCollation
             beginning = fanout.isWrite
             partition.counters.serverAssignments &+= 1
@@ -239,7 +241,10 @@ final class ShardLeg: PoolWaiter {
             while let (id, body) = try framer.next() {
                 if beginning {
                     if id == BackendID.errorResponse, error == nil { error = ErrorFields.decode(body: body) }
-                    if id == BackendID.readyForQuery { beginning = false }
+                    if id == BackendID.readyForQuery {
+                        beginning = false
+                        owedReady -= 1
+                    }
                     continue
                 }
                 if probing {
@@ -261,7 +266,7 @@ final class ShardLeg: PoolWaiter {
                 case BackendID.errorResponse:
                     if error == nil { error = ErrorFields.decode(body: body) }
                 case BackendID.readyForQuery:
-                    owed = false
+                    owedReady -= 1
                     isDone = true
                 default:
                     break  // notices, ParameterStatus (already recorded by the connection)
@@ -276,7 +281,7 @@ final class ShardLeg: PoolWaiter {
 
     func serverLost() {
         server = nil
-        owed = false
+        owedReady = 0
         guard !isDone else { return }
         fanout.legFailed(ErrorFields(.error, SQLState.connectionFailure,
             "the connection to shard server \(partition.settings.address) was lost during a cross-shard statement"))
@@ -310,8 +315,8 @@ final class ShardLeg: PoolWaiter {
         isDone = true
         guard let server else { return }
         self.server = nil
-        server.release(owed: owed ? 1 : 0, unsynced: false, resetQuery: nil)
-        owed = false
+        server.release(owed: owedReady, unsynced: false, resetQuery: nil)
+        owedReady = 0
     }
 
     // MARK: PoolWaiter

@@ -1,4 +1,5 @@
 import Foundation
+import CLibPQ
 import XCTest
 
 /// Writes that need every shard: omnisharded tables always, sharded tables with
@@ -8,7 +9,7 @@ final class ShardWriteTests: ShardSetTestCase {
 
     func testCrossShardWritesCommitEverywhereOrNowhere() async throws {
         let set = try shardSet()
-        let proxy = try await ProxyFixture(backendPort: set.shards[0].port, general: "cross_shard_writes = true",
+        let proxy = try await ProxyFixture(backendPort: set.shards[0].port, general: "cross_shard_writes = true\ndefault_pool_size = 1",
                                            sections: "[[plugins]]\nname = \"hash_sharder\"", databases: set.config)
         defer { Task { await proxy.stop() } }
         let client = try PQConnection(proxy.conninfo())
@@ -36,6 +37,19 @@ final class ShardWriteTests: ShardSetTestCase {
         XCTAssertEqual(failed.sqlState, "23514", failed.message ?? "")
         XCTAssertEqual(try set.shards[0].psql("SELECT count(*) FROM items WHERE price = 5000"), "0", "shard 0 rolled back")
         try set.shards[1].psql("ALTER TABLE items DROP CONSTRAINT cheap")
+
+        // A client that leaves during a write to every shard: each shard rolls back, and its
+        // one pooled connection (pool size 1) comes back clean for the next statements.
+        do {
+            let leaver = try PQConnection(proxy.conninfo())
+            XCTAssertTrue(PQsendQuery(leaver.raw, "UPDATE items SET name = 'left' WHERE pg_sleep(0.05) IS NOT NULL") == 1)
+            try await Task.sleep(nanoseconds: 150_000_000)
+        }
+        try await Task.sleep(nanoseconds: 1_500_000_000)
+        for shard in set.shards { XCTAssertEqual(try shard.psql("SELECT count(*) FROM items WHERE name = 'left'"), "0") }
+        XCTAssertEqual(client.exec("UPDATE items SET name = 'after' WHERE shop = 0").commandTag, "UPDATE 10")
+        XCTAssertEqual(client.exec("SELECT count(*) FROM items WHERE name = 'after'").firstValue, "10")
+        XCTAssertEqual(client.exec("SELECT 1 + 1").firstValue, "2")
 
         // An INSERT is never copied to every shard: its rows each belong to one.
         let insert = client.exec("INSERT INTO items (id, name) SELECT 1000, 'x'")
