@@ -371,29 +371,12 @@ final class ServerConnection: ChannelDuplexHandler {
         if readsPaused { setReadsPaused(false) }
     }
 
+    /// A leg's answers: the connection's own bookkeeping first (status, parameters), as without
+    /// a client; then the leg reads them whole.
     private func consumeForLeg(_ buffer: ByteBuffer, _ leg: ShardLeg) {
-        heldHeader = nil
-        var ready = 0
-        do {
-            try scanner.scan(buffer) { id, body, _ in
-                switch id {
-                case BackendID.readyForQuery:
-                    readyForQuery(body)
-                    ready += 1
-                case BackendID.parameterStatus:
-                    if let body { recordParameter(body) }
-                case BackendID.errorResponse:
-                    statements?.errorArrived()
-                default:
-                    break
-                }
-            }
-        } catch {
-            partition.logger.error("server \(address) sent a malformed message: \(error)")
-            close()
-            return
-        }
-        leg.received(buffer, readyForQuery: ready)
+        consumeWithoutClient(buffer)
+        guard !isClosed else { return }
+        leg.received(buffer)
     }
 
     @inline(__always)

@@ -228,7 +228,7 @@ final class ShardLeg: PoolWaiter {
         }
     }
 
-    func received(_ buffer: ByteBuffer, readyForQuery: Int) {
+    func received(_ buffer: ByteBuffer) {
         guard owed, !isDone else { return }
         guard fanout.counted(buffer.readableBytes) else {
             fanout.legFailed(ErrorFields(.error, "54000",
