@@ -686,6 +686,21 @@ static void check_merge_plan(const char *sql, int analysis_rc) {
         printf("FAIL merge plan invariants rc=%d (analysis %d): %s\n", rc, analysis_rc, sql);
     }
     pgproxy_sql_merge_plan_free(&plan);
+    /* The same text as a COPY to split among shards: refused with a reason, or well-formed. */
+    pgproxy_sql_copy_from copy;
+    rc = pgproxy_sql_copy_from_make(sql, &copy);
+    bool copy_ok = copy.refusal != NULL
+                       ? copy.table == NULL && copy.relation_name == NULL && copy.columns == NULL && copy.null_string == NULL
+                       : rc == 0 && copy.table != NULL && copy.table[0] && copy.relation_name != NULL && copy.null_string != NULL &&
+                             copy.format >= PGPROXY_SQL_COPY_TEXT && copy.format <= PGPROXY_SQL_COPY_BINARY &&
+                             copy.delimiter > 0 && copy.delimiter < 256 && copy.quote > 0 && copy.escape > 0;
+    for (size_t i = 0; copy_ok && copy.refusal == NULL && i < copy.column_count; i++) copy_ok = copy.columns[i] != NULL;
+    if (!copy_ok || (rc != 0 && rc != analysis_rc)) {
+        failures++;
+        printf("FAIL copy-from invariants rc=%d (analysis %d): %s\n", rc, analysis_rc, sql);
+    }
+    pgproxy_sql_copy_from_free(&copy);
+    pgproxy_sql_copy_from_free(&copy); /* safe twice */
 }
 
 static void check_mutations(int rounds) {

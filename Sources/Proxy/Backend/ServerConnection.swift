@@ -489,6 +489,13 @@ final class ServerConnection: ChannelDuplexHandler {
                     }
                 case BackendID.copyInResponse:
                     inCopyIn = true
+                    if case .draining = state {
+                        // The client left before its COPY FROM started: no data comes.
+                        var fail = ByteBuffer()
+                        fail.writeCopyFail("client disconnected during COPY")
+                        write(fail)
+                        flush()
+                    }
                 default:
                     break
                 }
@@ -521,6 +528,7 @@ final class ServerConnection: ChannelDuplexHandler {
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         isWritable = context.channel.isWritable
         client?.setReadsPaused(!isWritable)
+        if case .fanout(let leg) = state { leg.serverWritabilityChanged() }
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -28,18 +28,7 @@ extension ClientSession {
             plan = made
             shardText = text
         }
-        let now = NIODeadline.now().uptimeNanoseconds
-        var partitions: [PoolPartition] = []
-        for shard in 0..<topology.shardCount {
-            guard let backend = topology.select(role: role, shard: shard, now: now), let partition = groupPart.partition(of: backend) else {
-                let error = ErrorFields(.error, SQLState.cannotConnectNow,
-                    "shard \(shard) of database \"\(topology.name)\" has no host that can take the statement now",
-                    hint: "pgproxy finds the new primary on its next health check")
-                finishLocalAnswer(LocalAnswer.reply(to: batch, content: .error(error), status: .idle), responses: responses)
-                return
-            }
-            partitions.append(partition)
-        }
+        guard let partitions = shardPartitions(role: role, shards: Array(0..<topology.shardCount), groupPart, batch, responses: responses) else { return }
         let fanout = write
             ? ShardFanout(client: self, writes: Array(repeating: shardText, count: partitions.count), copies: copies, limit: Self.fanoutLimit)
             : ShardFanout(client: self, plan: plan, statement: shardText, tables: tables, shards: partitions.count, limit: Self.fanoutLimit)
@@ -49,10 +38,31 @@ extension ClientSession {
         fanout.start(partitions: partitions)
     }
 
+    /// A server of each of `shards` for `role`; nil (the client told why) when a shard has none.
+    private func shardPartitions(
+        role: BackendRoleChoice, shards: [Int], _ groupPart: GroupPartition, _ batch: ByteBuffer, responses: Int
+    ) -> [PoolPartition]? {
+        let topology = groupPart.topology
+        let now = NIODeadline.now().uptimeNanoseconds
+        var partitions: [PoolPartition] = []
+        for shard in shards {
+            guard let backend = topology.select(role: role, shard: shard, now: now), let partition = groupPart.partition(of: backend) else {
+                let error = ErrorFields(.error, SQLState.cannotConnectNow,
+                    "shard \(shard) of database \"\(topology.name)\" has no \(role == .primary ? "primary" : "host that can take the statement") now",
+                    hint: "pgproxy finds the new primary on its next health check")
+                finishLocalAnswer(LocalAnswer.reply(to: batch, content: .error(error), status: .idle), responses: responses)
+                return nil
+            }
+            partitions.append(partition)
+        }
+        return partitions
+    }
+
     /// The merged answer (or the error) is ready, with its ReadyForQuery.
     func fanoutFinished(_ reply: ByteBuffer) {
         fanout = nil
         waiting = false
+        setReadsPaused(false)  // paused for a shard server that could not take COPY data
         finishLocalAnswer(reply, responses: 1)
         if shutdownRequested { return closeForShutdown() }
         setPausedForServer(false)
@@ -81,21 +91,65 @@ extension ClientSession {
             return refuse("the rows of this INSERT belong to different shards, and pgproxy could not split its VALUES list")
         }
         let shards = Array(Set(rowShards)).sorted()
-        var partitions: [PoolPartition] = []
-        var statements: [String] = []
-        let now = NIODeadline.now().uptimeNanoseconds
-        for shard in shards {
-            guard let backend = topology.select(role: .primary, shard: shard, now: now), let partition = groupPart.partition(of: backend) else {
-                let error = ErrorFields(.error, SQLState.cannotConnectNow, "shard \(shard) of database \"\(topology.name)\" has no primary now",
-                                        hint: "pgproxy finds the new primary on its next health check")
-                return finishLocalAnswer(LocalAnswer.reply(to: batch, content: .error(error), status: .idle), responses: responses)
-            }
-            partitions.append(partition)
-            statements.append(values.statement(rows: rowShards.indices.filter { rowShards[$0] == shard }))
-        }
+        guard let partitions = shardPartitions(role: .primary, shards: shards, groupPart, batch, responses: responses) else { return }
+        let statements = shards.map { shard in values.statement(rows: rowShards.indices.filter { rowShards[$0] == shard }) }
         let fanout = ShardFanout(client: self, writes: statements, limit: Self.fanoutLimit)
         self.fanout = fanout
         waiting = true
         fanout.start(partitions: partitions, shards: shards)
     }
+}
+
+extension ClientSession {
+    /// COPY FROM STDIN into a sharded table: every shard runs the COPY and gets the rows whose
+    /// key is its own (see `ShardCopy`); into an omnisharded table, every row goes everywhere.
+    func startShardCopy(_ batch: ByteBuffer, info: StatementInfo, topology: DatabaseTopology, responses: Int) {
+        func refuse(_ message: String, hint: String? = nil) {
+            let error = ErrorFields(.error, SQLState.featureNotSupported, message, hint: hint)
+            finishLocalAnswer(LocalAnswer.reply(to: batch, content: .error(error), status: .idle), responses: responses)
+        }
+        let oneShard = "load the rows of each shard with SET SHARD TO '<n>' and COPY"
+        guard let groupPart, let routing, let identity, let text = Self.singleQueryText(batch) else {
+            return refuse("a COPY into a sharded table must be one simple Query", hint: oneShard)
+        }
+        let statement: CopyFromStatement
+        switch CopyFromStatement.make(text) {
+        case .refused(let reason):
+            return refuse("pgproxy cannot split this COPY among the shards of database \"\(topology.name)\": \(reason)", hint: oneShard)
+        case .statement(let made):
+            statement = made
+        }
+        let table = topology.sharding.shardedTable(named: statement.table)
+        guard table != nil || topology.sharding.isOmnisharded(statement.table) else {
+            return refuse("COPY into \(statement.table) needs every shard of database \"\(topology.name)\", but it is no sharded table", hint: oneShard)
+        }
+        guard statement.fromStdin else {
+            return refuse("COPY FROM a file or program into sharded table \(statement.table) is read by one server; pgproxy splits only COPY FROM STDIN among shards",
+                          hint: "send the data with COPY FROM STDIN (psql's \\copy does)")
+        }
+        guard statement.format != .binary else {
+            return refuse("binary COPY into sharded table \(statement.table) is not split among shards yet", hint: "use FORMAT text or csv")
+        }
+        if let table, !statement.columns.isEmpty, !statement.columns.contains(table.column) {
+            return refuse("COPY into sharded table \(statement.table) must include its sharding key column \"\(table.column)\"")
+        }
+        let shards = topology.shardCount
+        guard let partitions = shardPartitions(role: .primary, shards: Array(0..<shards), groupPart, batch, responses: responses) else { return }
+        let fanout = ShardFanout(client: self, copy: text, probe: table != nil && statement.columns.isEmpty ? statement.columnProbe : nil,
+                                 shards: shards, copies: table == nil, limit: Self.fanoutLimit)
+        let router = table.map { table in
+            CopyRowRouter(chain: routing.chain, info: info, table: table, shardCount: shards, query: text,
+                          user: identity.user.name, database: identity.database.name,
+                          applicationName: routing.applicationName(from: parameters))
+        }
+        let copy = ShardCopy(client: self, fanout: fanout, statement: statement, table: table, router: router,
+                             shardCount: shards, maximumMessage: config.general.maxPacketSize)
+        fanout.copy = copy
+        self.fanout = fanout
+        shardCopy = copy
+        waiting = true
+        fanout.start(partitions: partitions)
+    }
+
+    func shardCopyEnded() { shardCopy = nil }
 }

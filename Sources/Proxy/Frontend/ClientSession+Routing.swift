@@ -72,6 +72,8 @@ extension ClientSession {
             startFanout(batch, role: role, write: write, copies: copies, tables: tables, topology: topology, responses: responses)
         case .splitInsert(let rowShards):
             startSplitInsert(batch, rowShards: rowShards, topology: topology, responses: responses)
+        case .copyIn(let info):
+            startShardCopy(batch, info: info, topology: topology, responses: responses)
         case .unavailable(let error):
             if deferred, server == nil {
                 failDeferredTransaction(batch, error, routing, responses: responses)

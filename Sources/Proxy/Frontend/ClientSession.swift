@@ -33,6 +33,8 @@ final class ClientSession: ChannelDuplexHandler {
     var statements: ClientStatements?
     /// A read running on every shard, while it runs.
     var fanout: ShardFanout?
+    /// A COPY FROM STDIN split among shards takes the client's bytes till its data ends.
+    var shardCopy: ShardCopy?
     /// The client's socket takes more bytes (as of the last writability change); a server
     /// attached to this client pauses its reads while it does not.
     private(set) var isWritable = true
@@ -226,6 +228,9 @@ final class ClientSession: ChannelDuplexHandler {
         var buffer = buffer
         if let terminateAt {
             buffer = buffer.getSlice(at: buffer.readerIndex, length: terminateAt - buffer.readerIndex)!
+        }
+        if let shardCopy, buffer.readableBytes > 0 {
+            buffer = shardCopy.clientBytes(buffer) ?? ByteBuffer()
         }
         if buffer.readableBytes > 0 {
             if let routing, routing.holds(serverAttached: server != nil, waiting: waiting, atBoundary: scanner.atMessageBoundary) {
@@ -512,6 +517,7 @@ final class ClientSession: ChannelDuplexHandler {
         }
         loginTimer?.cancel()
         idleTimer?.cancel()
+        shardCopy = nil
         if let fanout {
             self.fanout = nil
             fanout.cancel()

@@ -7,6 +7,9 @@ extension Router {
         case every
         /// A write for every shard: run it on each, commit everywhere or nowhere.
         case everyWrite
+        /// COPY FROM into a sharded table (each row goes to its shard) or an omnisharded one
+        /// (every row to every shard).
+        case everyCopy
         case refused(ErrorFields)
     }
 
@@ -29,6 +32,8 @@ extension Router {
         let mergeableRead = info.kind == PGPROXY_STMT_READ && info.statementCount == 1 && flags & (PGPROXY_FLAG_LOCKING | PGPROXY_FLAG_COPY_TO) == 0
         func everywhere() -> ShardChoice {
             if mergeableRead { return .every }
+            if flags & PGPROXY_FLAG_COPY_FROM != 0, flags & (PGPROXY_FLAG_SHARDED_TABLE | PGPROXY_FLAG_OMNISHARDED_TABLE) != 0,
+               info.statementCount == 1 { return .everyCopy }
             if Self.writesEverywhere(info: info, flags: flags, topology: topology) { return .everyWrite }
             return .refused(Self.crossShardRefusal(info: info, flags: flags, topology: topology))
         }
@@ -69,8 +74,8 @@ extension Router {
         }
         if flags & PGPROXY_FLAG_COPY_FROM != 0, flags & PGPROXY_FLAG_SHARDED_TABLE != 0 {
             return ErrorFields(.error, SQLState.featureNotSupported,
-                "COPY FROM into sharded tables\(named) is not split across the shards of database \"\(topology.name)\" yet",
-                hint: "load each shard's rows with SET SHARD TO '<n>' and COPY, or use multi-row INSERT statements, which pgproxy splits")
+                "COPY FROM into sharded tables\(named) is split among the shards of database \"\(topology.name)\" only when it is the only statement of its query",
+                hint: "send the COPY on its own, or load each shard's rows with SET SHARD TO '<n>' and COPY")
         }
         if flags & PGPROXY_FLAG_LOCKING != 0, flags & PGPROXY_FLAG_SHARDED_TABLE != 0, info.commands.strings.first == "SELECT" {
             return ErrorFields(.error, SQLState.featureNotSupported,

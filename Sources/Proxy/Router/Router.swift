@@ -52,6 +52,8 @@ final class Router {
         case fanout(role: BackendRoleChoice, write: Bool, copies: Bool = false, tables: [String])
         /// A multi-row INSERT whose rows belong to different shards: each row's shard.
         case splitInsert(rowShards: [Int])
+        /// COPY FROM STDIN into a sharded table: its rows are split among the shards.
+        case copyIn(info: StatementInfo)
     }
 
     /// Who is asking, and where the client stands.
@@ -236,6 +238,17 @@ final class Router {
                 }
                 let copies = (info.flags | tableFlags) & PGPROXY_FLAG_SHARDED_TABLE == 0
                 return .fanout(role: .primary, write: true, copies: copies, tables: info.tables.strings)
+            case .everyCopy:
+                guard !client.inTransaction, !found.extended, found.singleQuery else {
+                    blocked &+= 1
+                    return .block(ErrorFields(.error, SQLState.featureNotSupported,
+                        "COPY FROM into sharded tables needs every shard of database \"\(topology.name)\"; pgproxy splits its rows among the shards "
+                            + (client.inTransaction
+                                ? "only outside transactions (a transaction on several shards needs two-phase commit, which pgproxy does not do yet)"
+                                : "only as a simple-protocol query (not Parse/Bind/Execute) for now"),
+                        hint: "run the COPY on its own, or load each shard's rows with SET SHARD TO '<n>' and COPY"))
+                }
+                return .copyIn(info: info)
             case .refused(let error):
                 blocked &+= 1
                 return .block(error)

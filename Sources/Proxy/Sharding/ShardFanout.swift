@@ -17,6 +17,15 @@ final class ShardFanout {
     /// Each shard first says whether its text order is bytewise (`collationProbe`): text can be
     /// ordered here only then.
     let probesCollation: Bool
+    /// A COPY FROM STDIN split among the shards: `copy` feeds the legs the client's rows.
+    let isCopy: Bool
+    /// The COPY first lists its table's columns on each shard (no column list was given).
+    let probesColumns: Bool
+    /// Held until the fanout ends (`finish`), which breaks the cycle.
+    var copy: ShardCopy?
+    /// The client's COPY data has ended (CopyDone or CopyFail went to every shard).
+    private(set) var copyEnded = false
+
     private(set) var legs: [ShardLeg] = []
     private var finished = false
     /// Bytes gathered so far over all legs, against `limit`.
@@ -27,6 +36,8 @@ final class ShardFanout {
     init(client: ClientSession, plan: MergePlan, statement: String, tables: [String], shards: Int, limit: Int) {
         self.client = client
         self.plan = plan
+        isCopy = false
+        probesColumns = false
         // Only ordering compares text (ORDER BY, min, max); counts, sums and equality do not.
         probesCollation = !plan.sort.isEmpty || plan.targets.contains { target in
             if case .aggregate(let aggregate, _) = target { return aggregate == .min || aggregate == .max }
@@ -45,6 +56,8 @@ final class ShardFanout {
         self.plan = nil
         self.copies = copies
         probesCollation = false
+        isCopy = false
+        probesColumns = false
         queries = statements.map { statement in
             var query = ByteBuffer()
             query.writeQuery("BEGIN")
@@ -54,7 +67,25 @@ final class ShardFanout {
         self.limit = limit
     }
 
+    /// A COPY FROM STDIN on every one of `shards` shards, each in a transaction of its own;
+    /// `probe` (a query listing the table's columns) runs first when given. `copies`: every
+    /// shard gets every row (an omnisharded table).
+    init(client: ClientSession, copy statement: String, probe: String?, shards: Int, copies: Bool, limit: Int) {
+        self.client = client
+        plan = nil
+        self.copies = copies
+        probesCollation = false
+        isCopy = true
+        probesColumns = probe != nil
+        var query = ByteBuffer()
+        query.writeQuery("BEGIN")
+        query.writeQuery(probe.map { $0 + ";\n" + statement } ?? statement)
+        queries = Array(repeating: query, count: shards)
+        self.limit = limit
+    }
+
     var isWrite: Bool { plan == nil }
+    var probes: Bool { probesCollation || probesColumns }
 
     func query(forSlot index: Int) -> ByteBuffer { queries[index] }
 
@@ -90,7 +121,13 @@ final class ShardFanout {
 
     /// A leg has its whole answer.
     func legFinished() {
-        guard !finished, legs.allSatisfy(\.isDone) else { return }
+        guard !finished else { return }
+        if isCopy, !copyEnded, let ended = legs.first(where: \.isDone) {
+            // A shard ended its COPY while the client's data still comes: the COPY fails.
+            return legFailed(ended.error ?? ErrorFields(.error, SQLState.protocolViolation,
+                "shard \(ended.shard) ended the COPY before the client's data did"))
+        }
+        guard legs.allSatisfy(\.isDone) else { return }
         guard let plan else { return concludeWrite() }
         finished = true
         var reply = ByteBuffer()
@@ -136,6 +173,7 @@ final class ShardFanout {
                 }
                 reply.writeReadyForQuery(.idle)
                 for leg in legs { leg.release() }
+                copy = nil
                 client.fanoutFinished(reply)
             }
         }
@@ -150,7 +188,42 @@ final class ShardFanout {
         error.write(into: &reply)
         reply.writeReadyForQuery(.idle)
         for leg in legs { leg.abandon() }
+        copy?.abandon()
+        copy = nil
         client.fanoutFinished(reply)
+    }
+
+    // MARK: COPY
+
+    /// A leg's shard is ready for the COPY data: once every shard is, the client is told.
+    func legInCopy() {
+        guard !finished, legs.allSatisfy({ $0.copyInResponse != nil }) else { return }
+        copy?.shardsReady(legs)
+    }
+
+    /// Rows for the shard of `slot`, as CopyData messages.
+    func sendCopy(_ data: ByteBuffer, slot: Int) {
+        guard !finished else { return }
+        legs[slot].send(data)
+    }
+
+    /// The client's data ended: CopyDone (nil) or CopyFail with its message to every shard.
+    /// Each shard then answers, and the COPY commits everywhere or nowhere.
+    func endCopy(failure: String?) {
+        guard !finished, !copyEnded else { return }
+        copyEnded = true
+        var message = ByteBuffer()
+        if let failure {
+            message.writeCopyFail(failure)
+        } else {
+            message.writeMessage(id: FrontendID.copyDone) { _ in }
+        }
+        for leg in legs { leg.send(message) }
+    }
+
+    /// Client reads pause while any shard's server cannot take more data.
+    func legWritabilityChanged() {
+        client.setReadsPaused(legs.contains { $0.server.map { !$0.isWritable } ?? false })
     }
 
     /// The client left: every server goes back, waits are given up.
@@ -158,180 +231,7 @@ final class ShardFanout {
         guard !finished else { return }
         finished = true
         for leg in legs { leg.abandon() }
+        copy?.abandon()
+        copy = nil
     }
-}
-
-/// One shard's part of a `ShardFanout`: a wait for a server of that shard, then its answer.
-final class ShardLeg: PoolWaiter {
-    private unowned let fanout: ShardFanout
-    /// The leg's place in the fanout (which query it sends), and the shard it runs on.
-    let slot: Int
-    let shard: Int
-    let partition: PoolPartition
-    private(set) var server: ServerConnection?
-    private var framer = MessageFramer(maximumLength: 1 << 30)
-    private(set) var answer = ShardAnswer(fields: [], rows: [], commandTag: "")
-    /// The server's error for this shard, passed to the client as the statement's.
-    private(set) var error: ErrorFields?
-    private(set) var isDone = false
-    private var waiting = false
-    private(set) var waitingSince = NIODeadline.now()
-    /// ReadyForQuery messages `server` still owes for what this leg wrote (a write's BEGIN and
-    /// statement: two); a leg given up hands the count to the connection, which drains them.
-    private var owedReady = 0
-    private var owed: Bool { owedReady > 0 }
-    /// The answer to the collation probe is still to come (see `ShardFanout.probesCollation`).
-    private var probing = false
-    private(set) var collation: String?
-
-    /// A write's BEGIN is still to be answered: its messages are not the answer.
-    private var beginning = false
-
-    init(fanout: ShardFanout, slot: Int, shard: Int, partition: PoolPartition) {
-        self.fanout = fanout
-        self.slot = slot
-        self.shard = shard
-        self.partition = partition
-    }
-
-    var awaitsLogin: Bool { false }
-
-    /// The server while it runs this leg's statement (the one a cancel goes to).
-    var runningServer: ServerConnection? { owed ? server : nil }
-
-    func requestServer() {
-        if let server = partition.takeIdle() {
-            serverAssigned(server)
-            return
-        }
-        waiting = true
-        waitingSince = .now()
-        partition.enqueue(self)
-    }
-
-    func serverAssigned(_ server: ServerConnection) {
-        waiting = false
-        self.server = server
-        fanout.prepare(server) { [self] error in
-            guard self.server === server else { return }  // abandoned meanwhile
-            if let error {
-                fanout.legFailed(ErrorFields(.error, error.sqlState, error.message, detail: "while applying the client's settings on shard server \(server.address)"))
-                return
-            }
-            server.attach(to: self)
-            owedReady = fanout.isWrite ? 2 : 1
-            probing = fanout.probesCollation
-            beginning = fanout.isWrite
-            partition.counters.serverAssignments &+= 1
-            server.write(fanout.query(forSlot: slot))
-            server.flush()
-        }
-    }
-
-    func received(_ buffer: ByteBuffer) {
-        guard owed, !isDone else { return }
-        guard fanout.counted(buffer.readableBytes) else {
-            fanout.legFailed(ErrorFields(.error, "54000",
-                "the answers of the shards are larger than \(fanout.limit / 1_048_576) MiB; pgproxy gathers a cross-shard result whole before merging it",
-                hint: "narrow the query with a sharding key, a LIMIT, or an aggregate"))
-            return
-        }
-        framer.append(buffer)
-        do {
-            while let (id, body) = try framer.next() {
-                if beginning {
-                    if id == BackendID.errorResponse, error == nil { error = ErrorFields.decode(body: body) }
-                    if id == BackendID.readyForQuery {
-                        beginning = false
-                        owedReady -= 1
-                    }
-                    continue
-                }
-                if probing {
-                    if id == BackendID.dataRow, let value = ShardAnswer.readDataRow(body)?.first ?? nil {
-                        collation = String(buffer: value)
-                    }
-                    if id == BackendID.commandComplete || id == BackendID.errorResponse { probing = false }
-                    if id != BackendID.errorResponse { continue }
-                }
-                switch id {
-                case BackendID.rowDescription:
-                    answer.fields = ShardAnswer.readRowDescription(body) ?? []
-                case BackendID.dataRow:
-                    guard let row = ShardAnswer.readDataRow(body) else { throw MessageScanner.ScanError.invalidLength(id: id, length: Int32(body.readableBytes)) }
-                    answer.rows.append(row)
-                case BackendID.commandComplete:
-                    var body = body
-                    answer.commandTag = body.readNullTerminatedString() ?? ""
-                case BackendID.errorResponse:
-                    if error == nil { error = ErrorFields.decode(body: body) }
-                case BackendID.readyForQuery:
-                    owedReady -= 1
-                    isDone = true
-                default:
-                    break  // notices, ParameterStatus (already recorded by the connection)
-                }
-            }
-        } catch {
-            fanout.legFailed(ErrorFields(.error, SQLState.protocolViolation, "shard server \(partition.settings.address) sent a malformed message"))
-            return
-        }
-        if isDone { fanout.legFinished() }
-    }
-
-    func serverLost() {
-        server = nil
-        owedReady = 0
-        guard !isDone else { return }
-        fanout.legFailed(ErrorFields(.error, SQLState.connectionFailure,
-            "the connection to shard server \(partition.settings.address) was lost during a cross-shard statement"))
-    }
-
-    /// A write's second step: COMMIT or ROLLBACK on this shard, then `done` with its error.
-    func conclude(commit: Bool, done: @escaping (ErrorFields?) -> Void) {
-        guard let server else {
-            return done(ErrorFields(.error, SQLState.connectionFailure, "the connection to shard server \(partition.settings.address) was lost"))
-        }
-        server.runInternal(commit ? "COMMIT" : "ROLLBACK") { [self] error in
-            if error != nil { self.server = nil }  // a connection whose COMMIT failed is not reused
-            if error != nil { server.close() }
-            done(error)
-        }
-    }
-
-    /// Done: the server goes back to its pool.
-    func release() {
-        guard let server else { return }
-        self.server = nil
-        server.release(owed: 0, unsynced: false, resetQuery: nil)
-    }
-
-    /// Given up: a server still owing its answer drains it first; a wait is cancelled.
-    func abandon() {
-        if waiting {
-            waiting = false
-            partition.cancelWait(for: self)
-        }
-        isDone = true
-        guard let server else { return }
-        self.server = nil
-        server.release(owed: owedReady, unsynced: false, resetQuery: nil)
-        owedReady = 0
-    }
-
-    // MARK: PoolWaiter
-
-    func waitTimedOut() {
-        waiting = false
-        let seconds = (partition.settings.queryWaitTimeout?.nanoseconds ?? 0) / 1_000_000_000
-        fanout.legFailed(ErrorFields(.error, SQLState.tooManyConnections,
-            "pool \(partition.settings.credentials.database) of shard server \(partition.settings.address) is exhausted: no server connection became free within \(seconds)s (query_wait_timeout)"))
-    }
-
-    func waitFailed(_ error: ErrorFields) {
-        waiting = false
-        fanout.legFailed(ErrorFields(.error, error.sqlState, error.message))
-    }
-
-    func reroute(awayFrom failed: Backend) -> Bool { false }
 }

@@ -223,6 +223,43 @@ int pgproxy_sql_merge_plan_make(const char *query, pgproxy_sql_merge_plan *out);
 
 void pgproxy_sql_merge_plan_free(pgproxy_sql_merge_plan *plan);
 
+/* ---- splitting COPY FROM STDIN rows across shards ----------------------------------------- */
+
+#define PGPROXY_SQL_COPY_TEXT 0
+#define PGPROXY_SQL_COPY_CSV 1
+#define PGPROXY_SQL_COPY_BINARY 2
+
+/**
+ * What pgproxy needs to split the rows of one `COPY rel [(columns)] FROM STDIN [options]` among
+ * shards: the target, the column list and how PostgreSQL 15 reads the data (its defaults filled in).
+ */
+typedef struct pgproxy_sql_copy_from {
+    char *refusal;         /* NULL when the rows can be split; else why not (one sentence). Other fields empty then. */
+    char *table;           /* the relation as written, dotted ("users", "public.users") */
+    char *schema_name;     /* the schema as written (PostgreSQL folds unquoted names), NULL when unqualified */
+    char *relation_name;
+    char **columns; size_t column_count;  /* the column list, as PostgreSQL folds it; 0 when none (all columns) */
+    int32_t from_stdin;    /* 1: FROM STDIN; 0: a file or PROGRAM read by the server */
+    int32_t format;        /* PGPROXY_SQL_COPY_* */
+    int32_t delimiter;     /* one byte: tab (text) or ',' (csv) unless given */
+    int32_t quote;         /* csv: '"' unless given */
+    int32_t escape;        /* csv: the quote unless given */
+    char *null_string;     /* "\N" (text) or "" (csv) unless given */
+    int32_t header;        /* HEADER true or MATCH: the first line is a header */
+} pgproxy_sql_copy_from;
+
+/*
+ * Parses `query` (exactly one statement) with the same stack guard as pgproxy_sql_analyze and fills
+ * `out`. Refused (with the reason): not one COPY ... FROM statement; options PostgreSQL 15 would
+ * refuse (unknown format, a delimiter/quote/escape that is not one byte); FORCE_NULL and
+ * FORCE_NOT_NULL (they change which values are NULL per column); ENCODING other than UTF8.
+ * Returns PGPROXY_SQL_ANALYSIS_OK, or an error status with `refusal` set. Free with
+ * pgproxy_sql_copy_from_free (safe twice / zeroed).
+ */
+int pgproxy_sql_copy_from_make(const char *query, pgproxy_sql_copy_from *out);
+
+void pgproxy_sql_copy_from_free(pgproxy_sql_copy_from *copy);
+
 #ifdef __cplusplus
 }
 #endif

@@ -221,6 +221,22 @@ final class PQConnection {
         return drainResults().last ?? PQOutcome(status: PGRES_FATAL_ERROR, rows: [], sqlState: nil, message: "no result", commandTag: "")
     }
 
+    /// Runs COPY ... FROM STDIN with `pieces` sent as they are (one CopyData each); ends with
+    /// CopyFail and `failure` when given.
+    func copyIn(_ sql: String, pieces: [String], failure: String? = nil) -> PQOutcome {
+        let start = PQexec(raw, sql)
+        guard PQresultStatus(start) == PGRES_COPY_IN else { defer { PQclear(start) }; return Self.outcome(start) }
+        PQclear(start)
+        for piece in pieces {
+            let bytes = Array(piece.utf8)
+            _ = bytes.withUnsafeBufferPointer { pointer in
+                pointer.withMemoryRebound(to: CChar.self) { PQputCopyData(raw, $0.baseAddress, Int32(bytes.count)) }
+            }
+        }
+        PQputCopyEnd(raw, failure)
+        return drainResults().last ?? PQOutcome(status: PGRES_FATAL_ERROR, rows: [], sqlState: nil, message: "no result", commandTag: "")
+    }
+
     /// Runs COPY ... TO STDOUT; returns the byte count received and the final outcome.
     func copyOut(_ sql: String) -> (bytes: Int, outcome: PQOutcome) {
         let start = PQexec(raw, sql)
