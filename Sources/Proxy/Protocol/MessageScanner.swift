@@ -140,8 +140,13 @@ struct MessageFramer {
 
     mutating func append(_ bytes: ByteBuffer) {
         var bytes = bytes
-        // Everything before was consumed: start over instead of growing without end.
-        if buffer.readableBytes == 0 { buffer.clear() }
+        // What was consumed goes, instead of growing without end: all of it, or, when a
+        // message is left partial each time, the consumed part once it is large.
+        if buffer.readableBytes == 0 {
+            buffer.clear()
+        } else if buffer.readerIndex >= 1 << 16 {
+            buffer.discardReadBytes()
+        }
         buffer.writeBuffer(&bytes)
     }
 

@@ -95,4 +95,24 @@ final class MessageScannerTests: XCTestCase {
         XCTAssertEqual(ids, [UInt8(ascii: "T"), UInt8(ascii: "D"), UInt8(ascii: "D"), UInt8(ascii: "S"), UInt8(ascii: "C"), UInt8(ascii: "Z")])
         XCTAssertEqual(framer.takeRemainder().map { Array($0.readableBytesView) }, [UInt8(ascii: "Q")])
     }
+
+    /// A stream whose reads always end inside a message never lets the framer empty: what it
+    /// consumed must still go, or it holds the whole stream (a COPY of gigabytes).
+    func testFramerDropsWhatItConsumedWhenAMessageIsAlwaysPartial() throws {
+        var message = ByteBuffer()
+        message.writeMessage(id: FrontendID.copyData) { $0.writeBytes(Array(repeating: UInt8(ascii: "x"), count: 8000)) }
+        var stream = ByteBuffer()
+        for _ in 0..<2000 { stream.writeImmutableBuffer(message) }  // 16 MB
+        var framer = MessageFramer()
+        var messages = 0
+        var index = stream.readerIndex
+        while index < stream.writerIndex {
+            let length = min(65_521, stream.writerIndex - index)  // never a multiple of a message
+            framer.append(stream.getSlice(at: index, length: length)!)
+            index += length
+            while try framer.next() != nil { messages += 1 }
+            XCTAssertLessThanOrEqual(framer.buffer.capacity, 1 << 18, "after \(index) bytes")
+        }
+        XCTAssertEqual(messages, 2000)
+    }
 }
