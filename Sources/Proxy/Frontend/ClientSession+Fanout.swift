@@ -127,9 +127,6 @@ extension ClientSession {
             return refuse("COPY FROM a file or program into sharded table \(statement.table) is read by one server; pgproxy splits only COPY FROM STDIN among shards",
                           hint: "send the data with COPY FROM STDIN (psql's \\copy does)")
         }
-        guard statement.format != .binary else {
-            return refuse("binary COPY into sharded table \(statement.table) is not split among shards yet", hint: "use FORMAT text or csv")
-        }
         if let table, !statement.columns.isEmpty, !statement.columns.contains(table.column) {
             return refuse("COPY into sharded table \(statement.table) must include its sharding key column \"\(table.column)\"")
         }

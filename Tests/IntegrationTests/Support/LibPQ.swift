@@ -224,11 +224,14 @@ final class PQConnection {
     /// Runs COPY ... FROM STDIN with `pieces` sent as they are (one CopyData each); ends with
     /// CopyFail and `failure` when given.
     func copyIn(_ sql: String, pieces: [String], failure: String? = nil) -> PQOutcome {
+        copyIn(sql, bytes: pieces.map { Array($0.utf8) }, failure: failure)
+    }
+
+    func copyIn(_ sql: String, bytes pieces: [[UInt8]], failure: String? = nil) -> PQOutcome {
         let start = PQexec(raw, sql)
         guard PQresultStatus(start) == PGRES_COPY_IN else { defer { PQclear(start) }; return Self.outcome(start) }
         PQclear(start)
-        for piece in pieces {
-            let bytes = Array(piece.utf8)
+        for bytes in pieces {
             _ = bytes.withUnsafeBufferPointer { pointer in
                 pointer.withMemoryRebound(to: CChar.self) { PQputCopyData(raw, $0.baseAddress, Int32(bytes.count)) }
             }

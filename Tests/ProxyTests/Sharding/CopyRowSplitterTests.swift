@@ -31,7 +31,7 @@ final class CopyRowSplitterTests: XCTestCase {
                     } else {
                         got.append(.row(text, key: nil))
                     }
-                case .header(let range): got.append(.header(String(decoding: splitter.bytes[range], as: UTF8.self)))
+                case .everyShard(let range): got.append(.header(String(decoding: splitter.bytes[range], as: UTF8.self)))
                 case .end: got.append(.end)
                 case .failed(let message): got.append(.failed(message))
                 }
@@ -103,6 +103,58 @@ final class CopyRowSplitterTests: XCTestCase {
         XCTAssertEqual(try cut("COPY t FROM STDIN WITH (FORMAT csv, DELIMITER ';', QUOTE '''', ESCAPE '\\', HEADER, NULL 'NIL')", other, key: 1),
                        [.header("h1;h2\r\n"), .row("'a;''b';'x\\'y'\r\n", key: "x'y"), .row("NIL;'NIL'\r\n", key: "NIL")])
         XCTAssertEqual(try cut("COPY t FROM STDIN CSV", "\"open,1\n", key: 1), [.failed("unterminated CSV quoted field")])
+    }
+
+    /// Binary COPY data: header, tuples of (bigint key, text), trailer.
+    static func binaryCopy(_ rows: [(Int64?, String)], extensionBytes: Int = 0) -> [UInt8] {
+        var data: [UInt8] = Array("PGCOPY\n".utf8) + [0xFF, 0x0D, 0x0A, 0x00, 0, 0, 0, 0]
+        func int32(_ value: Int32) -> [UInt8] { withUnsafeBytes(of: value.bigEndian) { Array($0) } }
+        data += int32(Int32(extensionBytes)) + Array(repeating: 7, count: extensionBytes)
+        for (key, name) in rows {
+            data += [0, 2]
+            if let key { data += int32(8) + withUnsafeBytes(of: key.bigEndian) { Array($0) } } else { data += int32(-1) }
+            data += int32(Int32(name.utf8.count)) + Array(name.utf8)
+        }
+        return data + [0xFF, 0xFF]
+    }
+
+    func testBinaryTuplesAndTheirKeys() throws {
+        let data = Self.binaryCopy([(1, "one"), (nil, "null"), (-2, "")], extensionBytes: 3)
+        for piece in [0, 1, 5] {
+            var splitter = CopyRowSplitter(format: try statement("COPY t FROM STDIN (FORMAT binary)"), keyIndex: 0, keyName: "id")
+            var cuts: [String] = []
+            var index = 0
+            let step = piece > 0 ? piece : data.count
+            func drain(final: Bool) {
+                while let cut = splitter.next(final: final) {
+                    switch cut {
+                    case .everyShard(let range): cuts.append("every \(range.count)")
+                    case .row(let range, .value(let key)): cuts.append("row \(range.count) key \(Array(splitter.keyBytes[key]))")
+                    case .row(let range, .null): cuts.append("row \(range.count) null")
+                    case .end: cuts.append("end")
+                    case .failed(let message): cuts.append("failed \(message)")
+                    }
+                }
+                splitter.compact()
+            }
+            while index < data.count {
+                splitter.append(data[index..<min(index + step, data.count)])
+                drain(final: false)
+                index += step
+            }
+            drain(final: true)
+            XCTAssertEqual(cuts, ["every 22", "row 21 key [0, 0, 0, 0, 0, 0, 0, 1]", "row 14 null",
+                                  "row 18 key [255, 255, 255, 255, 255, 255, 255, 254]", "every 2"], "pieces of \(piece)")
+        }
+        var truncated = CopyRowSplitter(format: try statement("COPY t FROM STDIN (FORMAT binary)"), keyIndex: 0, keyName: "id")
+        truncated.append(Self.binaryCopy([(1, "one")]).dropLast(5))
+        _ = truncated.next(final: false)  // the header
+        guard case .failed(let message)? = truncated.next(final: true) else { return XCTFail("a cut tuple is no row") }
+        XCTAssertEqual(message, "unexpected EOF in COPY data")
+        var wrong = CopyRowSplitter(format: try statement("COPY t FROM STDIN (FORMAT binary)"), keyIndex: 0, keyName: "id")
+        wrong.append(Array("PGCOPY\nxxxxxxxxxxxxxxxxxxx".utf8))
+        guard case .failed(let signature)? = wrong.next(final: false) else { return XCTFail("not binary COPY data") }
+        XCTAssertEqual(signature, "COPY file signature not recognized")
     }
 
     func testStatementOptions() throws {

@@ -38,7 +38,8 @@ final class CopyRowRouter {
 
     /// The shard of each of `keys` (at most `batchLimit`), whose values are in `keyBytes`; or
     /// the error that fails the COPY (a plugin blocked it, or no shard was given to a row).
-    func route(_ keys: [CopyRowSplitter.Key], keyBytes: [UInt8], into shards: inout [Int]) -> ErrorFields? {
+    /// `binary`: the keys are in their type's binary (send) form, else text.
+    func route(_ keys: [CopyRowSplitter.Key], keyBytes: [UInt8], binary: Bool, into shards: inout [Int]) -> ErrorFields? {
         shards.removeAll(keepingCapacity: true)
         guard !keys.isEmpty else { return nil }
         rowShards = Array(repeating: PGPROXY_SHARD_UNDECIDED, count: keys.count)
@@ -58,6 +59,7 @@ final class CopyRowRouter {
                             entry.kind = PGPROXY_VALUE_NULL
                         case .value(let range):
                             entry.kind = PGPROXY_VALUE_GIVEN
+                            entry.format = binary ? 1 : 0
                             entry.value = pgproxy_str(UnsafeRawBufferPointer(rebasing: keyRaw[range]))
                         }
                         values.append(entry)

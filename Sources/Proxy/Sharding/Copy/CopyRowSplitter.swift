@@ -1,8 +1,9 @@
 /// Cuts COPY FROM data in text or CSV format into rows the way PostgreSQL 15 reads it
 /// (CopyReadLineText), and reads each row's sharding key field as PostgreSQL would
 /// (CopyReadAttributesText / CopyReadAttributesCSV): backslash escapes in text, quotes and
-/// escapes in CSV, the NULL string compared before unescaping. Bytes arrive in pieces of any
-/// size; a row is cut only once its line end is here (or at the end of the data).
+/// escapes in CSV, the NULL string compared before unescaping. Binary COPY: see
+/// `CopyRowSplitter+Binary.swift`. Bytes arrive in pieces of any size; a row is cut only once
+/// its line end is here (or at the end of the data).
 struct CopyRowSplitter {
     enum Key: Equatable {
         /// The key's bytes, unescaped: `keyBytes[range]`.
@@ -13,8 +14,9 @@ struct CopyRowSplitter {
     enum Cut {
         /// A data row: `bytes[range]`, its line end included.
         case row(Range<Int>, Key)
-        /// The header line (HEADER): every shard's COPY expects it first.
-        case header(Range<Int>)
+        /// Bytes every shard's COPY expects: the header line (HEADER); binary COPY's header and
+        /// trailer.
+        case everyShard(Range<Int>)
         /// `\.`: the data ends here; what follows is ignored, as PostgreSQL does.
         case end
         /// The data cannot be read (PostgreSQL's message; SQLSTATE 22P04).
@@ -24,28 +26,31 @@ struct CopyRowSplitter {
     private enum LineEnd { case unknown, newline, carriageReturn, both }
 
     private let csv: Bool
+    /// Binary COPY: keys are in binary form (`nextBinary`).
+    let binary: Bool
     private let delimiter: UInt8
     private let quote: UInt8
     private let escape: UInt8
     private let nullString: [UInt8]
-    private let keyIndex: Int
-    private let keyName: String
-    private var headerPending: Bool
+    let keyIndex: Int
+    let keyName: String
+    var headerPending: Bool
     private var lineEnd = LineEnd.unknown
     /// The data received and not yet dropped; rows are cut from `position` on.
     private(set) var bytes: [UInt8] = []
-    private var position = 0
-    /// Unescaped keys of the rows cut since `clearKeys`.
-    private(set) var keyBytes: [UInt8] = []
-    private(set) var ended = false
+    var position = 0
+    /// Unescaped keys of the rows cut since `compact`.
+    var keyBytes: [UInt8] = []
+    var ended = false
 
     init(format: CopyFromStatement, keyIndex: Int, keyName: String) {
         csv = format.format == .csv
+        binary = format.format == .binary
         delimiter = format.delimiter
         quote = format.quote
         escape = format.escape
         nullString = format.nullString
-        headerPending = format.header
+        headerPending = format.header || binary
         self.keyIndex = keyIndex
         self.keyName = keyName
     }
@@ -71,6 +76,7 @@ struct CopyRowSplitter {
     /// line end. Nil when no whole row is here (or nothing is left).
     mutating func next(final: Bool) -> Cut? {
         guard !ended, position < bytes.count else { return nil }
+        if binary { return nextBinary(final: final) }
         let found = bytes.withUnsafeBufferPointer { findLine($0, from: position, final: final) }
         switch found {
         case nil:
@@ -91,7 +97,7 @@ struct CopyRowSplitter {
             }
             if headerPending {
                 headerPending = false
-                return .header(start..<end)
+                return .everyShard(start..<end)
             }
             return cutRow(start..<end, contentEnd: contentEnd)
         }

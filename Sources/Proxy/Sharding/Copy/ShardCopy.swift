@@ -196,7 +196,7 @@ final class ShardCopy {
                 rows.append(range)
                 keys.append(key)
                 if rows.count >= CopyRowRouter.batchLimit { routeRows() }
-            case .header(let range):
+            case .everyShard(let range):
                 routeRows()
                 splitter?.bytes.withUnsafeBufferPointer { bytes in
                     for index in outputs.indices { outputs[index].writeBytes(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[range]))) }
@@ -214,7 +214,7 @@ final class ShardCopy {
     /// Asks the plugins for the shards of the rows cut, and copies each row to its shard's output.
     private func routeRows() {
         guard !rows.isEmpty, case .streaming = state, let splitter, let router else { return }
-        if let error = router.route(keys, keyBytes: splitter.keyBytes, into: &shards) {
+        if let error = router.route(keys, keyBytes: splitter.keyBytes, binary: splitter.binary, into: &shards) {
             rows.removeAll()
             keys.removeAll()
             return fail(error)
