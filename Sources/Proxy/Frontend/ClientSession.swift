@@ -67,7 +67,7 @@ final class ClientSession: ChannelDuplexHandler {
     static let pendingLimit = 256 * 1024
     var waiting = false
     /// When this client started waiting for a server; the partition's janitor times it out.
-    private(set) var waitingSince = NIODeadline.uptimeNanoseconds(0)
+    var waitingSince = NIODeadline.uptimeNanoseconds(0)
     /// ReadyForQuery messages the server still owes (one per Query, Sync and FunctionCall sent).
     var outstanding = 0
     /// Extended-protocol messages were sent after the last Sync.
@@ -262,13 +262,7 @@ final class ClientSession: ChannelDuplexHandler {
             move(to: first)
         }
         guard let partition else { return }
-        if let server = partition.takeIdle() {
-            serverAssigned(server)
-            return
-        }
-        waiting = true
-        waitingSince = .now()
-        partition.enqueue(self)
+        requestServer(from: partition)
     }
 
     /// Called with a server for this client: at once from the idle list, or later by the partition.

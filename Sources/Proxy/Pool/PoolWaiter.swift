@@ -5,8 +5,10 @@ import NIOCore
 protocol PoolWaiter: AnyObject {
     /// Waits for the login of a new pool (served even while the pool is paused).
     var awaitsLogin: Bool { get }
+    /// In a partition's queue.
+    var waiting: Bool { get set }
     /// When the wait began; the partition's janitor times it out after query_wait_timeout.
-    var waitingSince: NIODeadline { get }
+    var waitingSince: NIODeadline { get set }
     /// A server for the waiter, at once from the idle list or later.
     func serverAssigned(_ server: ServerConnection)
     /// The janitor took the waiter off the queue: it waited longer than query_wait_timeout.
@@ -15,6 +17,20 @@ protocol PoolWaiter: AnyObject {
     func waitFailed(_ error: ErrorFields)
     /// The host failed to connect: true when the waiter moved to another host's pool.
     func reroute(awayFrom failed: Backend) -> Bool
+}
+
+extension PoolWaiter {
+    /// A server from `partition`: an idle one at once, else a place in its queue.
+    @inline(__always)
+    func requestServer(from partition: PoolPartition) {
+        if let server = partition.takeIdle() {
+            serverAssigned(server)
+            return
+        }
+        waiting = true
+        waitingSince = .now()
+        partition.enqueue(self)
+    }
 }
 
 extension ClientSession: PoolWaiter {}

@@ -156,14 +156,8 @@ final class Router {
                         (session.shardingKey ?? []).withUnsafeBufferPointer { sessionKey in
                             var context = pgproxy_route_context()
                             context.query = pgproxy_str(text)
-                            context.kind = info.kind
+                            context.describe(info)
                             context.flags = info.flags | tableFlags
-                            context.commands = UnsafePointer(info.commands.items)
-                            context.command_count = info.commands.count
-                            context.tables = UnsafePointer(info.tables.items)
-                            context.table_count = info.tables.count
-                            context.functions = UnsafePointer(info.functions.items)
-                            context.function_count = info.functions.count
                             context.extended = found.extended ? 1 : 0
                             context.in_transaction = client.inTransaction ? 1 : 0
                             context.transaction_has_written = session.transactionHasWritten ? 1 : 0

@@ -55,6 +55,21 @@ final class StatementInfo {
     func has(_ flag: UInt32) -> Bool { flags & flag != 0 }
 }
 
+extension pgproxy_route_context {
+    /// The statement's kind, command tags, tables and functions from `info` (the arrays are
+    /// `info`'s: valid while it lives). Flags are the caller's: it adds its own.
+    @inline(__always)
+    mutating func describe(_ info: StatementInfo) {
+        kind = info.kind
+        commands = UnsafePointer(info.commands.items)
+        command_count = info.commands.count
+        tables = UnsafePointer(info.tables.items)
+        table_count = info.tables.count
+        functions = UnsafePointer(info.functions.items)
+        function_count = info.functions.count
+    }
+}
+
 /// A value a statement gives for a column (see `pgproxy_sql_column_value`), with its literal
 /// named by its place among the statement's literals, so statements of one shape share it.
 struct ColumnValue {

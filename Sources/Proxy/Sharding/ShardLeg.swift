@@ -13,8 +13,8 @@ final class ShardLeg: PoolWaiter {
     /// The server's error for this shard, passed to the client as the statement's.
     private(set) var error: ErrorFields?
     private(set) var isDone = false
-    private var waiting = false
-    private(set) var waitingSince = NIODeadline.now()
+    var waiting = false
+    var waitingSince = NIODeadline.now()
     /// ReadyForQuery messages `server` still owes for what this leg wrote (a write's BEGIN and
     /// statement: two); a leg given up hands the count to the connection, which drains them.
     private var owedReady = 0
@@ -42,15 +42,7 @@ final class ShardLeg: PoolWaiter {
     /// The server while it runs this leg's statement (the one a cancel goes to).
     var runningServer: ServerConnection? { owed ? server : nil }
 
-    func requestServer() {
-        if let server = partition.takeIdle() {
-            serverAssigned(server)
-            return
-        }
-        waiting = true
-        waitingSince = .now()
-        partition.enqueue(self)
-    }
+    func requestServer() { requestServer(from: partition) }
 
     func serverAssigned(_ server: ServerConnection) {
         waiting = false

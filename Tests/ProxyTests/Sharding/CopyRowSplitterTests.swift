@@ -16,26 +16,12 @@ final class CopyRowSplitterTests: XCTestCase {
         return made
     }
 
-    /// Cuts `data` fed in pieces of `piece` bytes (all at once when 0).
-    private func cut(_ sql: String, _ data: String, key: Int, piece: Int = 0) throws -> [Got] {
+    /// Feeds `bytes` in pieces of `piece` bytes (all at once when 0), cutting after each, and
+    /// hands every cut to `each` with the splitter it refers to.
+    private func feed(_ sql: String, _ bytes: [UInt8], key: Int, piece: Int, _ each: (CopyRowSplitter, CopyRowSplitter.Cut) -> Void) throws {
         var splitter = CopyRowSplitter(format: try statement(sql), keyIndex: key, keyName: "k")
-        var got: [Got] = []
-        let bytes = Array(data.utf8)
         func drain(final: Bool) {
-            while let cut = splitter.next(final: final) {
-                switch cut {
-                case .row(let range, let key):
-                    let text = String(decoding: splitter.bytes[range], as: UTF8.self)
-                    if case .value(let keyRange) = key {
-                        got.append(.row(text, key: String(decoding: splitter.keyBytes[keyRange], as: UTF8.self)))
-                    } else {
-                        got.append(.row(text, key: nil))
-                    }
-                case .everyShard(let range): got.append(.header(String(decoding: splitter.bytes[range], as: UTF8.self)))
-                case .end: got.append(.end)
-                case .failed(let message): got.append(.failed(message))
-                }
-            }
+            while let cut = splitter.next(final: final) { each(splitter, cut) }
             splitter.compact()
         }
         var index = 0
@@ -46,6 +32,25 @@ final class CopyRowSplitterTests: XCTestCase {
             index += step
         }
         drain(final: true)
+    }
+
+    /// Cuts text `data` fed in pieces of `piece` bytes (all at once when 0).
+    private func cut(_ sql: String, _ data: String, key: Int, piece: Int = 0) throws -> [Got] {
+        var got: [Got] = []
+        try feed(sql, Array(data.utf8), key: key, piece: piece) { splitter, cut in
+            switch cut {
+            case .row(let range, let key):
+                let text = String(decoding: splitter.bytes[range], as: UTF8.self)
+                if case .value(let keyRange) = key {
+                    got.append(.row(text, key: String(decoding: splitter.keyBytes[keyRange], as: UTF8.self)))
+                } else {
+                    got.append(.row(text, key: nil))
+                }
+            case .everyShard(let range): got.append(.header(String(decoding: splitter.bytes[range], as: UTF8.self)))
+            case .end: got.append(.end)
+            case .failed(let message): got.append(.failed(message))
+            }
+        }
         return got
     }
 
@@ -121,28 +126,16 @@ final class CopyRowSplitterTests: XCTestCase {
     func testBinaryTuplesAndTheirKeys() throws {
         let data = Self.binaryCopy([(1, "one"), (nil, "null"), (-2, "")], extensionBytes: 3)
         for piece in [0, 1, 5] {
-            var splitter = CopyRowSplitter(format: try statement("COPY t FROM STDIN (FORMAT binary)"), keyIndex: 0, keyName: "id")
             var cuts: [String] = []
-            var index = 0
-            let step = piece > 0 ? piece : data.count
-            func drain(final: Bool) {
-                while let cut = splitter.next(final: final) {
-                    switch cut {
-                    case .everyShard(let range): cuts.append("every \(range.count)")
-                    case .row(let range, .value(let key)): cuts.append("row \(range.count) key \(Array(splitter.keyBytes[key]))")
-                    case .row(let range, .null): cuts.append("row \(range.count) null")
-                    case .end: cuts.append("end")
-                    case .failed(let message): cuts.append("failed \(message)")
-                    }
+            try feed("COPY t FROM STDIN (FORMAT binary)", data, key: 0, piece: piece) { splitter, cut in
+                switch cut {
+                case .everyShard(let range): cuts.append("every \(range.count)")
+                case .row(let range, .value(let key)): cuts.append("row \(range.count) key \(Array(splitter.keyBytes[key]))")
+                case .row(let range, .null): cuts.append("row \(range.count) null")
+                case .end: cuts.append("end")
+                case .failed(let message): cuts.append("failed \(message)")
                 }
-                splitter.compact()
             }
-            while index < data.count {
-                splitter.append(data[index..<min(index + step, data.count)])
-                drain(final: false)
-                index += step
-            }
-            drain(final: true)
             XCTAssertEqual(cuts, ["every 22", "row 21 key [0, 0, 0, 0, 0, 0, 0, 1]", "row 14 null",
                                   "row 18 key [255, 255, 255, 255, 255, 255, 255, 254]", "every 2"], "pieces of \(piece)")
         }

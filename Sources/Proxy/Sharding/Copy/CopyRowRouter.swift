@@ -105,14 +105,8 @@ final class CopyRowRouter {
                             rowShards.withUnsafeMutableBufferPointer { rows in
                                 var context = pgproxy_route_context()
                                 context.query = pgproxy_str(queryRaw)
-                                context.kind = info.kind
+                                context.describe(info)
                                 context.flags = info.flags | PGPROXY_FLAG_SHARDED_TABLE
-                                context.commands = UnsafePointer(info.commands.items)
-                                context.command_count = info.commands.count
-                                context.tables = UnsafePointer(info.tables.items)
-                                context.table_count = info.tables.count
-                                context.functions = UnsafePointer(info.functions.items)
-                                context.function_count = info.functions.count
                                 context.user = pgproxy_str(userRaw)
                                 context.database = pgproxy_str(databaseRaw)
                                 context.application_name = pgproxy_str(applicationRaw)
