@@ -44,19 +44,15 @@ private let pluginInit: @convention(c) (
     UnsafePointer<pgproxy_host_api>?, UnsafePointer<pgproxy_setting>?, Int,
     UnsafeMutablePointer<CChar>?, Int
 ) -> UnsafeMutableRawPointer? = { host, settings, count, errorBuffer, errorCapacity in
-    let plugin: HashSharderPlugin
-    do throws(SettingError) {
-        let list = UnsafeBufferPointer(start: count > 0 ? settings : nil, count: count > 0 ? count : 0)
-        plugin = try makeHashSharder(settings: list)
-    } catch {
-        writeError(error.message, plugin: "hash_sharder", to: errorBuffer, capacity: errorCapacity)
-        return nil
+    initializePlugin(
+        name: "hash_sharder", host: host, settings: settings, count: count, errorBuffer: errorBuffer, errorCapacity: errorCapacity,
+        make: makeHashSharder
+    ) { plugin in
+        "hasher \(plugin.hasher.name)"
+            + (plugin.hasher == .postgres
+                ? " (shard i = PARTITION BY HASH remainder i modulo the shard count)"
+                : " (SHA-1 of the key's text modulo the shard count)")
     }
-    log(host, level: Int32(PGPROXY_LOG_INFO), "hash_sharder: hasher \(plugin.hasher.name)"
-        + (plugin.hasher == .postgres
-            ? " (shard i = PARTITION BY HASH remainder i modulo the shard count)"
-            : " (SHA-1 of the key's text modulo the shard count)"))
-    return Unmanaged.passRetained(plugin).toOpaque()
 }
 
 private let pluginRoute: @convention(c) (

@@ -61,6 +61,25 @@ public let releaseInstance: @convention(c) (UnsafeMutableRawPointer?) -> Void = 
 
 /// A vtable for this ABI version, allocated once and never freed: the host may keep the pointer
 /// for the life of the process.
+/// The body of a built-in plugin's `init`: makes the instance from its settings, reports a
+/// refused setting in the host's error buffer, logs what the instance does, and returns it
+/// retained (released by `fini`).
+public func initializePlugin<Plugin: AnyObject>(
+    name: String, host: UnsafePointer<pgproxy_host_api>?, settings: UnsafePointer<pgproxy_setting>?, count: Int,
+    errorBuffer: UnsafeMutablePointer<CChar>?, errorCapacity: Int,
+    make: (UnsafeBufferPointer<pgproxy_setting>) throws(SettingError) -> Plugin, describe: (Plugin) -> String
+) -> UnsafeMutableRawPointer? {
+    let plugin: Plugin
+    do throws(SettingError) {
+        plugin = try make(UnsafeBufferPointer(start: count > 0 ? settings : nil, count: max(count, 0)))
+    } catch {
+        writeError(error.message, plugin: name, to: errorBuffer, capacity: errorCapacity)
+        return nil
+    }
+    log(host, level: Int32(PGPROXY_LOG_INFO), name + ": " + describe(plugin))
+    return Unmanaged.passRetained(plugin).toOpaque()
+}
+
 public func makeVTable(
     name: StaticString,
     initialize: @escaping @convention(c) (UnsafePointer<pgproxy_host_api>?, UnsafePointer<pgproxy_setting>?, Int, UnsafeMutablePointer<CChar>?, Int) -> UnsafeMutableRawPointer?,

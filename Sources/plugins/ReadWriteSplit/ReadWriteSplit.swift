@@ -135,18 +135,13 @@ private let pluginInit: @convention(c) (
     UnsafePointer<pgproxy_host_api>?, UnsafePointer<pgproxy_setting>?, Int,
     UnsafeMutablePointer<CChar>?, Int
 ) -> UnsafeMutableRawPointer? = { host, settings, count, errorBuffer, errorCapacity in
-    let plugin: ReadWriteSplitPlugin
-    do throws(SettingError) {
-        let list = UnsafeBufferPointer(start: count > 0 ? settings : nil, count: count > 0 ? count : 0)
-        plugin = try makeReadWriteSplit(settings: list)
-    } catch {
-        writeError(error.message, plugin: "read_write_split", to: errorBuffer, capacity: errorCapacity)
-        return nil
+    initializePlugin(
+        name: "read_write_split", host: host, settings: settings, count: count, errorBuffer: errorBuffer, errorCapacity: errorCapacity,
+        make: makeReadWriteSplit
+    ) { plugin in
+        "reads go to " + (plugin.readRole == PGPROXY_ROLE_ANY ? "replicas or the primary" : "replicas")
+            + "; \(plugin.extraFunctionCount) extra read-only function(s)"
     }
-    log(host, level: Int32(PGPROXY_LOG_INFO), "read_write_split: reads go to "
-        + (plugin.readRole == PGPROXY_ROLE_ANY ? "replicas or the primary" : "replicas")
-        + "; \(plugin.extraFunctionCount) extra read-only function(s)")
-    return Unmanaged.passRetained(plugin).toOpaque()
 }
 
 private let pluginRoute: @convention(c) (
