@@ -17,7 +17,7 @@ extension ClientSession {
         let plan: MergePlan
         let shardText: String
         switch write ? .plan(MergePlan(targets: [], sort: [], groupBy: [], distinct: false, limit: nil, offset: 0, hiddenColumns: 0), shardText: statement)
-                     : MergePlan.make(statement) {
+                     : routing?.router.mergePlans.plan(for: statement) ?? MergePlan.make(statement) {
         case .refused(let reason):
             let error = ErrorFields(.error, SQLState.featureNotSupported,
                 "the statement needs every shard of database \"\(topology.name)\" and its answers cannot be merged: \(reason)",

@@ -14,6 +14,8 @@ final class Router {
     private var backendCapacity = 8
     private var builder = InterceptedResult()
     private let keyValues = ShardKeyValues()
+    /// Merge plans of cross-shard reads run by this event loop's clients.
+    let mergePlans = MergePlanCache()
     /// The shard of each row of a multi-row INSERT, as the chain assigned them.
     private var rowShards: UnsafeMutablePointer<Int32>
     private var rowShardCapacity = 16
