@@ -284,7 +284,7 @@ final class Router {
         return .forward(backend: backend, info: info)
     }
 
-    private static func blockError(_ outcome: PluginChain.Outcome) -> ErrorFields {
+    static func blockError(_ outcome: PluginChain.Outcome) -> ErrorFields {
         var decision = outcome.decision
         let state = withUnsafeBytes(of: &decision.error_sqlstate) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         let message = withUnsafeBytes(of: &decision.error_message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }

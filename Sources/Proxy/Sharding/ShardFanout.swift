@@ -21,7 +21,7 @@ final class ShardFanout {
     let isCopy: Bool
     /// The COPY first lists its table's columns on each shard (no column list was given).
     let probesColumns: Bool
-    /// Held until the fanout ends (`finish`), which breaks the cycle.
+    /// Held until the fanout ends (answered, failed or cancelled), which breaks the cycle.
     var copy: ShardCopy?
     /// The client's COPY data has ended (CopyDone or CopyFail went to every shard).
     private(set) var copyEnded = false
@@ -223,6 +223,7 @@ final class ShardFanout {
 
     /// Client reads pause while any shard's server cannot take more data.
     func legWritabilityChanged() {
+        guard isCopy, !finished else { return }
         client.setReadsPaused(legs.contains { $0.server.map { !$0.isWritable } ?? false })
     }
 

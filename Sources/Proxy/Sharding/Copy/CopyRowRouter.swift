@@ -42,7 +42,9 @@ final class CopyRowRouter {
     func route(_ keys: [CopyRowSplitter.Key], keyBytes: [UInt8], binary: Bool, into shards: inout [Int]) -> ErrorFields? {
         shards.removeAll(keepingCapacity: true)
         guard !keys.isEmpty else { return nil }
-        rowShards = Array(repeating: PGPROXY_SHARD_UNDECIDED, count: keys.count)
+        // The chain fills each entry with PGPROXY_SHARD_UNDECIDED before it asks the plugins.
+        rowShards.removeAll(keepingCapacity: true)
+        rowShards.append(contentsOf: repeatElement(PGPROXY_SHARD_UNDECIDED, count: keys.count))
         let outcome: PluginChain.Outcome = keyBytes.withUnsafeBytes { keyRaw in
             tableName.withUnsafeBytes { tableRaw in
                 columnName.withUnsafeBytes { columnRaw in
@@ -70,11 +72,7 @@ final class CopyRowRouter {
         }
         switch outcome.decision.action {
         case PGPROXY_ACTION_BLOCK:
-            var decision = outcome.decision
-            let state = withUnsafeBytes(of: &decision.error_sqlstate) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            let message = withUnsafeBytes(of: &decision.error_message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            return ErrorFields(.error, state.count == 5 ? state : SQLState.insufficientPrivilege,
-                               message.isEmpty ? "COPY blocked by plugin \(outcome.decidedBy ?? "?")" : message)
+            return Router.blockError(outcome)
         case PGPROXY_ACTION_INTERCEPT:
             return ErrorFields(.error, SQLState.featureNotSupported, "plugin \(outcome.decidedBy ?? "?") answered a COPY FROM itself, which pgproxy does not support")
         default:

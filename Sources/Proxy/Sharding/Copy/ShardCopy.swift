@@ -154,13 +154,8 @@ final class ShardCopy {
     private func handle(_ id: UInt8, _ body: ByteBuffer) -> Bool {
         switch id {
         case FrontendID.copyData where router == nil:
-            // The same rows for every shard: the client's message as it is.
-            var message = ByteBuffer()
-            message.writeMessage(id: FrontendID.copyData) { out in
-                var body = body
-                out.writeBuffer(&body)
-            }
-            for slot in outputs.indices { fanout.sendCopy(message, slot: slot) }
+            // The same rows for every shard, sent with the others of this read (`sendRows`).
+            for index in outputs.indices { outputs[index].writeImmutableBuffer(body) }
             return true
         case FrontendID.copyData:
             // Rows are cut once per read of the client (`clientBytes`), not per message.
