@@ -11,7 +11,7 @@ build:
 	swift build
 
 release:
-	swift build -c release --product pgproxy
+	scripts/release-build.sh
 
 # The suites are XCTest; without --disable-swift-testing the run would end on Swift Testing's
 # "0 tests" line instead of XCTest's summary.

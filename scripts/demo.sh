@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
-swift build -c release --product pgproxy
+scripts/release-build.sh pgproxy
 
 # The postgres user cannot read a checkout under /root, so the data lives in a temp dir.
 pgdata="${TMPDIR:-/tmp}/pgproxy-demo-$(pwd | md5sum | cut -c1-8)"

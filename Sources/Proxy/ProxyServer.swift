@@ -56,8 +56,10 @@ public final class ProxyServer: @unchecked Sendable {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.socketOption(.so_keepalive), value: 1)
+            // Accepted sockets inherit SO_KEEPALIVE and TCP_NODELAY (which ServerBootstrap sets on
+            // the listening socket) on Linux: no per-connection setsockopt, and no child options,
+            // whose application costs a chain of futures for every accepted client.
+            .serverChannelOption(.socketOption(.so_keepalive), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ClientSession(runtime: runtime, config: runtime.config))

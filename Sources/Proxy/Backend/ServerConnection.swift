@@ -115,8 +115,12 @@ final class ServerConnection: ChannelDuplexHandler {
     /// is not ready within `timeout` (a server or middlebox that accepts and then says nothing).
     func beginLogin(credentials: ServerCredentials, tls: TLSContexts?, timeout: TimeAmount) {
         guard let context else { return }
-        loginDeadline = context.eventLoop.scheduleTask(in: timeout) { [weak self] in
-            self?.failLogin(ServerLogin.Failure.auth("the server did not finish the login within server_connect_timeout"))
+        // A strong capture, not `[weak self]`: a weak reference would give the connection a side
+        // table and make every retain and release of it on the data path take the slow path. The
+        // task is cancelled when the login ends either way.
+        loginDeadline = context.eventLoop.scheduleTask(in: timeout) { [self] in
+            guard loginDeadline != nil else { return }
+            failLogin(ServerLogin.Failure.auth("the server did not finish the login within server_connect_timeout"))
         }
         if let tls, tls.serverSide != nil {
             state = .negotiatingTLS(credentials, tls)

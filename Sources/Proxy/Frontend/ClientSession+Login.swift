@@ -186,11 +186,13 @@ extension ClientSession {
     func openAdminConsole(context: ChannelHandlerContext) {
         loginTimer?.cancel()
         (processID, secretKey) = runtime.cancelRegistry.register(self, loop: context.eventLoop)
-        finishLogin(context: context, reporting: [
+        var status = ByteBuffer()
+        for (name, value) in [
             ("server_version", ProxyVersion.string), ("server_encoding", "UTF8"), ("client_encoding", "UTF8"),
             ("DateStyle", "ISO, MDY"), ("integer_datetimes", "on"), ("standard_conforming_strings", "on"),
             ("TimeZone", "UTC"), ("application_name", ""),
-        ])
+        ] { status.writeParameterStatus(name, value) }
+        finishLogin(context: context, status: status)
         phase = .admin
         let console = AdminConsole(
             context: AdminContext(runtime: runtime, loop: context.eventLoop, processID: processID),
@@ -204,19 +206,27 @@ extension ClientSession {
         framer = MessageFramer()
     }
 
+    /// Ends the login with the pool's learned server parameters as the defaults (`serverDefaults`
+    /// only while the pool has learned none).
     func completeLogin(serverDefaults: [String: String]) {
         guard let context, let identity else { return }
         loginTimer?.cancel()
-        parameters = ClientParameters(startup: identity.parameters, serverDefaults: serverDefaults)
-        finishLogin(context: context, reporting: parameters.parameterStatus(serverDefaults: serverDefaults))
+        let reply: LoginReplies.Reply
+        if let partition, let learned = partition.pool.serverParameters {
+            reply = partition.loginReplies.reply(startup: identity.parameters, serverDefaults: learned)
+        } else {
+            reply = LoginReplies.build(startup: identity.parameters, serverDefaults: serverDefaults)
+        }
+        parameters = reply.parameters
+        finishLogin(context: context, status: reply.status)
         phase = .ready
         watchIdleness()
     }
 
     /// ParameterStatus for each setting, BackendKeyData and the first ReadyForQuery.
-    func finishLogin(context: ChannelHandlerContext, reporting settings: [(String, String)]) {
-        var buffer = context.channel.allocator.buffer(capacity: 512)
-        for (name, value) in settings { buffer.writeParameterStatus(name, value) }
+    func finishLogin(context: ChannelHandlerContext, status: ByteBuffer) {
+        var buffer = context.channel.allocator.buffer(capacity: status.readableBytes + 19)
+        buffer.writeImmutableBuffer(status)
         buffer.writeBackendKeyData(processID: processID, secretKey: secretKey)
         buffer.writeReadyForQuery(.idle)
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)

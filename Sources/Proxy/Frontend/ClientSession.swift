@@ -278,7 +278,7 @@ final class ClientSession: ChannelDuplexHandler {
         }
         if phase == .awaitingServerForLogin {
             pool?.learn(parameters: server.parameters)
-            completeLogin(serverDefaults: pool?.serverParameters ?? server.parameters)
+            completeLogin(serverDefaults: server.parameters)
             let early = framer.takeRemainder()
             framer = MessageFramer()
             if let early {
@@ -530,6 +530,7 @@ final class ClientSession: ChannelDuplexHandler {
             }
         }
         statements?.forgetAll()
+        statements?.session = nil
         partition?.clients -= 1
         if processID != 0 { runtime.cancelRegistry.unregister(processID: processID) }
         if admitted, let identity {
@@ -539,7 +540,6 @@ final class ClientSession: ChannelDuplexHandler {
         context?.close(promise: nil)
     }
 
-    /// Sends a FATAL error and closes.
     /// Starts `client_idle_timeout`'s watch, if one is configured (at the end of the login).
     func watchIdleness() {
         guard config.general.clientIdleTimeout > 0 else { return }
@@ -548,7 +548,8 @@ final class ClientSession: ChannelDuplexHandler {
     }
 
     private func armIdleTimer(after delay: TimeAmount) {
-        idleTimer = context?.eventLoop.scheduleTask(in: delay) { [weak self] in self?.idleCheck() }
+        // Strong (cancelled in leave): a weak reference would slow every retain of the session.
+        idleTimer = context?.eventLoop.scheduleTask(in: delay) { [self] in idleCheck() }
     }
 
     /// One timer per client, re-armed for what is left rather than moved at each read.

@@ -29,6 +29,8 @@ final class PoolPartition {
     var counters = PoolCounters()
     /// Logged-in clients of this partition.
     var clients = 0
+    /// What the pool's clients are told at login, by startup settings.
+    var loginReplies = LoginReplies()
 
     init(index: Int, eventLoop: any EventLoop, logger: Logger) {
         self.index = index

@@ -22,7 +22,9 @@ final class ClientStatements {
     /// `track_session_settings`: a session SET follows the client to every server connection.
     let tracksSettings: Bool
     /// The client, told of settings to carry.
-    weak var session: ClientSession?
+    /// Strong, and cleared when the client leaves: a weak reference would give the session a side
+    /// table, and every retain and release of it on the data path would take the slow path.
+    var session: ClientSession?
     /// Where statistics are counted (the client's partition).
     unowned(unsafe) var partition: PoolPartition?
 
