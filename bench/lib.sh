@@ -59,3 +59,13 @@ bench_targets() { # ARGS...: pgbench flags
 cpu_ticks() { # PID: user + system CPU time of the process so far, in clock ticks
     awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
 }
+
+# CPU microseconds per transaction of process PID for TARGET's runs: the process's CPU ticks
+# since TICKS_BEFORE over the transactions TARGET's runs logged in TX_LOG (see BENCH_TX_LOG).
+# Steadier than tps on a shared machine: it does not move with what else runs.
+cpu_per_transaction() { # PID TARGET TX_LOG TICKS_BEFORE
+    local ticks count
+    ticks=$(( $(cpu_ticks "${1:-0}") - $4 ))
+    count=$(awk -v t="$2" '$1 == t { n += $2 } END { print n + 0 }' "$3" 2>/dev/null || echo 0)
+    awk -v k="$ticks" -v hz="$(getconf CLK_TCK)" -v n="$count" 'BEGIN { if (n > 0) printf "%.1f", k * 1e6 / hz / n; else print "-" }'
+}
