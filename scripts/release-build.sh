@@ -5,7 +5,7 @@
 #
 #   scripts/release-build.sh [--show-bin-path] [PRODUCT...]   (default: pgproxy and the built-in plugins)
 #
-# The flags, measured with bench/run at `pgbench -S -c 10` (pgproxy CPU per transaction):
+# The flags (measured at `pgbench -S -c 10` as pgproxy's CPU per transaction, the builds alternating):
 #   --static-swift-stdlib              calls into the Swift runtime (retain, release, ...) are
 #                                      direct calls instead of PLT jumps into libswiftCore.so, and
 #                                      its thread-locals need no __tls_get_addr. The runtime symbols

@@ -2,8 +2,8 @@ import NIOCore
 
 /// What a client is told at the end of its login (its settings and the ParameterStatus messages),
 /// kept per distinct set of startup settings: nearly every client of a pool sends the same ones,
-/// and building the reply cost more than the rest of the login (a dictionary merge, a sort, the
-/// settings' signature). One per pool partition, so on one event loop and without locks; filled
+/// and building the reply (a dictionary merge, a sort, the settings' signature) was the largest
+/// part of pgproxy's own work in a login. One per pool partition, so on one event loop and without locks; filled
 /// only from the pool's learned server parameters, which never change once learned.
 struct LoginReplies {
     struct Reply {
