@@ -235,9 +235,7 @@ final class ServerConnection: ChannelDuplexHandler {
         var owed = owed
         var unsynced = unsynced
         if inCopyIn {
-            var buffer = ByteBuffer()
-            buffer.writeCopyFail("client disconnected during COPY")
-            write(buffer)
+            failCopyOfDepartedClient()
             // After an Execute's COPY fails, the server waits for a Sync before it answers.
             if extendedCopy {
                 var sync = ByteBuffer()
@@ -445,6 +443,13 @@ final class ServerConnection: ChannelDuplexHandler {
         cuts.write(buffer) { client.writeFromServer($0) }
     }
 
+    /// Ends the COPY FROM STDIN of a client that left (written, not flushed).
+    private func failCopyOfDepartedClient() {
+        var buffer = ByteBuffer()
+        buffer.writeCopyFail("client disconnected during COPY")
+        write(buffer)
+    }
+
     /// A ReadyForQuery: the transaction status, and the statements' bookkeeping.
     @inline(__always)
     private func readyForQuery(_ body: ByteBuffer?) {
@@ -495,9 +500,7 @@ final class ServerConnection: ChannelDuplexHandler {
                     inCopyIn = true
                     if case .draining = state {
                         // The client left before its COPY FROM started: no data comes.
-                        var fail = ByteBuffer()
-                        fail.writeCopyFail("client disconnected during COPY")
-                        write(fail)
+                        failCopyOfDepartedClient()
                         flush()
                     }
                 default:

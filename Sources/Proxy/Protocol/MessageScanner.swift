@@ -139,14 +139,15 @@ struct MessageFramer {
     init(maximumLength: Int = 1 << 24) { self.maximumLength = maximumLength }
 
     mutating func append(_ bytes: ByteBuffer) {
-        var bytes = bytes
-        // What was consumed goes, instead of growing without end: all of it, or, when a
-        // message is left partial each time, the consumed part once it is large.
-        if buffer.readableBytes == 0 {
-            buffer.clear()
-        } else if buffer.readerIndex >= 1 << 16 {
-            buffer.discardReadBytes()
+        // Nothing left over: the new bytes are taken as they are, not copied.
+        guard buffer.readableBytes > 0 else {
+            buffer = bytes
+            return
         }
+        // What was consumed goes, instead of growing without end, once it is large (a message
+        // left partial by every read).
+        if buffer.readerIndex >= 1 << 16 { buffer.discardReadBytes() }
+        var bytes = bytes
         buffer.writeBuffer(&bytes)
     }
 

@@ -35,7 +35,8 @@ final class ShardCopy {
     private var rows: [Range<Int>] = []
     private var keys: [CopyRowSplitter.Key] = []
     private var shards: [Int] = []
-    /// Rows for each shard, sent as one CopyData per shard per client read.
+    /// Rows for each shard, sent as one CopyData per shard per client read: each output is that
+    /// message, its header written first and its length filled in when it is sent.
     private var outputs: [ByteBuffer]
     /// A COPY row must fit in this many bytes (the fanout's gather limit).
     private let rowLimit: Int
@@ -48,7 +49,7 @@ final class ShardCopy {
         self.table = table
         self.router = router
         framer = MessageFramer(maximumLength: maximumMessage)
-        outputs = Array(repeating: ByteBuffer(), count: shardCount)
+        outputs = Array(repeating: Self.copyDataHeader(capacity: 0), count: shardCount)
         rowLimit = fanout.limit
     }
 
@@ -223,18 +224,27 @@ final class ShardCopy {
         keys.removeAll(keepingCapacity: true)
     }
 
-    /// Each shard's rows go out as one CopyData message.
+    /// Each shard's rows go out as one CopyData message, without copying them again.
     private func sendRows() {
         guard case .streaming = state else { return }
-        for index in outputs.indices where outputs[index].readableBytes > 0 {
-            var message = ByteBuffer()
-            message.reserveCapacity(outputs[index].readableBytes + 5)
-            message.writeInteger(FrontendID.copyData)
-            message.writeInteger(Int32(outputs[index].readableBytes + 4))
-            message.writeBuffer(&outputs[index])
-            outputs[index].clear()
+        for index in outputs.indices where outputs[index].readableBytes > Self.headerLength {
+            var message = outputs[index]
+            message.setInteger(Int32(message.readableBytes - 1), at: message.readerIndex + 1)
+            // A new buffer for the next rows: the one sent stays with the shard's socket.
+            outputs[index] = Self.copyDataHeader(capacity: message.readableBytes)
             fanout.sendCopy(message, slot: index)
         }
+    }
+
+    private static let headerLength = 5
+
+    /// A CopyData message's type and (yet unknown) length, with room for `capacity` bytes.
+    private static func copyDataHeader(capacity: Int) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(max(capacity, 256))
+        buffer.writeInteger(FrontendID.copyData)
+        buffer.writeInteger(Int32(0))
+        return buffer
     }
 
     /// pgproxy fails the COPY: the client gets `error`, every shard rolls back.
