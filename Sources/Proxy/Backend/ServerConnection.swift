@@ -84,6 +84,8 @@ final class ServerConnection: ChannelDuplexHandler {
     /// by the end of a read: held back until the rest of it comes.
     private var heldHeader: ByteBuffer?
     private var loginDeadline: Scheduled<Void>?
+    /// The server's socket, written directly once the login is over (plain connections).
+    private var out = DirectWrites()
     /// The connection is encrypted (`server_tls`).
     private(set) var usesTLS = false
 
@@ -151,6 +153,10 @@ final class ServerConnection: ChannelDuplexHandler {
                 case .ready:
                     loginDeadline?.cancel()
                     loginDeadline = nil
+                    if !usesTLS, let context, let descriptor = SocketDescriptor.of(context.channel) {
+                        // The server answered everything sent so far: the channel holds nothing.
+                        out.start(descriptor: descriptor, channelOwes: false)
+                    }
                     parameters = login.parameters
                     backendKey = login.backendKey
                     state = .idle
@@ -203,11 +209,20 @@ final class ServerConnection: ChannelDuplexHandler {
     /// Bytes from the attached client, already scanned by it; flushed at the end of its burst.
     @inline(__always)
     func write(_ buffer: ByteBuffer) {
-        context?.write(wrapOutboundOut(buffer), promise: nil)
+        if out.isOn { out.append(buffer) } else { context?.write(wrapOutboundOut(buffer), promise: nil) }
     }
 
     @inline(__always)
-    func flush() { context?.flush() }
+    func flush() {
+        guard out.isOn else {
+            context?.flush()
+            return
+        }
+        if let left = out.flush(), let context {
+            // What the socket did not take goes through the channel, and later writes after it.
+            DirectWrites.handOff(left, to: context) { [self] written in out.channelWrote(succeeded: written) }
+        }
+    }
 
     /// Runs one statement of pgproxy's own; its results never reach a client.
     func runInternal(_ sql: String, completion: @escaping (ErrorFields?) -> Void) {
@@ -218,7 +233,8 @@ final class ServerConnection: ChannelDuplexHandler {
         state = .internalQuery(sql: sql, error: nil, completion: completion)
         var buffer = context.channel.allocator.buffer(capacity: sql.utf8.count + 6)
         buffer.writeQuery(sql)
-        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        write(buffer)
+        flush()
     }
 
     /// The client is done with this connection. `owed` is how many ReadyForQuery it still awaits;
@@ -299,11 +315,13 @@ final class ServerConnection: ChannelDuplexHandler {
 
     /// Sends a Terminate and closes; the partition is told through channelInactive.
     func close() {
+        let unflushed = out.stop()
         guard let context, !isClosed else {
             state = .closed
             return
         }
         state = .closed
+        for buffer in unflushed { context.write(wrapOutboundOut(buffer), promise: nil) }
         var buffer = context.channel.allocator.buffer(capacity: 5)
         buffer.writeTerminate()
         context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in context.close(promise: nil) }
@@ -539,6 +557,7 @@ final class ServerConnection: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        _ = out.stop()
         let previous = state
         state = .closed
         self.context = nil
@@ -561,6 +580,7 @@ final class ServerConnection: ChannelDuplexHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         partition.logger.debug("server \(address) connection error: \(error)")
+        _ = out.stop()
         switch state {
         case .connecting, .loggingIn, .negotiatingTLS:
             // A failed TLS handshake, say: the reason beats "closed during login".

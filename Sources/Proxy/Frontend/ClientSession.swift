@@ -38,6 +38,8 @@ final class ClientSession: ChannelDuplexHandler {
     /// The client's socket takes more bytes (as of the last writability change); a server
     /// attached to this client pauses its reads while it does not.
     private(set) var isWritable = true
+    /// The client's socket, written directly once the login is over (plain connections).
+    var out = DirectWrites()
     /// The console, for a client logged in to the admin database.
     var admin: AdminConsole?
     var partition: PoolPartition?
@@ -163,12 +165,14 @@ final class ClientSession: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        _ = out.stop()
         leave()
         self.context = nil
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         logger.debug("client connection error: \(error)")
+        _ = out.stop()
         context.close(promise: nil)
     }
 
@@ -401,11 +405,16 @@ final class ClientSession: ChannelDuplexHandler {
     @inline(__always)
     func writeFromServer(_ buffer: ByteBuffer) {
         partition?.counters.bytesSent &+= UInt64(buffer.readableBytes)
-        context?.write(wrapOutboundOut(buffer), promise: nil)
+        if out.isOn { out.append(buffer) } else { context?.write(wrapOutboundOut(buffer), promise: nil) }
     }
 
     func writeToClient(_ buffer: ByteBuffer) {
-        context?.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        if out.isOn {
+            out.append(buffer)
+            flushToClient()
+        } else {
+            context?.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        }
     }
 
     func serverSentError() {
@@ -414,7 +423,20 @@ final class ClientSession: ChannelDuplexHandler {
     }
 
     @inline(__always)
-    func flushToClient() { context?.flush() }
+    func flushToClient() {
+        guard out.isOn else {
+            context?.flush()
+            return
+        }
+        if let left = out.flush() { handOff(left) }
+    }
+
+    /// What the socket did not take goes through the channel, and so does every later write till
+    /// the channel has written it.
+    func handOff(_ buffers: [ByteBuffer]) {
+        guard let context else { return }
+        DirectWrites.handOff(buffers, to: context) { [self] written in out.channelWrote(succeeded: written) }
+    }
 
     func trackParameter(_ name: String, _ value: String) {
         if ClientParameters.isReported(name) { parameters.set(name, value) }
@@ -509,6 +531,7 @@ final class ClientSession: ChannelDuplexHandler {
             self.admin = nil
             admin.stop()
         }
+        _ = out.stop()  // unflushed bytes are dropped, as the channel's close would drop them
         loginTimer?.cancel()
         idleTimer?.cancel()
         shardCopy = nil
@@ -578,7 +601,7 @@ final class ClientSession: ChannelDuplexHandler {
         var buffer = context.channel.allocator.buffer(capacity: 128)
         error.write(into: &buffer)
         partition?.counters.errors &+= 1
-        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        writeToClient(buffer)
         leave()
     }
 }
