@@ -98,6 +98,51 @@ final class CopyAndCancelTests: IntegrationTestCase {
         }
     }
 
+    /// After a few transactions a plain connection's answers are written to its socket directly;
+    /// a reader too slow for them makes pgproxy hand the rest to the channel and send everything
+    /// after it that way until it is out. Every row must still arrive once, whole, in order.
+    func testASlowReaderGetsEveryRowInOrder() async throws {
+        let proxy = try await ProxyFixture(backendPort: TestCluster.shared.port, general: "default_pool_size = 1")
+        defer { Task { await proxy.stop() } }
+        let client = try PQConnection(proxy.conninfo())
+        for round in 0..<3 { XCTAssertEqual(client.exec("SELECT \(round)").firstValue, String(round)) }
+        let rows = 40_000
+        XCTAssertTrue(client.send("COPY (SELECT i || ':' || repeat(chr(65 + i % 26), i % 997) FROM generate_series(1, \(rows)) i) TO STDOUT"))
+        let start = PQgetResult(client.raw)
+        XCTAssertEqual(PQresultStatus(start), PGRES_COPY_OUT)
+        PQclear(start)
+        // About 20 MB, more than the sockets on the way hold: pgproxy's writes back up while the
+        // client does not read, and again each time it pauses.
+        var received = 0
+        var reads = 0
+        var finished = false
+        usleep(500_000)
+        while !finished {
+            reads += 1
+            if reads % 20 == 0 { usleep(20_000) }
+            if PQconsumeInput(client.raw) == 0 { return XCTFail(client.lastError) }
+            while true {
+                var row: UnsafeMutablePointer<CChar>?
+                let count = PQgetCopyData(client.raw, &row, 1)
+                if let row {
+                    let i = received + 1
+                    let expected = "\(i):" + String(repeating: Character(Unicode.Scalar(UInt8(65 + i % 26))), count: i % 997) + "\n"
+                    let text = String(cString: row)
+                    PQfreemem(row)
+                    guard text == expected else { return XCTFail("row \(i): got \(text.prefix(40)), expected \(expected.prefix(40))") }
+                    received += 1
+                }
+                if count > 0 { continue }
+                XCTAssertNotEqual(count, -2, client.lastError)
+                finished = count < 0
+                break
+            }
+        }
+        XCTAssertEqual(received, rows)
+        XCTAssertEqual(client.results().last?.commandTag, "COPY \(rows)")
+        XCTAssertEqual(client.exec("SELECT 'after'", timeout: 10)?.firstValue, "after")
+    }
+
     func testLargeCopyOutStreamsWithoutBuffering() async throws {
         let proxy = try await ProxyFixture(backendPort: TestCluster.shared.port)
         defer { Task { await proxy.stop() } }

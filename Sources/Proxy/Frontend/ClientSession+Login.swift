@@ -218,25 +218,20 @@ extension ClientSession {
             reply = LoginReplies.build(startup: identity.parameters, serverDefaults: serverDefaults)
         }
         parameters = reply.parameters
-        finishLogin(context: context, status: reply.status, direct: login.tls == nil)
+        finishLogin(context: context, status: reply.status)
+        // Plain connections write directly once they prove long-lived (see `directWritesAfter`).
+        if login.tls == nil { directWritesAfter = 2 }
         phase = .ready
         watchIdleness()
     }
 
-    /// ParameterStatus for each setting, BackendKeyData and the first ReadyForQuery. `direct`:
-    /// the data path may write to the socket itself from now on (see `DirectWrites`).
-    func finishLogin(context: ChannelHandlerContext, status: ByteBuffer, direct: Bool = false) {
+    /// ParameterStatus for each setting, BackendKeyData and the first ReadyForQuery.
+    func finishLogin(context: ChannelHandlerContext, status: ByteBuffer) {
         var buffer = context.channel.allocator.buffer(capacity: status.readableBytes + 19)
         buffer.writeImmutableBuffer(status)
         buffer.writeBackendKeyData(processID: processID, secretKey: secretKey)
         buffer.writeReadyForQuery(.idle)
-        if direct, let descriptor = SocketDescriptor.of(context.channel) {
-            // The login's earlier answers may still be in the channel: they go first.
-            out.start(descriptor: descriptor, channelOwes: true)
-            handOff([buffer])
-        } else {
-            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
-        }
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
         // The login buffers are not needed again: an idle client should cost as little as possible.
         startupBuffer = ByteBuffer()
     }

@@ -38,8 +38,13 @@ final class ClientSession: ChannelDuplexHandler {
     /// The client's socket takes more bytes (as of the last writability change); a server
     /// attached to this client pauses its reads while it does not.
     private(set) var isWritable = true
-    /// The client's socket, written directly once the login is over (plain connections).
+    /// The client's socket, written directly once `directWritesAfter` runs out (plain connections;
+    /// see ClientSession+Writes).
     var out = DirectWrites()
+    /// Transactions to go before direct writes start; 0: not (or no longer) counting. Finding
+    /// the socket costs about as much as 2 transactions save, so a client that connects for one
+    /// statement (`pgbench -C`) never pays for it.
+    var directWritesAfter = 0
     /// The console, for a client logged in to the admin database.
     var admin: AdminConsole?
     var partition: PoolPartition?
@@ -402,40 +407,9 @@ final class ClientSession: ChannelDuplexHandler {
 
     // MARK: called by the attached server connection
 
-    @inline(__always)
-    func writeFromServer(_ buffer: ByteBuffer) {
-        partition?.counters.bytesSent &+= UInt64(buffer.readableBytes)
-        if out.isOn { out.append(buffer) } else { context?.write(wrapOutboundOut(buffer), promise: nil) }
-    }
-
-    func writeToClient(_ buffer: ByteBuffer) {
-        if out.isOn {
-            out.append(buffer)
-            flushToClient()
-        } else {
-            context?.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
-        }
-    }
-
     func serverSentError() {
         partition?.counters.errors &+= 1
         routing?.failed = true
-    }
-
-    @inline(__always)
-    func flushToClient() {
-        guard out.isOn else {
-            context?.flush()
-            return
-        }
-        if let left = out.flush() { handOff(left) }
-    }
-
-    /// What the socket did not take goes through the channel, and so does every later write till
-    /// the channel has written it.
-    func handOff(_ buffers: [ByteBuffer]) {
-        guard let context else { return }
-        DirectWrites.handOff(buffers, to: context) { [self] written in out.channelWrote(succeeded: written) }
     }
 
     func trackParameter(_ name: String, _ value: String) {
@@ -472,6 +446,10 @@ final class ClientSession: ChannelDuplexHandler {
             }
         }
         guard status == .idle else { return }
+        if directWritesAfter > 0 {
+            directWritesAfter -= 1
+            if directWritesAfter == 0 { startDirectWrites() }
+        }
         routing?.session.transactionEnded()
         // Part of the client's next message may be on this server already: keep it till whole.
         if mode == .transaction, !midMessageOnServer {

@@ -1,0 +1,44 @@
+import NIOCore
+
+/// Writes to the client: through its channel, or straight to its socket (`DirectWrites`) once a
+/// plain connection has proved long-lived.
+extension ClientSession {
+    @inline(__always)
+    func writeFromServer(_ buffer: ByteBuffer) {
+        partition?.counters.bytesSent &+= UInt64(buffer.readableBytes)
+        if out.isOn { out.append(buffer) } else { context?.write(wrapOutboundOut(buffer), promise: nil) }
+    }
+
+    func writeToClient(_ buffer: ByteBuffer) {
+        if out.isOn {
+            out.append(buffer)
+            flushToClient()
+        } else {
+            context?.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        }
+    }
+
+    @inline(__always)
+    func flushToClient() {
+        guard out.isOn else {
+            context?.flush()
+            return
+        }
+        if let left = out.flush() { handOff(left) }
+    }
+
+    func startDirectWrites() {
+        guard let context, let descriptor = SocketDescriptor.of(context.channel) else { return }
+        // What the channel holds (written or not yet flushed) goes first: an empty write that
+        // flushes it reports when it is all out.
+        out.start(descriptor: descriptor, channelOwes: true)
+        handOff([context.channel.allocator.buffer(capacity: 0)])
+    }
+
+    /// What the socket did not take goes through the channel, and so does every later write till
+    /// the channel has written it.
+    private func handOff(_ buffers: [ByteBuffer]) {
+        guard let context else { return }
+        DirectWrites.handOff(buffers, to: context) { [self] written in out.channelWrote(succeeded: written) }
+    }
+}
