@@ -8,6 +8,10 @@ import PluginABI
 final class ClientRouting {
     let router: Router
     let chain: PluginChain
+    /// The client's user and database names, for the plugins (kept here so that routing a
+    /// batch does not copy the whole login identity).
+    let user: String
+    let database: String
     let session = RoutingSession()
     /// Bytes are held in `pending` until the batch is complete.
     var holding = false
@@ -58,9 +62,11 @@ final class ClientRouting {
         return applicationName
     }
 
-    init(router: Router, chain: PluginChain) {
+    init(router: Router, chain: PluginChain, user: String, database: String) {
         self.router = router
         self.chain = chain
+        self.user = user
+        self.database = database
     }
 
     @inline(__always)

@@ -109,7 +109,7 @@ extension ClientSession {
             finishLocalAnswer(LocalAnswer.reply(to: batch, content: .error(error), status: .idle), responses: responses)
         }
         let oneShard = "load the rows of each shard with SET SHARD TO '<n>' and COPY"
-        guard let groupPart, let routing, let identity, let text = Self.singleQueryText(batch) else {
+        guard let groupPart, let routing, let text = Self.singleQueryText(batch) else {
             return refuse("a COPY into a sharded table must be one simple Query", hint: oneShard)
         }
         let statement: CopyFromStatement
@@ -136,7 +136,7 @@ extension ClientSession {
                                  shards: shards, copies: table == nil, limit: Self.fanoutLimit)
         let router = table.map { table in
             CopyRowRouter(chain: routing.chain, info: info, table: table, shardCount: shards, query: text,
-                          user: identity.user.name, database: identity.database.name,
+                          user: routing.user, database: routing.database,
                           applicationName: routing.applicationName(from: parameters))
         }
         let copy = ShardCopy(client: self, fanout: fanout, statement: statement, table: table, router: router,

@@ -167,7 +167,9 @@ extension ClientSession {
             statements = tracked
         }
         if part.topology.hasSeveralHosts || !runtime.plugins.isEmpty {
-            routing = ClientRouting(router: runtime.router(for: context.eventLoop), chain: runtime.plugins)
+            routing = ClientRouting(
+                router: runtime.router(for: context.eventLoop), chain: runtime.plugins,
+                user: identity.user.name, database: identity.database.name)
         }
         partition.clients += 1  // and -= 1 in leave(), which runs once
         (processID, secretKey) = runtime.cancelRegistry.register(self, loop: context.eventLoop)

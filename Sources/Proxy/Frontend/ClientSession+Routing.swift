@@ -19,7 +19,7 @@ extension ClientSession {
         var batch = pending.popFirst() ?? ByteBuffer()
         while var more = pending.popFirst() { batch.writeBuffer(&more) }
         pendingBytes = 0
-        guard hasStatement, let groupPart, let identity else {
+        guard hasStatement, let groupPart else {
             forward(batch, to: nil)
             return
         }
@@ -29,7 +29,7 @@ extension ClientSession {
         if case .begun = routing.deferred { deferred = true } else { deferred = false }
         let inTransaction = deferred || server.map { $0.transactionStatus != .idle } ?? false
         let client = Router.Client(
-            user: identity.user.name, database: identity.database.name,
+            user: routing.user, database: routing.database,
             applicationName: routing.applicationName(from: parameters),
             session: routing.session, inTransaction: inTransaction, attached: server != nil,
             shard: topology.isSharded ? routing.backend.map { topology.shard(of: $0) } : nil)
@@ -52,7 +52,7 @@ extension ClientSession {
             let isReset = Self.singleQueryText(batch).map { $0.drop { $0.isWhitespace }.lowercased().hasPrefix("reset") } ?? false
             answerLocally(batch, .commandTag(isReset ? "RESET" : "SET"), responses: responses)
         case .block(let error):
-            logger.info("statement of \(identity.user.name)@\(identity.database.name) blocked: \(error.message)")
+            logger.info("statement of \(routing.user)@\(routing.database) blocked: \(error.message)")
             if deferred, server == nil {
                 failDeferredTransaction(batch, error, routing, responses: responses)
             } else if inTransaction {
