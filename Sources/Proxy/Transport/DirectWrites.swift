@@ -14,10 +14,10 @@ import Darwin
 /// A write and a flush through SwiftNIO cost far more than the system call (the pipeline, the
 /// pending-writes queue, its promises and checks): at `pgbench -S -c 10` pgproxy's CPU per
 /// transaction went from about 28 to 22 µs with direct writes (a bare SwiftNIO forwarder
-/// measured alongside went from 26 to 22). Reads still go through the
-/// channel, and so does everything when the socket takes less than it is given: the rest is
-/// handed to the channel (which keeps its back-pressure and its error handling), and every later
-/// write follows it there until the channel reports all of it written. So bytes keep their order.
+/// measured alongside went from 26 to 22). Reads still go through the channel, and so does
+/// everything when the socket takes less than it is given: the rest is handed to the channel
+/// (which keeps its back-pressure and its error handling), and every later write follows it
+/// there until the channel reports all of it written. So bytes keep their order.
 ///
 /// No method calls into SwiftNIO, so none can re-enter the handler that owns this value; the
 /// handler writes what `flush` hands back through its channel and reports the outcome with
@@ -97,7 +97,7 @@ struct DirectWrites {
     private mutating func flushSeveral() -> [ByteBuffer]? {
         var sent = 0
         if rest.count < Self.gatherLimit, let head = first {
-            let (rest, descriptor) = (self.rest, self.descriptor)
+            // No copy of `rest` outlives the call: emptying it below then keeps its storage.
             let result = withUnsafeTemporaryAllocation(of: iovec.self, capacity: rest.count + 1) { vectors in
                 head.withUnsafeReadableBytes { bytes in
                     vectors[0] = iovec(iov_base: UnsafeMutableRawPointer(mutating: bytes.baseAddress), iov_len: bytes.count)
@@ -107,7 +107,7 @@ struct DirectWrites {
             sent = taken(result)
             if sent == rest.reduce(head.readableBytes, { $0 + $1.readableBytes }) {
                 first = nil
-                self.rest.removeAll(keepingCapacity: true)
+                rest.removeAll(keepingCapacity: true)
                 return nil
             }
         }
