@@ -170,8 +170,7 @@ final class ClientSession: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        _ = out.stop()
-        leave()
+        leave()  // stops direct writes too
         self.context = nil
     }
 

@@ -59,7 +59,7 @@ struct DirectWrites {
     @inline(__always)
     mutating func flush() -> [ByteBuffer]? {
         guard first != nil else { return nil }
-        if owedByChannel > 0 || descriptor < 0 {
+        if owedByChannel > 0 {
             // The channel still has earlier bytes: these go after them.
             owedByChannel += 1
             return takeQueued()
