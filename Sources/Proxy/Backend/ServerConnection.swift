@@ -11,9 +11,8 @@ struct BackendAddress: Hashable, Sendable, CustomStringConvertible {
 
 /// One connection from pgproxy to a PostgreSQL server. It lives on one event loop and belongs to
 /// the `PoolPartition` of that loop; while a client uses it, bytes are forwarded as they come.
-final class ServerConnection: ChannelDuplexHandler {
+final class ServerConnection: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
-    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     enum State {
@@ -75,7 +74,6 @@ final class ServerConnection: ChannelDuplexHandler {
     /// The server's socket takes more bytes (as of the last writability change); the attached
     /// client pauses its reads while it does not.
     private(set) var isWritable = true
-    private var readPending = false
     /// The named statements this connection has prepared, for transaction-pooled clients.
     private(set) var statements: ServerStatements?
     /// Captured types for the attached client, set before the next scan.
@@ -329,11 +327,9 @@ final class ServerConnection: ChannelDuplexHandler {
 
     /// Stops or resumes reading from the server (back-pressure from a slow client).
     func setReadsPaused(_ paused: Bool) {
+        guard paused != readsPaused else { return }
         readsPaused = paused
-        if !paused, readPending, let context {
-            readPending = false
-            context.read()
-        }
+        context?.setReading(!paused)
     }
 
     // MARK: channel events
@@ -344,10 +340,6 @@ final class ServerConnection: ChannelDuplexHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         context.fireChannelActive()
-    }
-
-    func read(context: ChannelHandlerContext) {
-        if readsPaused { readPending = true } else { context.read() }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

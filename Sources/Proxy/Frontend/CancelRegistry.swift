@@ -3,6 +3,12 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// Maps the BackendKeyData pgproxy gave each client to that client, so a CancelRequest arriving
 /// on a new connection reaches the server running that client's statement, and no other.
 final class CancelRegistry: Sendable {
@@ -15,14 +21,20 @@ final class CancelRegistry: Sendable {
     }
 
     private let entries = Mutex<[Int32: Entry]>([:])
+    /// Random numbers for process IDs and secrets, drawn from the kernel a batch at a time: one
+    /// read of /dev/urandom per 32 logins instead of two getrandom(2) calls per login.
+    private let randomness = Mutex(RandomBatch())
 
     /// Gives `session` a process ID unique among live clients and a random secret.
     func register(_ session: ClientSession, loop: any EventLoop) -> (Int32, Int32) {
-        var generator = SystemRandomNumberGenerator()
-        let secret = Int32.random(in: .min ... .max, using: &generator)
+        let (first, second) = randomness.withLock { ($0.next(), $0.next()) }
+        let secret = Int32(truncatingIfNeeded: first)
         return entries.withLock { entries in
-            var pid: Int32
-            repeat { pid = Int32.random(in: 1 ... .max, using: &generator) } while entries[pid] != nil
+            // A positive process ID, as PostgreSQL's are; a taken one (rare) is drawn again.
+            var pid = Int32(truncatingIfNeeded: second & 0x7FFF_FFFF)
+            while pid == 0 || entries[pid] != nil {
+                pid = Int32(truncatingIfNeeded: randomness.withLock { $0.next() } & 0x7FFF_FFFF)
+            }
             entries[pid] = Entry(secretKey: secret, session: session, loop: loop)
             return (pid, secret)
         }
@@ -52,6 +64,47 @@ final class CancelRegistry: Sendable {
     }
 
     var count: Int { entries.withLock { $0.count } }
+}
+
+/// Numbers from the system's secure random source, fetched 64 at a time.
+struct RandomBatch {
+    private var numbers = [UInt64](repeating: 0, count: 64)
+    private var used = 64
+
+    mutating func next() -> UInt64 {
+        if used == numbers.count {
+            numbers.withUnsafeMutableBytes { SystemRandomBytes.fill($0) }
+            used = 0
+        }
+        defer { used += 1 }
+        return numbers[used]
+    }
+}
+
+enum SystemRandomBytes {
+    /// The kernel's secure source, opened once (the same one getrandom(2) reads).
+    private static let urandom: CInt = open("/dev/urandom", O_RDONLY | O_CLOEXEC)
+
+    /// Fills `bytes` from /dev/urandom in one read; from the standard generator (a system call
+    /// per word) for whatever that does not give.
+    static func fill(_ bytes: UnsafeMutableRawBufferPointer) {
+        var filled = 0
+        while urandom >= 0, filled < bytes.count {
+            let got = read(urandom, bytes.baseAddress! + filled, bytes.count - filled)
+            if got > 0 {
+                filled += got
+            } else if got < 0, errno == EINTR {
+                continue
+            } else {
+                break
+            }
+        }
+        var generator = SystemRandomNumberGenerator()
+        while filled < bytes.count {
+            bytes[filled] = UInt8.random(in: 0...255, using: &generator)
+            filled += 1
+        }
+    }
 }
 
 /// Sends one CancelRequest to a server on a connection of its own, as PostgreSQL expects; with

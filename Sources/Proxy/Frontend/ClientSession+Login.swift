@@ -79,8 +79,7 @@ extension ClientSession {
             phase = .closed
             context.close(promise: nil)
         case .authenticated(let identity, let reply):
-            context.write(wrapOutboundOut(reply), promise: nil)
-            authenticated(identity)
+            authenticated(identity, reply: reply)
         }
     }
 
@@ -129,24 +128,45 @@ extension ClientSession {
         runtime.clientsLoggingIn.subtract(1, ordering: .relaxed)
     }
 
-    func authenticated(_ identity: ClientLogin.Identity) {
+    /// `reply` (AuthenticationOk) goes out with the rest of the login's answer when the pool can
+    /// give it at once (one write instead of two), else first, on its own.
+    func authenticated(_ identity: ClientLogin.Identity, reply: ByteBuffer) {
         loginEnded()
         guard let context else { return }
         self.identity = identity
         if let rest = takeStartupRemainder() { framer.append(rest) }
         if identity.isAdmin {
-            openAdminConsole(context: context)
+            openAdminConsole(context: context, authenticationOk: reply)
             return
         }
+        guard let partition = admit(identity, context: context, authenticationOk: reply) else { return }
+        if let defaults = partition.pool.serverParameters {
+            completeLogin(serverDefaults: defaults, authenticationOk: reply)
+            let early = framer.takeRemainder()
+            framer = MessageFramer()
+            if let early { clientBytes(early) }
+        } else {
+            // The first client of a pool waits for a server login to learn what to tell clients.
+            context.write(wrapOutboundOut(reply), promise: nil)
+            phase = .awaitingServerForLogin
+            requestServer()
+        }
+    }
+
+    /// Takes an authenticated client into its pool: its partition, or nil when it is refused
+    /// (after `authenticationOk`, as PostgreSQL refuses after authentication).
+    private func admit(_ identity: ClientLogin.Identity, context: ChannelHandlerContext, authenticationOk: ByteBuffer) -> PoolPartition? {
         if runtime.disabledDatabases.withLock({ $0.contains(identity.database.name) }) {
+            context.write(wrapOutboundOut(authenticationOk), promise: nil)
             refuse(ErrorFields(.fatal, SQLState.objectNotInPrerequisiteState, "database \"\(identity.database.name)\" is disabled (DISABLE); new connections are refused until ENABLE"))
-            return
+            return nil
         }
         let key = PoolKey(database: identity.database.name, user: identity.user.name)
         mode = config.poolMode(user: identity.user.name, database: identity.database.name)
         guard runtime.admitClient(user: identity.user) else {
+            context.write(wrapOutboundOut(authenticationOk), promise: nil)
             refuse(ErrorFields(.fatal, SQLState.tooManyConnections, "too many client connections for user \"\(identity.user.name)\" or in total (max_client_connections)"))
-            return
+            return nil
         }
         admitted = true
         let group = runtime.group(for: key, identity: identity)
@@ -173,19 +193,10 @@ extension ClientSession {
         }
         partition.clients += 1  // and -= 1 in leave(), which runs once
         (processID, secretKey) = runtime.cancelRegistry.register(self, loop: context.eventLoop)
-        if let defaults = partition.pool.serverParameters {
-            completeLogin(serverDefaults: defaults)
-            let early = framer.takeRemainder()
-            framer = MessageFramer()
-            if let early { clientBytes(early) }
-        } else {
-            // The first client of a pool waits for a server login to learn what to tell clients.
-            phase = .awaitingServerForLogin
-            requestServer()
-        }
+        return partition
     }
 
-    func openAdminConsole(context: ChannelHandlerContext) {
+    func openAdminConsole(context: ChannelHandlerContext, authenticationOk: ByteBuffer) {
         loginTimer?.cancel()
         (processID, secretKey) = runtime.cancelRegistry.register(self, loop: context.eventLoop)
         var status = ByteBuffer()
@@ -194,7 +205,7 @@ extension ClientSession {
             ("DateStyle", "ISO, MDY"), ("integer_datetimes", "on"), ("standard_conforming_strings", "on"),
             ("TimeZone", "UTC"), ("application_name", ""),
         ] { status.writeParameterStatus(name, value) }
-        finishLogin(context: context, status: status)
+        finishLogin(context: context, status: status, before: authenticationOk)
         phase = .admin
         let console = AdminConsole(
             context: AdminContext(runtime: runtime, loop: context.eventLoop, processID: processID),
@@ -210,7 +221,7 @@ extension ClientSession {
 
     /// Ends the login with the pool's learned server parameters as the defaults (`serverDefaults`
     /// only while the pool has learned none).
-    func completeLogin(serverDefaults: [String: String]) {
+    func completeLogin(serverDefaults: [String: String], authenticationOk: ByteBuffer? = nil) {
         guard let context, let identity else { return }
         loginTimer?.cancel()
         let reply: LoginReplies.Reply
@@ -220,16 +231,17 @@ extension ClientSession {
             reply = LoginReplies.build(startup: identity.parameters, serverDefaults: serverDefaults)
         }
         parameters = reply.parameters
-        finishLogin(context: context, status: reply.status)
+        finishLogin(context: context, status: reply.status, before: authenticationOk)
         // Plain connections write directly once they prove long-lived (see `directWritesAfter`).
         if login.tls == nil { directWritesAfter = 2 }
         phase = .ready
         watchIdleness()
     }
 
-    /// ParameterStatus for each setting, BackendKeyData and the first ReadyForQuery.
-    func finishLogin(context: ChannelHandlerContext, status: ByteBuffer) {
-        var buffer = context.channel.allocator.buffer(capacity: status.readableBytes + 19)
+    /// ParameterStatus for each setting, BackendKeyData and the first ReadyForQuery (after `first`).
+    func finishLogin(context: ChannelHandlerContext, status: ByteBuffer, before first: ByteBuffer? = nil) {
+        var buffer = context.channel.allocator.buffer(capacity: (first?.readableBytes ?? 0) + status.readableBytes + 19)
+        if let first { buffer.writeImmutableBuffer(first) }
         buffer.writeImmutableBuffer(status)
         buffer.writeBackendKeyData(processID: processID, secretKey: secretKey)
         buffer.writeReadyForQuery(.idle)

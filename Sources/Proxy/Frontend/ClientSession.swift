@@ -5,9 +5,8 @@ import NIOSSL
 /// One client connection: its login, then the forwarding of its messages to the server
 /// connection it holds for the current transaction (or the whole session). Lives on the client's
 /// event loop, as does every server connection it is given.
-final class ClientSession: ChannelDuplexHandler {
+final class ClientSession: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
-    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     enum Phase { case startup, authenticating, awaitingServerForLogin, ready, admin, closed }
@@ -84,7 +83,8 @@ final class ClientSession: ChannelDuplexHandler {
     var wroteToServer = false
     private var pausedForServer = false
     private var pausedForBackpressure = false
-    private var readPending = false
+    /// Reading is switched off (either pause holds).
+    private var readingStopped = false
     var shutdownRequested = false
     /// Uptime (ns) when the statements now outstanding were sent, and when the running
     /// transaction's first statement was; 0 when none. Only for the pool's statistics.
@@ -118,7 +118,9 @@ final class ClientSession: ChannelDuplexHandler {
     func channelActive(context: ChannelHandlerContext) {
         let loggingIn = runtime.clientsLoggingIn.add(1, ordering: .relaxed).newValue
         countedAsLoggingIn = true
-        login.clientAddress = context.remoteAddress
+        // The address the channel cached when it was made: `context.remoteAddress` would ask the
+        // socket again (a getpeername and an address-to-text conversion per login).
+        login.clientAddress = context.channel.remoteAddress
         // Connections that never finish their login count against max_client_connections too,
         // or a flood of them could take every file descriptor.
         if loggingIn + runtime.clientCount.load(ordering: .relaxed) > config.general.maxClientConnections {
@@ -158,10 +160,6 @@ final class ClientSession: ChannelDuplexHandler {
             wroteToServer = false
             server?.flush()
         }
-    }
-
-    func read(context: ChannelHandlerContext) {
-        if pausedForServer || pausedForBackpressure { readPending = true } else { context.read() }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -466,18 +464,19 @@ final class ClientSession: ChannelDuplexHandler {
 
     func setReadsPaused(_ paused: Bool) {
         pausedForBackpressure = paused
-        resumeReadsIfAllowed()
+        updateReading()
     }
 
     func setPausedForServer(_ paused: Bool) {
         pausedForServer = paused
-        resumeReadsIfAllowed()
+        updateReading()
     }
 
-    private func resumeReadsIfAllowed() {
-        guard !pausedForServer, !pausedForBackpressure, readPending, let context else { return }
-        readPending = false
-        context.read()
+    private func updateReading() {
+        let stop = pausedForServer || pausedForBackpressure
+        guard stop != readingStopped, let context else { return }
+        readingStopped = stop
+        context.setReading(!stop)
     }
 
     private func releaseServer() {

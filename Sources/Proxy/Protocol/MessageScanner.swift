@@ -63,67 +63,69 @@ struct MessageScanner {
         _ buffer: ByteBuffer,
         _ onMessage: (_ id: UInt8, _ body: ByteBuffer?, _ end: Int) throws -> Void
     ) throws {
-        var index = buffer.readerIndex
-        let end = buffer.writerIndex
-        while index < end {
-            if bodyRemaining > 0 {
-                let count = min(bodyRemaining, end - index)
-                if capturedBody != nil {
-                    capturedBody!.writeImmutableBuffer(buffer.getSlice(at: index, length: count)!)
-                }
-                index += count
-                bodyRemaining -= count
-                if bodyRemaining == 0 {
-                    if let body = capturedBody {
-                        capturedBody = nil
-                        try onMessage(currentID, body, index)
-                    } else if notify.contains(currentID) {
-                        try onMessage(currentID, nil, index)
+        // Offsets into the readable bytes; `base` turns them into the buffer's indices.
+        let base = buffer.readerIndex
+        try buffer.withUnsafeReadableBytes { raw in
+            var index = 0
+            let end = raw.count
+            while index < end {
+                if bodyRemaining > 0 {
+                    let count = min(bodyRemaining, end - index)
+                    if capturedBody != nil {
+                        capturedBody!.writeImmutableBuffer(buffer.getSlice(at: base + index, length: count)!)
                     }
+                    index += count
+                    bodyRemaining -= count
+                    if bodyRemaining == 0 {
+                        if let body = capturedBody {
+                            capturedBody = nil
+                            try onMessage(currentID, body, base + index)
+                        } else if notify.contains(currentID) {
+                            try onMessage(currentID, nil, base + index)
+                        }
+                    }
+                    continue
                 }
-                continue
-            }
-            let id: UInt8
-            let length: Int32
-            if partialHeaderCount == 0 && end - index >= 5 {
-                id = buffer.getInteger(at: index)!
-                length = buffer.getInteger(at: index + 1)!
-                index += 5
-            } else {
-                while partialHeaderCount < 5 && index < end {
-                    partialHeaderBits = partialHeaderBits << 8 | UInt64(buffer.getInteger(at: index, as: UInt8.self)!)
-                    partialHeaderCount += 1
-                    index += 1
+                let id: UInt8
+                let length: Int32
+                if partialHeaderCount == 0 && end - index >= 5 {
+                    id = raw[index]
+                    length = Int32(bigEndian: raw.loadUnaligned(fromByteOffset: index + 1, as: Int32.self))
+                    index += 5
+                } else {
+                    while partialHeaderCount < 5 && index < end {
+                        partialHeaderBits = partialHeaderBits << 8 | UInt64(raw[index])
+                        partialHeaderCount += 1
+                        index += 1
+                    }
+                    guard partialHeaderCount == 5 else { return }
+                    id = UInt8(truncatingIfNeeded: partialHeaderBits >> 32)
+                    length = Int32(truncatingIfNeeded: partialHeaderBits)
+                    partialHeaderBits = 0
+                    partialHeaderCount = 0
                 }
-                guard partialHeaderCount == 5 else { return }
-                id = UInt8(truncatingIfNeeded: partialHeaderBits >> 32)
-                length = Int32(truncatingIfNeeded: partialHeaderBits)
-                partialHeaderBits = 0
-                partialHeaderCount = 0
-            }
-            guard length >= 4 else { throw ScanError.invalidLength(id: id, length: length) }
-            let bodyLength = Int(length) - 4
-            guard bodyLength <= maximumLength else { throw ScanError.tooLong(id: id, length: bodyLength) }
-            let available = end - index
-            if available >= bodyLength {
-                let start = index
-                index += bodyLength
+                guard length >= 4 else { throw ScanError.invalidLength(id: id, length: length) }
+                let bodyLength = Int(length) - 4
+                guard bodyLength <= maximumLength else { throw ScanError.tooLong(id: id, length: bodyLength) }
+                let available = end - index
+                if available >= bodyLength {
+                    let start = index
+                    index += bodyLength
+                    if capture.contains(id) {
+                        try onMessage(id, buffer.getSlice(at: base + start, length: bodyLength)!, base + index)
+                    } else if notify.contains(id) {
+                        try onMessage(id, nil, base + index)
+                    }
+                    continue
+                }
+                currentID = id
+                bodyRemaining = bodyLength - available
                 if capture.contains(id) {
-                    try onMessage(id, buffer.getSlice(at: start, length: bodyLength)!, index)
-                } else if notify.contains(id) {
-                    try onMessage(id, nil, index)
+                    var body = ByteBuffer()
+                    body.reserveCapacity(bodyLength)
+                    body.writeImmutableBuffer(buffer.getSlice(at: base + index, length: available)!)
+                    capturedBody = body
                 }
-                continue
-            }
-            currentID = id
-            bodyRemaining = bodyLength - available
-            if capture.contains(id) {
-                var body = ByteBuffer()
-                body.reserveCapacity(bodyLength)
-                body.writeImmutableBuffer(buffer.getSlice(at: index, length: available)!)
-                capturedBody = body
-                index = end
-            } else {
                 index = end
             }
         }

@@ -40,6 +40,7 @@ enum StartupPacket: Equatable {
         default:
             guard code >> 16 == 3 else { throw DecodeError.unsupportedProtocol(code) }
             var parameters: [(String, String)] = []
+            parameters.reserveCapacity(8)
             while true {
                 guard let name = body.readNullTerminatedString() else {
                     throw DecodeError.malformed("startup parameters are not terminated")

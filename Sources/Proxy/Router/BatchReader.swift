@@ -111,9 +111,7 @@ enum BatchReader {
     /// Index of the NUL ending the string at `start` (or the body's end).
     @inline(__always)
     private static func cString(_ raw: UnsafeRawBufferPointer, from start: Int, in body: Range<Int>) -> Int {
-        var index = start
-        while index < body.upperBound, raw[index] != 0 { index += 1 }
-        return index
+        raw.indexOfNUL(from: start, before: body.upperBound)
     }
 
     /// Bind's format codes and parameter values, from just after the statement name.

@@ -291,10 +291,7 @@ final class ClientStatements {
     @inline(__always)
     static func cString(_ buffer: ByteBuffer, from start: Int, before end: Int) -> Int {
         buffer.withUnsafeReadableBytes { raw in
-            var index = start - buffer.readerIndex
-            let limit = end - buffer.readerIndex
-            while index < limit, raw[index] != 0 { index += 1 }
-            return index + buffer.readerIndex
+            raw.indexOfNUL(from: start - buffer.readerIndex, before: end - buffer.readerIndex) + buffer.readerIndex
         }
     }
 }
