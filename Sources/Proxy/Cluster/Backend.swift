@@ -114,6 +114,16 @@ final class Backend: @unchecked Sendable {
         healthyFlag.load(ordering: .relaxed) && bannedUntil.load(ordering: .relaxed) <= now
     }
 
+    /// `available(now:)` that reads the clock only for a banned host, into `now` (0: not read
+    /// yet), so a route over hosts that are not banned never asks for the time.
+    func available(lazyNow now: inout UInt64) -> Bool {
+        guard healthyFlag.load(ordering: .relaxed) else { return false }
+        let until = bannedUntil.load(ordering: .relaxed)
+        guard until != 0 else { return true }
+        if now == 0 { now = NIODeadline.now().uptimeNanoseconds }
+        return until <= now
+    }
+
     /// Keeps reads away for `duration`; returns false when already banned.
     @discardableResult
     func ban(for duration: TimeAmount, now: UInt64 = NIODeadline.now().uptimeNanoseconds) -> Bool {

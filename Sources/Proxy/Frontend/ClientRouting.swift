@@ -58,8 +58,32 @@ final class ClientRouting {
         if parameters.version != applicationNameVersion {
             applicationName = parameters.values["application_name"] ?? ""
             applicationNameVersion = parameters.version
+            applicationBytes.deallocate()
+            applicationBytes = Self.copy(applicationName)
         }
         return applicationName
+    }
+
+    /// The names as the plugins get them: copies at fixed addresses, made at login (the
+    /// application name again when it changes), so a route passes three pointers and no Strings.
+    private let userBytes: UnsafeMutableRawBufferPointer
+    private let databaseBytes: UnsafeMutableRawBufferPointer
+    private var applicationBytes: UnsafeMutableRawBufferPointer
+
+    /// User, database and application name for the plugins; valid while this object lives.
+    @inline(__always)
+    func pluginNames(from parameters: ClientParameters) -> Router.Names {
+        _ = applicationName(from: parameters)
+        return Router.Names(
+            user: pgproxy_str(UnsafeRawBufferPointer(userBytes)), database: pgproxy_str(UnsafeRawBufferPointer(databaseBytes)),
+            applicationName: pgproxy_str(UnsafeRawBufferPointer(applicationBytes)))
+    }
+
+    private static func copy(_ text: String) -> UnsafeMutableRawBufferPointer {
+        let utf8 = text.utf8
+        let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: utf8.count, alignment: 1)
+        bytes.copyBytes(from: utf8)
+        return bytes
     }
 
     init(router: Router, chain: PluginChain, user: String, database: String) {
@@ -67,6 +91,15 @@ final class ClientRouting {
         self.chain = chain
         self.user = user
         self.database = database
+        userBytes = Self.copy(user)
+        databaseBytes = Self.copy(database)
+        applicationBytes = Self.copy("")
+    }
+
+    deinit {
+        userBytes.deallocate()
+        databaseBytes.deallocate()
+        applicationBytes.deallocate()
     }
 
     @inline(__always)

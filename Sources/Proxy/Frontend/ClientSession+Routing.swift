@@ -4,21 +4,27 @@ import PluginABI
 extension ClientSession {
     /// Keeps `buffer` with the batch being held, and routes the batch once it is complete.
     func hold(_ buffer: ByteBuffer, _ routing: ClientRouting, atBoundary: Bool) {
+        let complete = atBoundary && (routing.batchEnded || !routing.batchHasStatement)
+        if complete, pending.isEmpty {
+            // The usual case: the whole batch came in one read, and need not wait in `pending`.
+            routeHeldBatch(buffer, routing)
+            return
+        }
         pending.append(buffer)
         pendingBytes += buffer.readableBytes
         routing.holding = true
-        if atBoundary && (routing.batchEnded || !routing.batchHasStatement) || pendingBytes > Self.pendingLimit {
-            routeHeldBatch(routing)
+        if complete || pendingBytes > Self.pendingLimit {
+            var batch = pending.popFirst() ?? ByteBuffer()
+            while var more = pending.popFirst() { batch.writeBuffer(&more) }
+            pendingBytes = 0
+            routeHeldBatch(batch, routing)
         }
     }
 
-    private func routeHeldBatch(_ routing: ClientRouting) {
+    private func routeHeldBatch(_ batch: ByteBuffer, _ routing: ClientRouting) {
         let hasStatement = routing.batchHasStatement
         let responses = routing.batchResponses
         routing.resetBatch()
-        var batch = pending.popFirst() ?? ByteBuffer()
-        while var more = pending.popFirst() { batch.writeBuffer(&more) }
-        pendingBytes = 0
         guard hasStatement, let groupPart else {
             forward(batch, to: nil)
             return
@@ -29,8 +35,7 @@ extension ClientSession {
         if case .begun = routing.deferred { deferred = true } else { deferred = false }
         let inTransaction = deferred || server.map { $0.transactionStatus != .idle } ?? false
         let client = Router.Client(
-            user: routing.user, database: routing.database,
-            applicationName: routing.applicationName(from: parameters),
+            names: routing.pluginNames(from: parameters),
             session: routing.session, inTransaction: inTransaction, attached: server != nil,
             shard: topology.isSharded ? routing.backend.map { topology.shard(of: $0) } : nil)
         switch routing.router.route(batch, client: client, topology: topology) {

@@ -36,41 +36,69 @@ final class PluginChain: @unchecked Sendable {
 
     /// What the chain decided. `result` is set for an intercept.
     struct Outcome {
-        var decision: pgproxy_route_decision
+        var action: pgproxy_action
+        var shard: Int32
+        var role: pgproxy_role
+        var backendID: Int32
         var result: InterceptedResult?
         /// Which plugin blocked or intercepted, for logs.
         var decidedBy: String?
+        /// A block's SQLSTATE and message, as the plugin wrote them (empty when it wrote none).
+        var blockState = ""
+        var blockMessage = ""
     }
 
     /// Runs the chain. `builder` collects an intercept's rows; it must be empty and is only
     /// kept by the caller when the outcome is an intercept (so a route allocates nothing).
+    /// `decision` is the caller's scratch space, reused from route to route (zeroed once): its
+    /// 256-byte message buffer is cleared only after a plugin wrote into it.
     @inline(__always)
     func route(
-        _ context: UnsafePointer<pgproxy_route_context>, builder: InterceptedResult, rowShards: UnsafeMutableBufferPointer<Int32>? = nil
+        _ context: UnsafePointer<pgproxy_route_context>, decision: UnsafeMutablePointer<pgproxy_route_decision>,
+        builder: InterceptedResult, rowShards: UnsafeMutableBufferPointer<Int32>? = nil
     ) -> Outcome {
-        var decision = pgproxy_route_decision()
         if let rowShards, rowShards.count > 0 {
             rowShards.update(repeating: PGPROXY_SHARD_UNDECIDED)
-            decision.row_shards = rowShards.baseAddress
-            decision.row_count = rowShards.count
+            decision.pointee.row_shards = rowShards.baseAddress
+            decision.pointee.row_count = rowShards.count
+        } else {
+            decision.pointee.row_shards = nil
+            decision.pointee.row_count = 0
         }
-        decision.action = PGPROXY_ACTION_CONTINUE
-        decision.shard = PGPROXY_SHARD_UNDECIDED
-        decision.role = PGPROXY_ROLE_UNDECIDED
-        decision.backend_id = PGPROXY_BACKEND_UNDECIDED
+        decision.pointee.action = PGPROXY_ACTION_CONTINUE
+        decision.pointee.shard = PGPROXY_SHARD_UNDECIDED
+        decision.pointee.role = PGPROXY_ROLE_UNDECIDED
+        decision.pointee.backend_id = PGPROXY_BACKEND_UNDECIDED
+        if decision.pointee.error_sqlstate.0 != 0 || decision.pointee.error_message.0 != 0 {
+            // A plugin wrote an error last time: clear both, so that one writing no NUL still
+            // ends where it stopped, as in a fresh decision.
+            withUnsafeMutableBytes(of: &decision.pointee.error_sqlstate) { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) }
+            withUnsafeMutableBytes(of: &decision.pointee.error_message) { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) }
+        }
         let handle = OpaquePointer(Unmanaged.passUnretained(builder).toOpaque())
+        var decidedBy: String?
         for plugin in plugins {
-            plugin.vtable.pointee.route!(plugin.instance, context, &decision, handle)
-            switch decision.action {
-            case PGPROXY_ACTION_BLOCK:
-                return Outcome(decision: decision, result: nil, decidedBy: plugin.name)
-            case PGPROXY_ACTION_INTERCEPT:
-                return Outcome(decision: decision, result: builder, decidedBy: plugin.name)
-            default:
-                continue
+            plugin.vtable.pointee.route!(plugin.instance, context, decision, handle)
+            let action = decision.pointee.action
+            if action == PGPROXY_ACTION_BLOCK || action == PGPROXY_ACTION_INTERCEPT {
+                decidedBy = plugin.name
+                break
             }
         }
-        return Outcome(decision: decision, result: nil, decidedBy: nil)
+        var outcome = Outcome(
+            action: decision.pointee.action, shard: decision.pointee.shard, role: decision.pointee.role,
+            backendID: decision.pointee.backend_id, result: nil, decidedBy: decidedBy)
+        switch outcome.action {
+        case PGPROXY_ACTION_BLOCK:
+            // The plugin's strings end at their NUL, or at the end of their buffer.
+            withUnsafeBytes(of: &decision.pointee.error_sqlstate) { outcome.blockState = String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            withUnsafeBytes(of: &decision.pointee.error_message) { outcome.blockMessage = String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        case PGPROXY_ACTION_INTERCEPT:
+            outcome.result = builder
+        default:
+            break
+        }
+        return outcome
     }
 
     /// Tells every plugin that wants events.

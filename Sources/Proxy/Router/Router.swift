@@ -13,6 +13,8 @@ final class Router {
     private var backends: UnsafeMutablePointer<pgproxy_backend>
     private var backendCapacity = 8
     private var builder = InterceptedResult()
+    /// The chain's decision, reused by every route.
+    private let decision = UnsafeMutablePointer<pgproxy_route_decision>.allocate(capacity: 1)
     private let keyValues = ShardKeyValues()
     /// Merge plans of cross-shard reads run by this event loop's clients.
     let mergePlans = MergePlanCache()
@@ -30,12 +32,14 @@ final class Router {
         params = .allocate(capacity: paramCapacity)
         backends = .allocate(capacity: backendCapacity)
         rowShards = .allocate(capacity: rowShardCapacity)
+        decision.initialize(to: pgproxy_route_decision())
     }
 
     deinit {
         params.deallocate()
         backends.deallocate()
         rowShards.deallocate()
+        decision.deallocate()
     }
 
     /// What to do with a batch.
@@ -58,11 +62,16 @@ final class Router {
         case copyIn(info: StatementInfo)
     }
 
+    /// The client's names, as the plugins get them (pointers the caller keeps valid).
+    struct Names {
+        var user: pgproxy_str
+        var database: pgproxy_str
+        var applicationName: pgproxy_str
+    }
+
     /// Who is asking, and where the client stands.
     struct Client {
-        var user: String
-        var database: String
-        var applicationName: String
+        var names: Names
         var session: RoutingSession
         /// A server is attached and inside a transaction: the host is fixed.
         var inTransaction: Bool
@@ -122,12 +131,12 @@ final class Router {
             backendCapacity = backendCount
             backends = .allocate(capacity: backendCapacity)
         }
-        let now = NIODeadline.now().uptimeNanoseconds
+        var now: UInt64 = 0
         for (index, backend) in topology.backends.enumerated() {
             backends[index] = pgproxy_backend(
                 id: Int32(backend.id.load(ordering: .relaxed)), role: backend.pluginRole, shard: Int32(topology.shards[index]),
                 weight: Int32(backend.weight),
-                healthy: backend.available(now: now) ? 1 : 0,
+                healthy: backend.available(lazyNow: &now) ? 1 : 0,
                 active_connections: Int32(backend.activeClients.load(ordering: .relaxed)), idle_connections: 0,
                 latency_avg_ms: backend.latencyAverageMilliseconds, latency_p99_ms: backend.latencyP99Milliseconds,
                 host: backend.hostString, port: Int32(backend.address.port),
@@ -150,53 +159,46 @@ final class Router {
             }
         }
         let rows = rowCount > 0 ? UnsafeMutableBufferPointer(start: rowShards, count: rowCount) : nil
-        var user = client.user, database = client.database, application = client.applicationName
         let outcome: PluginChain.Outcome = found.text.withBytes(raw) { text in
-            user.withUTF8 { userBytes in
-                database.withUTF8 { databaseBytes in
-                    application.withUTF8 { applicationBytes in
-                        (session.shardingKey ?? []).withUnsafeBufferPointer { sessionKey in
-                            var context = pgproxy_route_context()
-                            context.query = pgproxy_str(text)
-                            context.describe(info)
-                            context.flags = info.flags | tableFlags
-                            context.extended = found.extended ? 1 : 0
-                            context.in_transaction = client.inTransaction ? 1 : 0
-                            context.transaction_has_written = session.transactionHasWritten ? 1 : 0
-                            context.transaction_read_only = session.transactionReadOnly ? 1 : 0
-                            context.user = pgproxy_str(UnsafeRawBufferPointer(userBytes))
-                            context.database = pgproxy_str(UnsafeRawBufferPointer(databaseBytes))
-                            context.application_name = pgproxy_str(UnsafeRawBufferPointer(applicationBytes))
-                            context.params = UnsafePointer(params)
-                            context.param_count = found.paramCount
-                            if let range = shape.shardingKeyHint {
-                                context.sharding_key_hint = pgproxy_str(UnsafeRawBufferPointer(rebasing: text[range]))
-                            } else if shape.shardHint == nil {
-                                context.sharding_key_hint = pgproxy_str(UnsafeRawBufferPointer(sessionKey))
-                            }
-                            context.shard_hint = shardHint ?? PGPROXY_SHARD_UNDECIDED
-                            context.role_hint = hint == .primary ? PGPROXY_ROLE_PRIMARY : hint == .replica ? PGPROXY_ROLE_REPLICA : PGPROXY_ROLE_UNDECIDED
-                            context.backends = UnsafePointer(backends)
-                            context.backend_count = backendCount
-                            context.shard_count = Int32(topology.shardCount)
-                            if sharded {
-                                context.sharding_key_type = topology.sharding.keyType.plugin
-                                context.key_value_count = keyValues.fill(
-                                    info, text: text, params: params, paramCount: found.paramCount, sharding: topology.sharding)
-                                context.key_values = UnsafePointer(keyValues.values)
-                            }
-                            guard chain.wantsParseTree else { return chain.route(&context, builder: builder, rowShards: rows) }
-                            return StatementInfo.withParseTree(of: text) { tree in
-                                context.parse_tree = tree.baseAddress?.assumingMemoryBound(to: UInt8.self)
-                                context.parse_tree_len = tree.count
-                                return chain.route(&context, builder: builder, rowShards: rows)
-                            }
-                        }
-                    }
+            (session.shardingKey ?? []).withUnsafeBufferPointer { sessionKey in
+                var context = pgproxy_route_context()
+                context.query = pgproxy_str(text)
+                context.describe(info)
+                context.flags = info.flags | tableFlags
+                context.extended = found.extended ? 1 : 0
+                context.in_transaction = client.inTransaction ? 1 : 0
+                context.transaction_has_written = session.transactionHasWritten ? 1 : 0
+                context.transaction_read_only = session.transactionReadOnly ? 1 : 0
+                context.user = client.names.user
+                context.database = client.names.database
+                context.application_name = client.names.applicationName
+                context.params = UnsafePointer(params)
+                context.param_count = found.paramCount
+                if let range = shape.shardingKeyHint {
+                    context.sharding_key_hint = pgproxy_str(UnsafeRawBufferPointer(rebasing: text[range]))
+                } else if shape.shardHint == nil {
+                    context.sharding_key_hint = pgproxy_str(UnsafeRawBufferPointer(sessionKey))
+                }
+                context.shard_hint = shardHint ?? PGPROXY_SHARD_UNDECIDED
+                context.role_hint = hint == .primary ? PGPROXY_ROLE_PRIMARY : hint == .replica ? PGPROXY_ROLE_REPLICA : PGPROXY_ROLE_UNDECIDED
+                context.backends = UnsafePointer(backends)
+                context.backend_count = backendCount
+                context.shard_count = Int32(topology.shardCount)
+                if sharded {
+                    context.sharding_key_type = topology.sharding.keyType.plugin
+                    context.key_value_count = keyValues.fill(
+                        info, text: text, params: params, paramCount: found.paramCount, sharding: topology.sharding)
+                    context.key_values = UnsafePointer(keyValues.values)
+                }
+                guard chain.wantsParseTree else { return chain.route(&context, decision: decision, builder: builder, rowShards: rows) }
+                return StatementInfo.withParseTree(of: text) { tree in
+                    context.parse_tree = tree.baseAddress?.assumingMemoryBound(to: UInt8.self)
+                    context.parse_tree_len = tree.count
+                    return chain.route(&context, decision: decision, builder: builder, rowShards: rows)
                 }
             }
         }
-        switch outcome.decision.action {
+        switch outcome.action {
         case PGPROXY_ACTION_BLOCK:
             blocked &+= 1
             return .block(Self.blockError(outcome))
@@ -209,13 +211,13 @@ final class Router {
             if !builder.columns.isEmpty || !builder.rows.isEmpty { builder = InterceptedResult() }
         }
         var shard = client.shard ?? 0
-        if sharded, found.executes, outcome.decision.shard == PGPROXY_SHARD_ALL, let rows, rows.allSatisfy({ $0 >= 0 && $0 < topology.shardCount }),
+        if sharded, found.executes, outcome.shard == PGPROXY_SHARD_ALL, let rows, rows.allSatisfy({ $0 >= 0 && $0 < topology.shardCount }),
            !client.inTransaction, !found.extended, found.singleQuery {
             return .splitInsert(rowShards: rows.map { Int($0) })
         }
         if sharded, found.executes {
             switch resolveShard(
-                outcome.decision.shard, hint: shardHint, flags: info.flags | tableFlags, info: info,
+                outcome.shard, hint: shardHint, flags: info.flags | tableFlags, info: info,
                 current: client.attached ? client.shard : nil, topology: topology) {
             case .shard(let decided): shard = decided
             case .every:
@@ -226,7 +228,7 @@ final class Router {
                             + (client.inTransaction ? "outside transactions only" : "only as simple-protocol queries (not Parse/Bind/Execute) for now"),
                         hint: "give the sharding key in the statement, with SET SHARDING KEY TO '<key>', or pick a shard with SET SHARD TO '<n>'"))
                 }
-                return .fanout(role: Self.role(outcome.decision.role, hint: hint), write: false, tables: info.tables.strings)
+                return .fanout(role: Self.role(outcome.role, hint: hint), write: false, tables: info.tables.strings)
             case .everyWrite:
                 guard !client.inTransaction, !found.extended, found.singleQuery else {
                     blocked &+= 1
@@ -257,8 +259,8 @@ final class Router {
             }
         }
         guard !client.attached else { return .forward(backend: nil, info: info) }
-        let role = Self.role(outcome.decision.role, hint: hint)
-        let backendID = outcome.decision.backend_id >= 0 ? Int(outcome.decision.backend_id) : nil
+        let role = Self.role(outcome.role, hint: hint)
+        let backendID = outcome.backendID >= 0 ? Int(outcome.backendID) : nil
         return choose(role: role, backendID: backendID, shard: shard, topology: topology, info: info)
     }
 
@@ -285,9 +287,7 @@ final class Router {
     }
 
     static func blockError(_ outcome: PluginChain.Outcome) -> ErrorFields {
-        var decision = outcome.decision
-        let state = withUnsafeBytes(of: &decision.error_sqlstate) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        let message = withUnsafeBytes(of: &decision.error_message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let state = outcome.blockState, message = outcome.blockMessage
         let valid = state.count == 5 && state.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) }
         return ErrorFields(.error, valid ? state : SQLState.insufficientPrivilege,
                            message.isEmpty ? "statement blocked by plugin \(outcome.decidedBy ?? "?")" : message)

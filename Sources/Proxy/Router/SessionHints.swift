@@ -50,15 +50,9 @@ enum SessionHint: Equatable {
         guard lexer.index < text.count, text[lexer.index] | 0x20 == UInt8(ascii: "s") || text[lexer.index] | 0x20 == UInt8(ascii: "r") else {
             return nil
         }
-        // SELECT also starts with an s: tell SET and RESET apart without making a String.
-        let isReset: Bool
-        if lexer.take("set") {
-            isReset = false
-        } else if lexer.take("reset") {
-            isReset = true
-        } else {
-            return nil
-        }
+        // SELECT also starts with an s: the first byte says which word to try, without a String.
+        let isReset = text[lexer.index] | 0x20 == UInt8(ascii: "r")
+        guard isReset ? lexer.take("reset") : lexer.take("set") else { return nil }
         guard let first = lexer.word() else { return nil }
         var target: String
         switch first {

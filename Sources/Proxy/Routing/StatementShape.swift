@@ -49,8 +49,33 @@ struct StatementShape: Equatable, Sendable {
             lastWasWord = word
         }
 
+        let tables = Self.tables
         while index < count {
             let byte = text[index]
+            // The common bytes through one table: words, blanks, punctuation. The rest below.
+            let kind = tables[Int(byte)]
+            if kind == Self.wordStart {
+                token(word: true)
+                var folded = tables[256 + Int(byte)]
+                repeat {
+                    mix(folded)
+                    index += 1
+                    guard index < count else { break }
+                    folded = tables[256 + Int(text[index])]
+                } while folded != 0
+                continue
+            }
+            if kind == Self.blank {
+                pendingSpace = true
+                index += 1
+                continue
+            }
+            if kind == Self.punctuation {
+                token(word: false)
+                mix(byte)
+                index += 1
+                continue
+            }
             switch byte {
             case 0x20, 0x09, 0x0A, 0x0D, 0x0C:  // blanks collapse into one space between tokens
                 pendingSpace = true
@@ -144,6 +169,38 @@ struct StatementShape: Equatable, Sendable {
     }
 
     // MARK: lexing helpers
+
+    private static let special: UInt8 = 0
+    private static let wordStart: UInt8 = 1
+    private static let blank: UInt8 = 2
+    private static let punctuation: UInt8 = 3
+
+    /// Bytes 0..<256: what a byte starting a token is (`special` ones need the full switch:
+    /// quotes, comments, `$`, digits, `.`, and the letters that can prefix a string literal).
+    /// Bytes 256..<512: a byte inside a word, case-folded, or 0 for one that ends the word.
+    private static let tables: UnsafeMutablePointer<UInt8> = {
+        let tables = UnsafeMutablePointer<UInt8>.allocate(capacity: 512)
+        for value in 0..<256 {
+            let byte = UInt8(value)
+            let kind: UInt8
+            switch byte {
+            case 0x20, 0x09, 0x0A, 0x0D, 0x0C:
+                kind = blank
+            case UInt8(ascii: "-"), UInt8(ascii: "/"), UInt8(ascii: "'"), UInt8(ascii: "\""), UInt8(ascii: "$"), UInt8(ascii: "."),
+                 UInt8(ascii: "0")...UInt8(ascii: "9"):
+                kind = special
+            case _ where isStringPrefix(byte):
+                kind = special
+            case _ where isWordByte(byte):
+                kind = wordStart
+            default:
+                kind = punctuation
+            }
+            tables[value] = kind
+            tables[256 + value] = isWordByte(byte) ? (byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte) : 0
+        }
+        return tables
+    }()
 
     @inline(__always) private static func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }
 

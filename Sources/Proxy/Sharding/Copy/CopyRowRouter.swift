@@ -70,7 +70,7 @@ final class CopyRowRouter {
                 }
             }
         }
-        switch outcome.decision.action {
+        switch outcome.action {
         case PGPROXY_ACTION_BLOCK:
             return Router.blockError(outcome)
         case PGPROXY_ACTION_INTERCEPT:
@@ -78,7 +78,7 @@ final class CopyRowRouter {
         default:
             break
         }
-        let decided = outcome.decision.shard
+        let decided = outcome.shard
         if decided >= 0, Int(decided) < shardCount {
             shards.append(contentsOf: repeatElement(Int(decided), count: keys.count))
             return nil
@@ -114,7 +114,8 @@ final class CopyRowRouter {
                                 context.sharding_key_type = table.dataType.plugin
                                 context.key_values = valueBuffer.baseAddress
                                 context.key_value_count = valueBuffer.count
-                                return chain.route(&context, builder: builder, rowShards: rows)
+                                var decision = pgproxy_route_decision()
+                                return chain.route(&context, decision: &decision, builder: builder, rowShards: rows)
                             }
                         }
                     }
