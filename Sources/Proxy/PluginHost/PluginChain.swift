@@ -35,17 +35,32 @@ final class PluginChain: @unchecked Sendable {
     }
 
     /// What the chain decided. `result` is set for an intercept.
+    /// Only plain values, and one reference for a block or an intercept: an outcome is made
+    /// for every routed statement, and copying or dropping Strings costs on each.
     struct Outcome {
         var action: pgproxy_action
         var shard: Int32
         var role: pgproxy_role
         var backendID: Int32
-        var result: InterceptedResult?
+        /// Set when a plugin blocked or intercepted.
+        var ending: Ending?
+
+        /// Which plugin ended the chain, and with what.
+        final class Ending {
+            let decidedBy: String
+            var result: InterceptedResult?
+            /// A block's SQLSTATE and message, as the plugin wrote them (empty when it wrote none).
+            var blockState = ""
+            var blockMessage = ""
+
+            init(decidedBy: String) { self.decidedBy = decidedBy }
+        }
+
         /// Which plugin blocked or intercepted, for logs.
-        var decidedBy: String?
-        /// A block's SQLSTATE and message, as the plugin wrote them (empty when it wrote none).
-        var blockState = ""
-        var blockMessage = ""
+        var decidedBy: String? { ending?.decidedBy }
+        var result: InterceptedResult? { ending?.result }
+        var blockState: String { ending?.blockState ?? "" }
+        var blockMessage: String { ending?.blockMessage ?? "" }
     }
 
     /// Runs the chain. `builder` collects an intercept's rows; it must be empty and is only
@@ -87,16 +102,17 @@ final class PluginChain: @unchecked Sendable {
         }
         var outcome = Outcome(
             action: decision.pointee.action, shard: decision.pointee.shard, role: decision.pointee.role,
-            backendID: decision.pointee.backend_id, result: nil, decidedBy: decidedBy)
-        switch outcome.action {
-        case PGPROXY_ACTION_BLOCK:
-            // The plugin's strings end at their NUL, or at the end of their buffer.
-            withUnsafeBytes(of: &decision.pointee.error_sqlstate) { outcome.blockState = String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            withUnsafeBytes(of: &decision.pointee.error_message) { outcome.blockMessage = String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        case PGPROXY_ACTION_INTERCEPT:
-            outcome.result = builder
-        default:
-            break
+            backendID: decision.pointee.backend_id)
+        if let decidedBy {
+            let ending = Outcome.Ending(decidedBy: decidedBy)
+            if outcome.action == PGPROXY_ACTION_BLOCK {
+                // The plugin's strings end at their NUL, or at the end of their buffer.
+                withUnsafeBytes(of: &decision.pointee.error_sqlstate) { ending.blockState = String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                withUnsafeBytes(of: &decision.pointee.error_message) { ending.blockMessage = String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            } else {
+                ending.result = builder
+            }
+            outcome.ending = ending
         }
         return outcome
     }
