@@ -156,17 +156,18 @@ extension ClientSession {
     /// Takes an authenticated client into its pool: its partition, or nil when it is refused
     /// (after `authenticationOk`, as PostgreSQL refuses after authentication).
     private func admit(_ identity: ClientLogin.Identity, context: ChannelHandlerContext, authenticationOk: ByteBuffer) -> PoolPartition? {
-        if runtime.disabledDatabases.withLock({ $0.contains(identity.database.name) }) {
+        func refuseAuthenticated(_ error: ErrorFields) -> PoolPartition? {
             context.write(wrapOutboundOut(authenticationOk), promise: nil)
-            refuse(ErrorFields(.fatal, SQLState.objectNotInPrerequisiteState, "database \"\(identity.database.name)\" is disabled (DISABLE); new connections are refused until ENABLE"))
+            refuse(error)
             return nil
+        }
+        if runtime.disabledDatabases.withLock({ $0.contains(identity.database.name) }) {
+            return refuseAuthenticated(ErrorFields(.fatal, SQLState.objectNotInPrerequisiteState, "database \"\(identity.database.name)\" is disabled (DISABLE); new connections are refused until ENABLE"))
         }
         let key = PoolKey(database: identity.database.name, user: identity.user.name)
         mode = config.poolMode(user: identity.user.name, database: identity.database.name)
         guard runtime.admitClient(user: identity.user) else {
-            context.write(wrapOutboundOut(authenticationOk), promise: nil)
-            refuse(ErrorFields(.fatal, SQLState.tooManyConnections, "too many client connections for user \"\(identity.user.name)\" or in total (max_client_connections)"))
-            return nil
+            return refuseAuthenticated(ErrorFields(.fatal, SQLState.tooManyConnections, "too many client connections for user \"\(identity.user.name)\" or in total (max_client_connections)"))
         }
         admitted = true
         let group = runtime.group(for: key, identity: identity)

@@ -42,6 +42,20 @@ final class StatementShapeTests: XCTestCase {
         XCTAssertEqual(shape("/* route: replica */ SELECT 1").fingerprint, shape("SELECT 1").fingerprint)
     }
 
+    /// Words, blanks and punctuation go through a byte table; the letters that can open a
+    /// prefixed string (E, X, B, N) and digits inside words take the long way.
+    func testWordsNextToLiteralPrefixesAndDigits() {
+        XCTAssertEqual(shape("SELECT e'x', B'1' FROM t").fingerprint, shape("select E'y', b'0' from T").fingerprint)
+        XCTAssertEqual(shape("SELECT e'x' FROM t").literalCount, 1)
+        XCTAssertEqual(shape("SELECT ex, e, next FROM t").literalCount, 0, "words starting with e are words")
+        XCTAssertNotEqual(shape("SELECT ex FROM t").fingerprint, shape("SELECT e FROM t").fingerprint)
+        XCTAssertNotEqual(shape("SELECT * FROM t1").fingerprint, shape("SELECT * FROM t2").fingerprint, "digits inside a word are the word's")
+        XCTAssertEqual(shape("SELECT * FROM t1 WHERE a=1").fingerprint, shape("SELECT * FROM T1 WHERE a = 99").fingerprint)
+        XCTAssertNotEqual(shape("SELECT ab").fingerprint, shape("SELECT a b").fingerprint)
+        XCTAssertEqual(shape("SELECT naïve, été FROM t").fingerprint, shape("select NAïVE ,  été from T").fingerprint)
+        XCTAssertNotEqual(shape("SELECT a_b FROM t").fingerprint, shape("SELECT a FROM t").fingerprint)
+    }
+
     func testUnterminatedInputDoesNotCrash() {
         for sql in ["SELECT 'abc", "SELECT $$abc", "SELECT /* open", "SELECT \"x", "SELECT E'\\", "$", "'", "1e", "$1$"] {
             _ = shape(sql)
