@@ -45,10 +45,10 @@ final class PluginChain: @unchecked Sendable {
         /// Set when a plugin blocked or intercepted.
         var ending: Ending?
 
-        /// Which plugin ended the chain, and with what.
+        /// Which plugin ended the chain, and with what. (An intercept's rows are in the caller's
+        /// builder.)
         final class Ending {
             let decidedBy: String
-            var result: InterceptedResult?
             /// A block's SQLSTATE and message, as the plugin wrote them (empty when it wrote none).
             var blockState = ""
             var blockMessage = ""
@@ -58,7 +58,6 @@ final class PluginChain: @unchecked Sendable {
 
         /// Which plugin blocked or intercepted, for logs.
         var decidedBy: String? { ending?.decidedBy }
-        var result: InterceptedResult? { ending?.result }
         var blockState: String { ending?.blockState ?? "" }
         var blockMessage: String { ending?.blockMessage ?? "" }
     }
@@ -109,8 +108,6 @@ final class PluginChain: @unchecked Sendable {
                 // The plugin's strings end at their NUL, or at the end of their buffer.
                 withUnsafeBytes(of: &decision.pointee.error_sqlstate) { ending.blockState = String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
                 withUnsafeBytes(of: &decision.pointee.error_message) { ending.blockMessage = String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            } else {
-                ending.result = builder
             }
             outcome.ending = ending
         }
