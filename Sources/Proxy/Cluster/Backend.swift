@@ -108,20 +108,13 @@ final class Backend: @unchecked Sendable {
 
     func setHealthy(_ value: Bool) { healthyFlag.store(value, ordering: .relaxed) }
 
-    /// Whether the host may get reads now.
+    /// Whether the host may get reads now: healthy and not banned. The clock is read only for a
+    /// host with a ban, so routing over hosts without one never asks for the time.
     @inline(__always)
-    func available(now: UInt64) -> Bool {
-        healthyFlag.load(ordering: .relaxed) && bannedUntil.load(ordering: .relaxed) <= now
-    }
-
-    /// `available(now:)` that reads the clock only for a banned host, into `now` (0: not read
-    /// yet), so a route over hosts that are not banned never asks for the time.
-    func available(lazyNow now: inout UInt64) -> Bool {
+    var isAvailable: Bool {
         guard healthyFlag.load(ordering: .relaxed) else { return false }
         let until = bannedUntil.load(ordering: .relaxed)
-        guard until != 0 else { return true }
-        if now == 0 { now = NIODeadline.now().uptimeNanoseconds }
-        return until <= now
+        return until == 0 || until <= NIODeadline.now().uptimeNanoseconds
     }
 
     /// Keeps reads away for `duration`; returns false when already banned.

@@ -51,7 +51,7 @@ final class DatabaseTopology: @unchecked Sendable {
     /// Picks the host of `shard` for a statement of `role`; nil when no host can take it (no
     /// primary is known). Reads go to available replicas (and the primary too for `.any`); with
     /// none available, to the primary.
-    func select(role: BackendRoleChoice, shard: Int = 0, now: UInt64) -> Backend? {
+    func select(role: BackendRoleChoice, shard: Int = 0) -> Backend? {
         switch role {
         case .primary: return primary(shard: shard)
         case .replica, .any:
@@ -59,7 +59,7 @@ final class DatabaseTopology: @unchecked Sendable {
             // Without building a list: this runs for every routed read.
             @inline(__always) func isCandidate(_ index: Int) -> Bool {
                 let backend = backends[index]
-                guard shards[index] == shard, backend.available(now: now), backend.weight > 0 else { return false }
+                guard shards[index] == shard, backend.isAvailable, backend.weight > 0 else { return false }
                 if backend === primary { return role == .any }
                 return backend.role == .replica
             }

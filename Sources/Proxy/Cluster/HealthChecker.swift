@@ -112,7 +112,7 @@ final class HealthChecker: @unchecked Sendable {
         event.kind = PGPROXY_EVENT_BACKEND_STATE
         event.backend_id = Int32(backend.id.load(ordering: .relaxed))
         event.database = backend.databaseString
-        event.healthy = backend.available(now: NIODeadline.now().uptimeNanoseconds) ? 1 : 0
+        event.healthy = backend.isAvailable ? 1 : 0
         event.role = backend.pluginRole
         runtime.plugins.send(&event)
     }

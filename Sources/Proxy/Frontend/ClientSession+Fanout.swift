@@ -43,10 +43,9 @@ extension ClientSession {
         role: BackendRoleChoice, shards: [Int], _ groupPart: GroupPartition, _ batch: ByteBuffer, responses: Int
     ) -> [PoolPartition]? {
         let topology = groupPart.topology
-        let now = NIODeadline.now().uptimeNanoseconds
         var partitions: [PoolPartition] = []
         for shard in shards {
-            guard let backend = topology.select(role: role, shard: shard, now: now), let partition = groupPart.partition(of: backend) else {
+            guard let backend = topology.select(role: role, shard: shard), let partition = groupPart.partition(of: backend) else {
                 let error = ErrorFields(.error, SQLState.cannotConnectNow,
                     "shard \(shard) of database \"\(topology.name)\" has no \(role == .primary ? "primary" : "host that can take the statement") now",
                     hint: "pgproxy finds the new primary on its next health check")

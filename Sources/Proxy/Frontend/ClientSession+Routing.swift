@@ -145,7 +145,7 @@ extension ClientSession {
     /// the same role. Returns false when there is none (the caller fails the client).
     func reroute(awayFrom failed: Backend) -> Bool {
         guard routing != nil, server == nil, let groupPart, failed.role != .primary,
-              let other = groupPart.topology.select(role: .replica, shard: groupPart.topology.shard(of: failed), now: NIODeadline.now().uptimeNanoseconds),
+              let other = groupPart.topology.select(role: .replica, shard: groupPart.topology.shard(of: failed)),
               other !== failed, let target = groupPart.partition(of: other) else { return false }
         move(to: target)
         requestServerAfterReroute()

@@ -131,12 +131,11 @@ final class Router {
             backendCapacity = backendCount
             backends = .allocate(capacity: backendCapacity)
         }
-        var now: UInt64 = 0
         for (index, backend) in topology.backends.enumerated() {
             backends[index] = pgproxy_backend(
                 id: Int32(backend.id.load(ordering: .relaxed)), role: backend.pluginRole, shard: Int32(topology.shards[index]),
                 weight: Int32(backend.weight),
-                healthy: backend.available(lazyNow: &now) ? 1 : 0,
+                healthy: backend.isAvailable ? 1 : 0,
                 active_connections: Int32(backend.activeClients.load(ordering: .relaxed)), idle_connections: 0,
                 latency_avg_ms: backend.latencyAverageMilliseconds, latency_p99_ms: backend.latencyP99Milliseconds,
                 host: backend.hostString, port: Int32(backend.address.port),
@@ -277,7 +276,7 @@ final class Router {
     private func choose(role: BackendRoleChoice, backendID: Int?, shard: Int = 0, topology: DatabaseTopology, info: StatementInfo?) -> Result {
         if let backendID, let backend = topology.backend(id: backendID) { return .forward(backend: backend, info: info) }
         if topology.backends.count == 1 { return .forward(backend: topology.backends[0], info: info) }
-        guard let backend = topology.select(role: role, shard: shard, now: NIODeadline.now().uptimeNanoseconds) else {
+        guard let backend = topology.select(role: role, shard: shard) else {
             let which = topology.isSharded ? " in shard \(shard)" : ""
             return .unavailable(ErrorFields(.error, SQLState.cannotConnectNow,
                 "no primary is known for database \"\(topology.name)\"\(which): every host that could take writes is down or in recovery",
