@@ -33,12 +33,16 @@ ratio() { if [[ $1 =~ ^[0-9.]+$ && $2 =~ ^[0-9.]+$ ]]; then awk -v a="$1" -v b="
 
 # Runs pgbench ROUNDS times against each target in TARGETS, interleaved, and sets MEDIAN[target]
 # and CELL[target] (median tps, or "fail", with failed rounds counted).
+# The order of the targets turns by one each round, so none always runs right after the same
+# one (a run can leave the machine busier for the next: PostgreSQL's checkpoints and autovacuum,
+# and with -C thousands of sockets in TIME_WAIT).
 bench_targets() { # ARGS...: pgbench flags
-    local t r v ok failed
+    local t r v ok failed i n=${#TARGETS[@]}
     declare -A seen=()
     for t in "${TARGETS[@]}"; do seen[$t]=""; done
     for r in $(seq "$ROUNDS"); do
-        for t in "${TARGETS[@]}"; do
+        for i in $(seq 0 $((n - 1))); do
+            t=${TARGETS[$(((i + r - 1) % n))]}
             v=$(run_pgbench "$t" "$@")
             note "${BENCH_NAME:-run} round $r/$ROUNDS $t: ${v:-fail}"
             if [ -z "$v" ] && [ "${UP[$t]}" = 1 ] && ! answers "${PORT[$t]}"; then
