@@ -32,7 +32,8 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR + 
 ratio() { if [[ $1 =~ ^[0-9.]+$ && $2 =~ ^[0-9.]+$ ]]; then awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; else echo "-"; fi; }
 
 # Runs pgbench ROUNDS times against each target in TARGETS, interleaved, and sets MEDIAN[target]
-# and CELL[target] (median tps, or "fail", with failed rounds counted).
+# and CELL[target] (median tps, or "fail", with failed rounds counted), and RUNS[target] (each
+# round's tps or "fail", in round order, for `paired_ratio`).
 # The order of the targets turns by one each round, so none always runs right after the same
 # one (a run can leave the machine busier for the next: PostgreSQL's checkpoints and autovacuum,
 # and with -C thousands of sockets in TIME_WAIT).
@@ -52,12 +53,31 @@ bench_targets() { # ARGS...: pgbench flags
         done
     done
     for t in "${TARGETS[@]}"; do
+        RUNS[$t]=${seen[$t]}
         ok=$(tr ' ' '\n' <<<"${seen[$t]}" | grep -E '^[0-9.]+$' || true)
         failed=$(tr ' ' '\n' <<<"${seen[$t]}" | grep -c fail || true)
         MEDIAN[$t]=$(median <<<"$ok")
         if [ -z "${MEDIAN[$t]}" ]; then CELL[$t]=fail
         else CELL[$t]=$(printf '%.0f' "${MEDIAN[$t]}"); if [ "$failed" -gt 0 ]; then CELL[$t]+=" ($failed/$ROUNDS failed)"; fi; fi
     done
+}
+
+declare -A RUNS=()
+
+# The median over rounds of A's tps divided by B's in the same round: runs minutes apart on a
+# shared machine differ more than runs seconds apart, so this moves less than MEDIAN[A]/MEDIAN[B].
+paired_ratio() { # A B
+    local -a a b
+    read -ra a <<<"${RUNS[$1]:-}"
+    read -ra b <<<"${RUNS[$2]:-}"
+    local i out=""
+    for i in "${!a[@]}"; do
+        if [[ ${a[$i]} =~ ^[0-9.]+$ && ${b[$i]:-} =~ ^[0-9.]+$ ]]; then
+            out+=$(awk -v x="${a[$i]}" -v y="${b[$i]}" 'BEGIN { printf "%.4f\n", x / y }')$'\n'
+        fi
+    done
+    out=$(grep -E '^[0-9.]+$' <<<"$out" | median || true)
+    if [ -n "$out" ]; then printf '%.2fx' "$out"; else echo "-"; fi
 }
 
 cpu_ticks() { # PID: user + system CPU time of the process so far, in clock ticks
