@@ -37,6 +37,7 @@ ratio() { if [[ $1 =~ ^[0-9.]+$ && $2 =~ ^[0-9.]+$ ]]; then awk -v a="$1" -v b="
 # The order of the targets turns by one each round, so none always runs right after the same
 # one (a run can leave the machine busier for the next: PostgreSQL's checkpoints and autovacuum,
 # and with -C thousands of sockets in TIME_WAIT).
+declare -A RUNS=()
 bench_targets() { # ARGS...: pgbench flags
     local t r v ok failed i n=${#TARGETS[@]}
     declare -A seen=()
@@ -61,8 +62,6 @@ bench_targets() { # ARGS...: pgbench flags
         else CELL[$t]=$(printf '%.0f' "${MEDIAN[$t]}"); if [ "$failed" -gt 0 ]; then CELL[$t]+=" ($failed/$ROUNDS failed)"; fi; fi
     done
 }
-
-declare -A RUNS=()
 
 # The median over rounds of A's tps divided by B's in the same round: runs minutes apart on a
 # shared machine differ more than runs seconds apart, so this moves less than MEDIAN[A]/MEDIAN[B].

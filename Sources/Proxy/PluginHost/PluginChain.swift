@@ -50,10 +50,14 @@ final class PluginChain: @unchecked Sendable {
         final class Ending {
             let decidedBy: String
             /// A block's SQLSTATE and message, as the plugin wrote them (empty when it wrote none).
-            var blockState = ""
-            var blockMessage = ""
+            let blockState: String
+            let blockMessage: String
 
-            init(decidedBy: String) { self.decidedBy = decidedBy }
+            init(decidedBy: String, blockState: String = "", blockMessage: String = "") {
+                self.decidedBy = decidedBy
+                self.blockState = blockState
+                self.blockMessage = blockMessage
+            }
         }
 
         /// Which plugin blocked or intercepted, for logs.
@@ -103,13 +107,14 @@ final class PluginChain: @unchecked Sendable {
             action: decision.pointee.action, shard: decision.pointee.shard, role: decision.pointee.role,
             backendID: decision.pointee.backend_id)
         if let decidedBy {
-            let ending = Outcome.Ending(decidedBy: decidedBy)
             if outcome.action == PGPROXY_ACTION_BLOCK {
                 // The plugin's strings end at their NUL, or at the end of their buffer.
-                withUnsafeBytes(of: &decision.pointee.error_sqlstate) { ending.blockState = String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                withUnsafeBytes(of: &decision.pointee.error_message) { ending.blockMessage = String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                let state = withUnsafeBytes(of: &decision.pointee.error_sqlstate) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                let message = withUnsafeBytes(of: &decision.pointee.error_message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                outcome.ending = Outcome.Ending(decidedBy: decidedBy, blockState: state, blockMessage: message)
+            } else {
+                outcome.ending = Outcome.Ending(decidedBy: decidedBy)
             }
-            outcome.ending = ending
         }
         return outcome
     }
