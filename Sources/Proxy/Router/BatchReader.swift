@@ -36,6 +36,11 @@ enum BatchReader {
         _ raw: UnsafeRawBufferPointer, session: RoutingSession,
         params: inout UnsafeMutablePointer<pgproxy_param>, capacity: inout Int
     ) -> Found? {
+        // The usual batch, one Query message, without the loop's bookkeeping.
+        if raw.count > 5, raw[0] == FrontendID.query, Int(readInt32(raw, at: 1)) == raw.count - 1 {
+            let query = 5..<cString(raw, from: 5, in: 5..<raw.count)
+            return Found(text: .inBatch(query), extended: false, prepared: nil, paramCount: 0, singleQuery: true)
+        }
         var index = 0
         var query: Range<Int>?
         var firstParse: (range: Range<Int>, statement: PreparedStatementText?)?

@@ -93,7 +93,7 @@ final class Router {
             // Nothing to analyse (e.g. only Sync): keep where we are, or default.
             return .forward(backend: client.attached ? nil : topology.primary, info: nil)
         }
-        if !found.extended, let hint = found.text.withBytes(raw, { SessionHint.parse($0) }), found.singleQuery {
+        if !found.extended, found.singleQuery, let hint = found.text.withBytes(raw, { SessionHint.parse($0) }) {
             return .hint(hint)
         }
         routed &+= 1

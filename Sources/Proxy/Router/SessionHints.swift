@@ -46,12 +46,12 @@ enum SessionHint: Equatable {
     static func parse(_ text: UnsafeRawBufferPointer) -> SessionHint? {
         var lexer = SQLLexer(text)
         lexer.skipBlanks()
-        // Almost every statement is turned away here, by its first byte.
-        guard lexer.index < text.count, text[lexer.index] | 0x20 == UInt8(ascii: "s") || text[lexer.index] | 0x20 == UInt8(ascii: "r") else {
-            return nil
-        }
-        // SELECT also starts with an s: the first byte says which word to try, without a String.
-        let isReset = text[lexer.index] | 0x20 == UInt8(ascii: "r")
+        // Almost every statement is turned away here, by its first three bytes (SET or RES).
+        let at = lexer.index
+        guard at + 3 <= text.count else { return nil }
+        let isReset = text[at] | 0x20 == UInt8(ascii: "r")
+        guard isReset || text[at] | 0x20 == UInt8(ascii: "s"), text[at + 1] | 0x20 == UInt8(ascii: "e"),
+              text[at + 2] | 0x20 == (isReset ? UInt8(ascii: "s") : UInt8(ascii: "t")) else { return nil }
         guard isReset ? lexer.take("reset") : lexer.take("set") else { return nil }
         guard let first = lexer.word() else { return nil }
         var target: String

@@ -14,7 +14,9 @@ final class StatementInfo {
     let functions: CStringList
     /// libpg_query's message when the statement did not parse.
     let parseError: String?
-    /// Shape details, to tell a fingerprint collision from a hit.
+    /// The shape's fingerprint (the routing cache's key), and details to tell a fingerprint
+    /// collision from a hit.
+    let fingerprint: UInt64
     let literalCount: Int
     let parameterCount: Int
     /// Values the statement gives for columns where they pick its rows (for sharding keys).
@@ -35,6 +37,7 @@ final class StatementInfo {
         tables = CStringList(analysis.tables, count: analysis.table_count)
         functions = CStringList(analysis.functions, count: analysis.function_count)
         parseError = analysis.error.map { String(cString: $0) }
+        fingerprint = shape.fingerprint
         literalCount = shape.literalCount
         parameterCount = shape.parameterCount
         columnValues = ColumnValue.read(analysis.values, count: analysis.value_count, text: text)

@@ -86,34 +86,50 @@ enum SessionCommand: Equatable {
     }
 
     private static func command(_ lexer: inout SQLLexer, from start: Int) -> SessionCommand? {
-        if lexer.take("select") || lexer.take("insert") || lexer.take("update") || lexer.take("delete")
-            || lexer.take("commit") || lexer.take("begin") || lexer.take("end") || lexer.take("rollback") {
+        lexer.skipBlanks()
+        guard lexer.index < lexer.text.count else { return nil }
+        // The first letter says which words can follow; SELECT, INSERT, UPDATE, DELETE, BEGIN,
+        // COMMIT, END and ROLLBACK are turned away without a word compared in full.
+        switch lexer.text[lexer.index] | 0x20 {
+        case UInt8(ascii: "s"):
+            return setCommand(&lexer, from: start)
+        case UInt8(ascii: "p"):
+            guard lexer.take("prepare") else { return nil }
+            return lexer.take("transaction") ? nil : .prepare
+        case UInt8(ascii: "e"):
+            return lexer.take("execute") ? .execute : nil
+        case UInt8(ascii: "d"):
+            if lexer.take("deallocate") {
+                _ = lexer.take("prepare")
+                if lexer.take("all") { return .deallocate(nil) }
+                return lexer.identifier().map { .deallocate($0) }
+            }
+            if lexer.take("discard") { return lexer.take("all") ? .discardAll : nil }
+            if lexer.take("declare") {
+                return lexer.contains("with", "hold", before: lexer.statementEnd()) ? .sessionState("cursors WITH HOLD") : nil
+            }
             return nil
-        }
-        if lexer.take("prepare") { return lexer.take("transaction") ? nil : .prepare }
-        if lexer.take("execute") { return .execute }
-        if lexer.take("deallocate") {
-            _ = lexer.take("prepare")
-            if lexer.take("all") { return .deallocate(nil) }
-            return lexer.identifier().map { .deallocate($0) }
-        }
-        if lexer.take("discard") { return lexer.take("all") ? .discardAll : nil }
-        if lexer.take("reset") {
+        case UInt8(ascii: "r"):
+            guard lexer.take("reset") else { return nil }
             if lexer.take("all") { return .reset(nil) }
             return .reset(lexer.settingName())
-        }
-        if lexer.take("listen") { return .sessionState("LISTEN") }
-        if lexer.take("declare") {
-            return lexer.contains("with", "hold", before: lexer.statementEnd()) ? .sessionState("cursors WITH HOLD") : nil
-        }
-        if lexer.take("create") {
+        case UInt8(ascii: "l"):
+            return lexer.take("listen") ? .sessionState("LISTEN") : nil
+        case UInt8(ascii: "c"):
+            guard lexer.take("create") else { return nil }
             _ = lexer.take("or") && lexer.take("replace")
             _ = lexer.take("global") || lexer.take("local")
             guard lexer.take("temp") || lexer.take("temporary") else { return nil }
             if lexer.take("view") || lexer.take("sequence") || lexer.take("recursive") { return .sessionState("temporary views and sequences") }
             guard lexer.take("table") else { return nil }
             return lexer.contains("commit", "drop", before: lexer.statementEnd()) ? nil : .sessionState("temporary tables without ON COMMIT DROP")
+        default:
+            return nil
         }
+    }
+
+    /// SET (a SELECT, SET LOCAL, SET TRANSACTION ... are nil).
+    private static func setCommand(_ lexer: inout SQLLexer, from start: Int) -> SessionCommand? {
         guard lexer.take("set") else { return nil }
         if lexer.take("local") || lexer.take("transaction") || lexer.take("constraints") { return nil }
         if lexer.take("session") {

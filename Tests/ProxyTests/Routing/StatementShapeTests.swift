@@ -56,6 +56,21 @@ final class StatementShapeTests: XCTestCase {
         XCTAssertNotEqual(shape("SELECT a_b FROM t").fingerprint, shape("SELECT a FROM t").fingerprint)
     }
 
+    /// A word hashes alike wherever it stands: mid-text, at the very end, in another case.
+    func testLongWordsShapeAlikeWhereverTheyStand() {
+        let word = "pgbench_accounts_with_a_Longer_Name"
+        for length in 1...word.count {
+            let name = String(word.prefix(length))
+            let atEnd = shape("SELECT * FROM \(name)")
+            XCTAssertEqual(atEnd.fingerprint, shape("select * from \(name.uppercased()) ").fingerprint, name)
+            XCTAssertEqual(atEnd.fingerprint, shape("SELECT * FROM \(name)     -- the name stands far from the end").fingerprint, name)
+            XCTAssertNotEqual(atEnd.fingerprint, shape("SELECT * FROM \(name)x").fingerprint, name)
+            XCTAssertNotEqual(atEnd.fingerprint, shape("SELECT * FROM \(name) x").fingerprint, name)
+        }
+        XCTAssertNotEqual(shape("SELECT abcdefgh FROM t").fingerprint, shape("SELECT abcdefg FROM t").fingerprint)
+        XCTAssertNotEqual(shape("SELECT abcdefghi FROM t").fingerprint, shape("SELECT abcdefgh i FROM t").fingerprint)
+    }
+
     func testUnterminatedInputDoesNotCrash() {
         for sql in ["SELECT 'abc", "SELECT $$abc", "SELECT /* open", "SELECT \"x", "SELECT E'\\", "$", "'", "1e", "$1$"] {
             _ = shape(sql)
