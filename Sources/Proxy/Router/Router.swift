@@ -100,17 +100,25 @@ final class Router {
         guard !chain.isEmpty || topology.isSharded else {
             // Without plugins only a role hint can send a statement elsewhere than the primary.
             guard !client.attached else { return .forward(backend: nil, info: nil) }
-            let shape = found.text.withBytes(raw) { StatementShape.scan($0) }
-            return choose(role: defaultRole(shape: shape, session: client.session), backendID: nil, topology: topology, info: nil)
+            return choose(role: defaultRole(shape: shape(of: found, raw), session: client.session), backendID: nil, topology: topology, info: nil)
         }
-        let (info, shape) = found.text.withBytes(raw) { text -> (StatementInfo, StatementShape) in
-            let shape = StatementShape.scan(text)
-            if let prepared = found.prepared, let known = prepared.info { return (known, shape) }
-            let info = cache.info(text: text, shape: shape)
+        let shape = shape(of: found, raw)
+        let info: StatementInfo
+        if let known = found.prepared?.info {
+            info = known
+        } else {
+            info = found.text.withBytes(raw) { cache.info(text: $0, shape: shape) }
             found.prepared?.info = info
-            return (info, shape)
         }
         return runChain(raw, found: found, info: info, shape: shape, client: client, topology: topology)
+    }
+
+    /// The statement's shape; a named statement's is scanned once, at its first Bind.
+    private func shape(of found: BatchReader.Found, _ raw: UnsafeRawBufferPointer) -> StatementShape {
+        if let known = found.prepared?.shape { return known }
+        let shape = found.text.withBytes(raw) { StatementShape.scan($0) }
+        found.prepared?.shape = shape
+        return shape
     }
 
     /// Without plugins: the session's or the comment's role hint, else the primary.

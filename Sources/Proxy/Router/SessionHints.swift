@@ -23,9 +23,11 @@ final class RoutingSession {
     }
 }
 
-/// A named statement's text as Parse gave it.
+/// A named statement's text as Parse gave it, and what routing learnt of it at its first route:
+/// later Binds of the statement reuse both.
 final class PreparedStatementText {
     let text: [UInt8]
+    var shape: StatementShape?
     var info: StatementInfo?
 
     init(text: [UInt8]) { self.text = text }

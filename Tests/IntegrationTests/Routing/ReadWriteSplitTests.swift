@@ -98,6 +98,14 @@ final class ReadWriteSplitTests: IntegrationTestCase {
         XCTAssertTrue(client.prepare("rw_write", "INSERT INTO rw_t VALUES ($1, inet_server_port()) RETURNING port").ok)
         XCTAssertEqual(client.execPrepared("rw_write", ["4"]).firstValue, primary)
         XCTAssertTrue(client.exec("COMMIT").ok)
+        // Outside transactions a named statement goes where its text says at every Bind: its
+        // shape (with a comment's hint) is read at the first and kept for the rest.
+        XCTAssertTrue(client.prepare("rw_hinted", "/* pgproxy: role=primary */ SELECT pg_is_in_recovery(), $1::int").ok)
+        XCTAssertTrue(client.prepare("rw_plain", "SELECT pg_is_in_recovery(), $1::int").ok)
+        for round in 1...3 {
+            XCTAssertEqual(client.execPrepared("rw_hinted", [String(round)]).firstValue, "f", "round \(round)")
+            XCTAssertEqual(client.execPrepared("rw_plain", [String(round)]).firstValue, "t", "round \(round)")
+        }
         // A statement that does not parse goes to the primary, whose error the client gets.
         XCTAssertEqual(client.exec("SELEC 1").sqlState, "42601")
         XCTAssertTrue(client.exec("SELECT 1").ok)
