@@ -2,10 +2,9 @@
 /// least recently used eighth is dropped at once.
 ///
 /// An open-addressing table keyed by the shape's fingerprint, which is already a hash: a hit is
-/// a few compares, where a `Dictionary` would run SipHash over the key first (about 250
-/// instructions of the 2,400 a routed statement cost). The table is rebuilt when it grows and
-/// after an eviction, both rare; entries are never removed one by one, so probing needs no
-/// tombstones.
+/// a few compares, where a `Dictionary` runs SipHash over the key first (measured: about 250
+/// instructions per lookup). The table is rebuilt when it grows and after an eviction, both
+/// rare; entries are never removed one by one, so probing needs no tombstones.
 final class RoutingCache {
     let limit: Int
     private(set) var count = 0

@@ -128,7 +128,8 @@ enum SessionCommand: Equatable {
         }
     }
 
-    /// SET (a SELECT, SET LOCAL, SET TRANSACTION ... are nil).
+    /// A SET of a session setting; nil for the rest that starts with an s (SELECT, SET LOCAL,
+    /// SET TRANSACTION ...).
     private static func setCommand(_ lexer: inout SQLLexer, from start: Int) -> SessionCommand? {
         guard lexer.take("set") else { return nil }
         if lexer.take("local") || lexer.take("transaction") || lexer.take("constraints") { return nil }
