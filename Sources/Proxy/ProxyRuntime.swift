@@ -27,6 +27,8 @@ final class ProxyRuntime: @unchecked Sendable {
     var routers: [Router] = []
     /// One per loop, like `routers`; each used on its loop only.
     var statementRegistries: [StatementRegistry] = []
+    /// One per loop, like `routers`: its clients' login deadlines.
+    var loginDeadlines: [LoginDeadlines] = []
     private let clientsPerUser = Mutex<[String: Int]>([:])
     let plainVerifiers = Mutex<[String: SCRAMVerifier]>([:])
     /// auth_query's cache, running and queued lookups.
@@ -102,6 +104,11 @@ final class ProxyRuntime: @unchecked Sendable {
     /// The named statements of `loop`'s clients and servers.
     func statementRegistry(for loop: any EventLoop) -> StatementRegistry {
         statementRegistries[loopIndex(loop, of: statementRegistries.count)]
+    }
+
+    /// The login deadlines of `loop`'s clients.
+    func loginDeadlines(for loop: any EventLoop) -> LoginDeadlines {
+        loginDeadlines[loopIndex(loop, of: loginDeadlines.count)]
     }
 
     private func loopIndex(_ loop: any EventLoop, of count: Int) -> Int {

@@ -53,6 +53,7 @@ public final class ProxyServer: @unchecked Sendable {
         runtime.plugins = try PluginChain.load(config, logger: logger)
         runtime.routers = runtime.loops.map { _ in Router(chain: runtime.plugins, cacheLimit: config.general.queryCacheLimit) }
         runtime.statementRegistries = runtime.loops.map { _ in StatementRegistry(limit: config.general.preparedStatementsLimit) }
+        runtime.loginDeadlines = runtime.loops.map { LoginDeadlines(loop: $0) }
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)

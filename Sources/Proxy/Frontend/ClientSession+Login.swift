@@ -122,6 +122,20 @@ extension ClientSession {
         return startupBuffer.slice()
     }
 
+    /// The login is over (done or not): `client_login_timeout` stops watching.
+    func stopLoginClock() {
+        guard let (deadlines, slot) = loginWatch else { return }
+        loginWatch = nil
+        deadlines.remove(slot)
+    }
+
+    /// Called by `LoginDeadlines` when the client's `client_login_timeout` passed.
+    func loginTimedOut() {
+        loginWatch = nil
+        guard phase != .ready, phase != .closed else { return }
+        refuse(ErrorFields(.fatal, SQLState.protocolViolation, "client did not finish logging in within client_login_timeout"))
+    }
+
     func loginEnded() {
         guard countedAsLoggingIn else { return }
         countedAsLoggingIn = false
@@ -198,7 +212,7 @@ extension ClientSession {
     }
 
     func openAdminConsole(context: ChannelHandlerContext, authenticationOk: ByteBuffer) {
-        loginTimer?.cancel()
+        stopLoginClock()
         (processID, secretKey) = runtime.cancelRegistry.register(self, loop: context.eventLoop)
         var status = ByteBuffer()
         for (name, value) in [
@@ -224,7 +238,7 @@ extension ClientSession {
     /// only while the pool has learned none).
     func completeLogin(serverDefaults: [String: String], authenticationOk: ByteBuffer? = nil) {
         guard let context, let identity else { return }
-        loginTimer?.cancel()
+        stopLoginClock()
         let reply: LoginReplies.Reply
         if let partition, let learned = partition.pool.serverParameters {
             reply = partition.loginReplies.reply(startup: identity.parameters, serverDefaults: learned)

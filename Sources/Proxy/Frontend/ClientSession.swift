@@ -18,7 +18,8 @@ final class ClientSession: ChannelInboundHandler {
     var login: ClientLogin
     var startupBuffer = ByteBuffer()
     var framer = MessageFramer(maximumLength: 65_536)
-    var loginTimer: Scheduled<Void>?
+    /// Where `client_login_timeout` watches this client while it logs in.
+    var loginWatch: (deadlines: LoginDeadlines, slot: Int)?
     /// The TLS handler while the login still needs it (for the client's certificate).
     var tlsHandler: NIOSSLServerHandler?
 
@@ -129,11 +130,8 @@ final class ClientSession: ChannelInboundHandler {
         }
         let timeout = config.general.clientLoginTimeout
         if timeout > 0 {
-            loginTimer = context.eventLoop.scheduleTask(in: .milliseconds(timeout)) { [self] in
-                if phase != .ready, phase != .closed {
-                    refuse(ErrorFields(.fatal, SQLState.protocolViolation, "client did not finish logging in within client_login_timeout"))
-                }
-            }
+            let deadlines = runtime.loginDeadlines(for: context.eventLoop)
+            loginWatch = (deadlines, deadlines.add(self, timeout: timeout))
         }
         context.fireChannelActive()
     }
@@ -508,7 +506,7 @@ final class ClientSession: ChannelInboundHandler {
             admin.stop()
         }
         _ = out.stop()  // unflushed bytes are dropped, as the channel's close would drop them
-        loginTimer?.cancel()
+        stopLoginClock()
         idleTimer?.cancel()
         shardCopy = nil
         if let fanout {

@@ -103,7 +103,11 @@ final class HostileInputTests: IntegrationTestCase {
     }
 
     func testUnfinishedLoginIsClosedByClientLoginTimeout() async throws {
-        try await withProxy("client_login_timeout = \"1s\"") { proxy in
+        try await withProxy("client_login_timeout = \"1s\"", sections: ProxyFixture.adminSection) { proxy in
+            // Clients that finished logging in (a pooled one and the admin console) are not cut
+            // off when their login deadline passes.
+            let finished = try PQConnection(proxy.conninfo(user: "trust_user"))
+            let admin = try proxy.admin()
             let start = Date()
             let cases: [(name: String, bytes: [UInt8], answered: [UInt8])] = [
                 ("nothing sent", [], []),
@@ -119,6 +123,9 @@ final class HostileInputTests: IntegrationTestCase {
                 XCTAssertNil(Self.check(connection.receive(timeout: 5), refusedWith: ["08P01"], after: item.answered, item.name))
                 XCTAssertGreaterThan(Date().timeIntervalSince(start), 0.9, "\(item.name): closed before client_login_timeout")
             }
+            try await Task.sleep(nanoseconds: 600_000_000)  // past the sweep that follows the deadline
+            XCTAssertEqual(finished.exec("SELECT 1").firstValue, "1", finished.lastError)
+            XCTAssertTrue(admin.exec("SHOW POOLS").ok, admin.lastError)
         }
     }
 
