@@ -375,10 +375,19 @@ struct ClientLogin {
 
     private mutating func succeed(_ identity: Identity, reply: ByteBuffer) -> Action {
         state = .done
+        // The usual login (trust, cleartext, MD5) has nothing before AuthenticationOk: the
+        // shared message, not a buffer made and filled for each connection.
+        if reply.readableBytes == 0 { return .authenticated(identity, reply: Self.authenticationOk) }
         var reply = reply
         reply.writeAuthenticationRequest(code: 0)
         return .authenticated(identity, reply: reply)
     }
+
+    private static let authenticationOk: ByteBuffer = {
+        var message = ByteBuffer()
+        message.writeAuthenticationRequest(code: 0)
+        return message
+    }()
 
     private mutating func wrongPassword(_ identity: Identity) -> Action {
         state = .done
