@@ -45,7 +45,7 @@ enum SessionCommand: Equatable {
                 lexer.skipStatement()
                 lexer.skipBlanks()
             }
-        } else if isCandidate(text[lexer.index]), let command = command(&lexer, from: lexer.index) {
+        } else if let command = command(&lexer, from: lexer.index) {
             found.append(command)
         }
         if functions.advisoryLock { found.append(.sessionState("session-level advisory locks (use pg_advisory_xact_lock)")) }
@@ -71,17 +71,6 @@ enum SessionCommand: Equatable {
         guard var sql else { return false }
         return sql.withUTF8 { bytes in
             scan(UnsafeRawBufferPointer(bytes)).contains { $0 == .discardAll || $0 == .deallocate(nil) }
-        }
-    }
-
-    /// P(repare), E(xecute), D(eallocate, iscard, eclare), S(et), R(eset), L(isten), C(reate).
-    @inline(__always)
-    private static func isCandidate(_ byte: UInt8) -> Bool {
-        switch byte | 0x20 {
-        case UInt8(ascii: "p"), UInt8(ascii: "e"), UInt8(ascii: "d"), UInt8(ascii: "s"), UInt8(ascii: "r"),
-             UInt8(ascii: "l"), UInt8(ascii: "c"):
-            return true
-        default: return false
         }
     }
 
