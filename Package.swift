@@ -30,6 +30,8 @@ let package = Package(
     ],
     targets: [
         .target(name: "PluginABI", path: "Sources/PluginABI"),
+        // accept4 and eventfd for pgproxy's own event loop (Transport/EpollLoop).
+        .target(name: "CSockets", path: "Sources/CSockets"),
         // libpg_query (Debian libpg-query-dev) behind a small C summary of a statement.
         .target(
             name: "SQLAnalysis",
@@ -46,6 +48,7 @@ let package = Package(
             dependencies: [
                 "PluginABI",
                 "SQLAnalysis",
+                "CSockets",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

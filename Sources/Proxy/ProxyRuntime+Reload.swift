@@ -23,6 +23,13 @@ extension ProxyRuntime {
             logger.error("reload refused, the running configuration is unchanged:\n\(errors)")
             return .refused(errors)
         }
+        if runsOwnLoops, new.tls != nil {
+            let errors = ConfigErrors(errors: [ConfigError(file: new.configPath, line: nil, key: "tls",
+                reason: "pgproxy started without TLS, on its own event loops (io_engine): turning TLS on takes a restart")])
+            reloads.withLock { $0.record(success: false) }
+            logger.error("reload refused, the running configuration is unchanged:\n\(errors)")
+            return .refused(errors)
+        }
         let tls: TLSContexts?
         do {
             // Re-read even when the paths are the same: a renewed certificate replaces the file.

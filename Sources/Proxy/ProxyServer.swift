@@ -9,6 +9,10 @@ public final class ProxyServer: @unchecked Sendable {
     private let ownsGroup: Bool
     let runtime: ProxyRuntime
     private var listener: (any Channel)?
+    /// The listener when connections run on pgproxy's own loops (`io_engine`).
+    private var ownListener: EpollListener?
+    /// pgproxy's own event loops, when connections run on them.
+    private let ownLoops: [EpollLoop]
     private var metricsServer: MetricsHTTPServer?
     private var autoreload: RepeatedTask?
     private var statsTask: RepeatedTask?
@@ -19,19 +23,39 @@ public final class ProxyServer: @unchecked Sendable {
     private let drainNow = Atomic<Bool>(false)
     private let stopped = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
-    /// `group` defaults to one of `config.general.workers` threads, owned by the server.
-    public init(config: ProxyConfig, group: MultiThreadedEventLoopGroup? = nil, logger: Logger) {
+    /// Connections run on `config.general.workers` event loops: pgproxy's own (`EpollLoop`) or,
+    /// with TLS or `io_engine = "nio"`, SwiftNIO's (`group`, by default made and owned here).
+    public init(config: ProxyConfig, group: MultiThreadedEventLoopGroup? = nil, logger: Logger) throws {
         self.logger = logger
-        if let group {
+        let ownLoops = group == nil && Self.runsOwnLoops(config)
+        if ownLoops {
+            // SwiftNIO still serves /metrics and pgproxy's helper connections (health checks,
+            // cancel requests), on its shared loops.
+            self.ownLoops = try (0..<max(config.general.workers, 1)).map { try EpollLoop(name: "pgproxy-\($0)") }
+            self.group = MultiThreadedEventLoopGroup.singleton
+            self.ownsGroup = false
+        } else if let group {
+            self.ownLoops = []
             self.group = group
             self.ownsGroup = false
         } else {
+            self.ownLoops = []
             self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(config.general.workers, 1))
             self.ownsGroup = true
         }
-        var loops: [any EventLoop] = []
-        for loop in self.group.makeIterator() { loops.append(loop) }
+        var loops: [any EventLoop] = ownLoops ? self.ownLoops : []
+        if !ownLoops { for loop in self.group.makeIterator() { loops.append(loop) } }
         self.runtime = ProxyRuntime(config: config, loops: loops, logger: logger)
+        runtime.runsOwnLoops = ownLoops
+    }
+
+    /// pgproxy's own loops serve plain TCP only: with `[tls]` (or `io_engine = "nio"`) SwiftNIO's.
+    static func runsOwnLoops(_ config: ProxyConfig) -> Bool {
+        switch config.general.ioEngine {
+        case .epoll: return true
+        case .nio: return false
+        case .auto: return config.tls == nil
+        }
     }
 
     /// The configuration in force (it changes with each successful reload).
@@ -54,22 +78,17 @@ public final class ProxyServer: @unchecked Sendable {
         runtime.routers = runtime.loops.map { _ in Router(chain: runtime.plugins, cacheLimit: config.general.queryCacheLimit) }
         runtime.statementRegistries = runtime.loops.map { _ in StatementRegistry(limit: config.general.preparedStatementsLimit) }
         runtime.loginDeadlines = runtime.loops.map { LoginDeadlines(loop: $0) }
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            // Accepted sockets inherit SO_KEEPALIVE and TCP_NODELAY (which ServerBootstrap sets on
-            // the listening socket) on Linux: no per-connection setsockopt, and no child options,
-            // whose application costs a chain of futures for every accepted client.
-            .serverChannelOption(.socketOption(.so_keepalive), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ClientSession(runtime: runtime, config: runtime.config))
-                }
+        let port: Int
+        if !ownLoops.isEmpty {
+            let listener = try EpollListener(host: config.general.host, port: config.general.port, loops: ownLoops, logger: logger) { descriptor, address, loop in
+                ClientSession(runtime: runtime, config: runtime.config).start(on: RawSocket(descriptor: descriptor, loop: loop), from: address)
             }
-        let channel = try await bootstrap.bind(host: config.general.host, port: config.general.port).get()
-        listener = channel
-        let port = channel.localAddress?.port ?? config.general.port
-        logger.info("pgproxy \(ProxyVersion.string) listening on \(config.general.host):\(port) (\(config.general.workers) workers, \(config.general.poolMode.rawValue) pooling)")
+            ownListener = listener
+            port = listener.port
+        } else {
+            port = try await bindNIOListener(config)
+        }
+        logger.info("pgproxy \(ProxyVersion.string) listening on \(config.general.host):\(port) (\(config.general.workers) workers\(ownLoops.isEmpty ? " on SwiftNIO" : ""), \(config.general.poolMode.rawValue) pooling)")
         if let prometheus = config.prometheus { try await startMetrics(prometheus) }
         statsTask = runtime.startStatsPeriods()
         let checker = HealthChecker(runtime: runtime)
@@ -84,7 +103,27 @@ public final class ProxyServer: @unchecked Sendable {
         return port
     }
 
-    public var port: Int? { listener?.localAddress?.port }
+    /// Listens through SwiftNIO (TLS, or `io_engine = "nio"`); returns the port.
+    private func bindNIOListener(_ config: ProxyConfig) async throws -> Int {
+        let runtime = self.runtime
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            // Accepted sockets inherit SO_KEEPALIVE and TCP_NODELAY (which ServerBootstrap sets on
+            // the listening socket) on Linux: no per-connection setsockopt, and no child options,
+            // whose application costs a chain of futures for every accepted client.
+            .serverChannelOption(.socketOption(.so_keepalive), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ClientSession(runtime: runtime, config: runtime.config))
+                }
+            }
+        let channel = try await bootstrap.bind(host: config.general.host, port: config.general.port).get()
+        listener = channel
+        return channel.localAddress?.port ?? config.general.port
+    }
+
+    public var port: Int? { ownListener?.port ?? listener?.localAddress?.port }
 
     /// The port /metrics listens on, when `[prometheus]` is configured.
     public private(set) var metricsPort: Int?
@@ -145,6 +184,7 @@ public final class ProxyServer: @unchecked Sendable {
             return
         }
         try? await listener?.close()
+        ownListener?.close()
         autoreload?.cancel()
         statsTask?.cancel()
         healthChecker?.stop()
@@ -170,6 +210,7 @@ public final class ProxyServer: @unchecked Sendable {
         await metricsServer?.stop()
         try? await Task.sleep(nanoseconds: 100_000_000)
         if ownsGroup { try? await group.shutdownGracefully() }
+        for loop in ownLoops { try? await loop.shutdownGracefully() }
         logger.info("pgproxy stopped")
         let waiters = stopped.withLock { state in
             state.done = true

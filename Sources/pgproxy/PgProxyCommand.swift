@@ -40,7 +40,13 @@ struct PgProxyCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "pgproxy")
-        let server = ProxyServer(config: loaded, logger: logger)
+        let server: ProxyServer
+        do {
+            server = try ProxyServer(config: loaded, logger: logger)
+        } catch {
+            logger.critical("could not start the event loops: \(error)")
+            throw ExitCode(1)
+        }
         do {
             try await server.start()
         } catch {

@@ -39,7 +39,9 @@ final class ServerConnection: ChannelInboundHandler {
     let generation: Int
     unowned(unsafe) let partition: PoolPartition
     private(set) var state: State = .connecting
-    private var context: ChannelHandlerContext?
+    var context: ChannelHandlerContext?
+    /// The connection's socket on pgproxy's own event loop (instead of `context`; see EpollLoop).
+    var raw: RawSocket?
     private var onLogin: ((ServerConnection, (any Error)?) -> Void)?
 
     /// Values the server reported with ParameterStatus.
@@ -83,9 +85,9 @@ final class ServerConnection: ChannelInboundHandler {
     private var heldHeader: ByteBuffer?
     private var loginDeadline: Scheduled<Void>?
     /// The server's socket, written directly once the login is over (plain connections).
-    private var out = DirectWrites()
+    var out = DirectWrites()
     /// The connection is encrypted (`server_tls`).
-    private(set) var usesTLS = false
+    var usesTLS = false
 
     init(
         id: Int, address: BackendAddress, partition: PoolPartition, lifetime: TimeAmount?, generation: Int,
@@ -114,15 +116,15 @@ final class ServerConnection: ChannelInboundHandler {
     /// Starts the login, first asking for TLS when `server_tls` is on; gives up when the server
     /// is not ready within `timeout` (a server or middlebox that accepts and then says nothing).
     func beginLogin(credentials: ServerCredentials, tls: TLSContexts?, timeout: TimeAmount) {
-        guard let context else { return }
+        guard context != nil || raw != nil else { return }
         // A strong capture, not `[weak self]`: a weak reference would give the connection a side
         // table and make every retain and release of it on the data path take the slow path. The
         // task is cancelled when the login ends either way.
-        loginDeadline = context.eventLoop.scheduleTask(in: timeout) { [self] in
+        loginDeadline = partition.eventLoop.scheduleTask(in: timeout) { [self] in
             guard loginDeadline != nil else { return }
             failLogin(ServerLogin.Failure.auth("the server did not finish the login within server_connect_timeout"))
         }
-        if let tls, tls.serverSide != nil {
+        if let tls, tls.serverSide != nil, let context {
             state = .negotiatingTLS(credentials, tls)
             context.writeAndFlush(wrapOutboundOut(ServerTLSRequest.packet(allocator: context.channel.allocator)), promise: nil)
             return
@@ -130,10 +132,11 @@ final class ServerConnection: ChannelInboundHandler {
         sendStartup(credentials)
     }
 
-    private func sendStartup(_ credentials: ServerCredentials) {
+    func sendStartup(_ credentials: ServerCredentials) {
         let login = ServerLogin(credentials: credentials)
         state = .loggingIn(login, MessageFramer())
-        context?.writeAndFlush(wrapOutboundOut(login.startupMessage()), promise: nil)
+        write(login.startupMessage())
+        flush()
     }
 
     private func loginRead(_ buffer: ByteBuffer, login: inout ServerLogin, framer: inout MessageFramer) {
@@ -147,11 +150,12 @@ final class ServerConnection: ChannelInboundHandler {
                 switch try login.receive(id: id, body: body) {
                 case .wait: continue
                 case .send(let reply):
-                    context?.writeAndFlush(wrapOutboundOut(reply), promise: nil)
+                    write(reply)
+                    flush()
                 case .ready:
                     loginDeadline?.cancel()
                     loginDeadline = nil
-                    if !usesTLS, let context, let descriptor = SocketDescriptor.of(context.channel) {
+                    if !usesTLS, raw == nil, let context, let descriptor = SocketDescriptor.of(context.channel) {
                         // The server answered everything sent so far: the channel holds nothing.
                         out.start(descriptor: descriptor, channelOwes: false)
                     }
@@ -169,7 +173,7 @@ final class ServerConnection: ChannelInboundHandler {
         }
     }
 
-    private func failLogin(_ error: any Error) {
+    func failLogin(_ error: any Error) {
         loginDeadline?.cancel()
         loginDeadline = nil
         let callback = onLogin
@@ -216,20 +220,25 @@ final class ServerConnection: ChannelInboundHandler {
             context?.flush()
             return
         }
-        if let left = out.flush(), let context {
+        if let left = out.flush() {
             // What the socket did not take goes through the channel, and later writes after it.
-            DirectWrites.handOff(left, to: context) { [self] written in out.channelWrote(succeeded: written) }
+            if let raw {
+                raw.queue(left) { [self] written in out.channelWrote(succeeded: written) }
+            } else if let context {
+                DirectWrites.handOff(left, to: context) { [self] written in out.channelWrote(succeeded: written) }
+            }
         }
     }
 
     /// Runs one statement of pgproxy's own; its results never reach a client.
     func runInternal(_ sql: String, completion: @escaping (ErrorFields?) -> Void) {
-        guard let context, !isClosed else {
+        guard context != nil || raw != nil, !isClosed else {
             completion(ErrorFields(.error, SQLState.connectionFailure, "server connection closed"))
             return
         }
         state = .internalQuery(sql: sql, error: nil, completion: completion)
-        var buffer = context.channel.allocator.buffer(capacity: sql.utf8.count + 6)
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(sql.utf8.count + 6)
         buffer.writeQuery(sql)
         write(buffer)
         flush()
@@ -314,6 +323,13 @@ final class ServerConnection: ChannelInboundHandler {
     /// Sends a Terminate and closes; the partition is told through channelInactive.
     func close() {
         let unflushed = out.stop()
+        if let raw, !isClosed {
+            state = .closed
+            var buffer = ByteBuffer()
+            buffer.writeTerminate()
+            raw.close(after: unflushed + [buffer])
+            return
+        }
         guard let context, !isClosed else {
             state = .closed
             return
@@ -329,21 +345,16 @@ final class ServerConnection: ChannelInboundHandler {
     func setReadsPaused(_ paused: Bool) {
         guard paused != readsPaused else { return }
         readsPaused = paused
-        context?.setReading(!paused)
+        if let raw { raw.setReading(!paused) } else { context?.setReading(!paused) }
     }
 
-    // MARK: channel events
+    // MARK: reading
 
-    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    var localAddress: SocketAddress? { raw?.localAddress ?? context?.channel.localAddress }
 
-    var localAddress: SocketAddress? { context?.channel.localAddress }
-
-    func channelActive(context: ChannelHandlerContext) {
-        context.fireChannelActive()
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let buffer = unwrapInboundIn(data)
+    /// Bytes from the server (through SwiftNIO or a `RawSocket`).
+    @inline(__always)
+    func received(_ buffer: ByteBuffer) {
         // `client` is set exactly while attached: test it first and skip copying `state`.
         if let client {
             if let captureChange {
@@ -360,19 +371,11 @@ final class ServerConnection: ChannelInboundHandler {
         case .loggingIn(var login, var framer):
             state = .connecting  // placeholder while the values are borrowed
             loginRead(buffer, login: &login, framer: &framer)
-        case .negotiatingTLS(let credentials, let tls):
-            switch ServerTLSRequest.accept(buffer, tls: tls, host: address.host, pipeline: context.pipeline.syncOperations) {
-            case .failed(let failure): failLogin(failure)
-            case .encrypted:
-                usesTLS = true
-                sendStartup(credentials)
-            case .plain: sendStartup(credentials)
-            }
         case .internalQuery, .draining, .idle:
             consumeWithoutClient(buffer)
         case .fanout(let leg):
             consumeForLeg(buffer, leg)
-        case .connecting, .closed:
+        case .connecting, .closed, .negotiatingTLS:
             break
         }
     }
@@ -538,21 +541,17 @@ final class ServerConnection: ChannelInboundHandler {
         }
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
-        client?.flushToClient()
-    }
-
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        isWritable = context.channel.isWritable
+    func writabilityChanged(_ writable: Bool) {
+        isWritable = writable
         client?.setReadsPaused(!isWritable)
         if case .fanout(let leg) = state { leg.serverWritabilityChanged() }
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    /// The connection is closed (by either side): tell whoever used it, and the partition.
+    func connectionClosed() {
         _ = out.stop()
         let previous = state
         state = .closed
-        self.context = nil
         switch previous {
         case .connecting, .loggingIn, .negotiatingTLS:
             failLogin(ServerLogin.Failure.auth("the server closed the connection during login"))
@@ -568,17 +567,5 @@ final class ServerConnection: ChannelInboundHandler {
         }
         statements?.closed()
         partition.serverClosed(self)
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        partition.logger.debug("server \(address) connection error: \(error)")
-        _ = out.stop()
-        switch state {
-        case .connecting, .loggingIn, .negotiatingTLS:
-            // A failed TLS handshake, say: the reason beats "closed during login".
-            failLogin(error is NIOSSLError || error is BoringSSLError ? ServerLogin.Failure.tls("\(error)") : error)
-        default:
-            context.close(promise: nil)
-        }
     }
 }

@@ -43,7 +43,7 @@ final class ServerQuery: ChannelInboundHandler {
         let deadline = loop.scheduleTask(in: timeout) {
             promise.fail(Failure("no answer within \(timeout.nanoseconds / 1_000_000)ms"))
         }
-        ClientBootstrap(group: loop)
+        ClientBootstrap.on(loop)
             .connectTimeout(timeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(query) }
@@ -160,5 +160,14 @@ final class ServerQuery: ChannelInboundHandler {
             values.append(length < 0 ? nil : body.readString(length: Int(length)))
         }
         return values
+    }
+}
+
+extension ClientBootstrap {
+    /// A bootstrap for a helper connection started from `loop`: on `loop` itself, or on SwiftNIO's
+    /// shared loops when `loop` is one of pgproxy's own (they run no SwiftNIO channels). Its
+    /// futures may then complete there; promises made on `loop` bring the results back.
+    static func on(_ loop: any EventLoop) -> ClientBootstrap {
+        loop is EpollLoop ? ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton) : ClientBootstrap(group: loop)
     }
 }

@@ -1,7 +1,7 @@
 extension ConfigLoader {
     /// Keys of `[general]` that this version reads.
     static let generalKeys = [
-        "host", "port", "workers", "pool_mode", "default_pool_size", "min_pool_size",
+        "host", "port", "workers", "io_engine", "pool_mode", "default_pool_size", "min_pool_size",
         "max_client_connections", "auth_type", "server_idle_timeout", "server_lifetime",
         "query_wait_timeout", "server_connect_timeout", "client_login_timeout", "shutdown_timeout",
         "client_idle_timeout", "max_packet_size", "hba_file", "auth_user", "auth_query", "auth_query_cache_ttl",
@@ -26,6 +26,7 @@ extension ConfigLoader {
         // 0 asks the kernel for a free port, which tests use to run side by side.
         if let value = reader.int("port", atLeast: 0, atMost: 65535) { general.port = value }
         if let value = reader.int("workers", atLeast: 1, atMost: 256) { general.workers = value }
+        if let value = reader.choice("io_engine", IOEngine.self) { general.ioEngine = value }
         if let value = reader.choice("pool_mode", PoolMode.self) { general.poolMode = value }
         if let value = reader.int("default_pool_size", atLeast: 1) { general.defaultPoolSize = value }
         if let value = reader.int("min_pool_size", atLeast: 0) { general.minPoolSize = value }

@@ -121,6 +121,10 @@ public enum ConfigLoader {
             usersPath: usersPath
         )
         config.hostRules = hostRules
+        if config.general.ioEngine == .epoll, tls != nil {
+            log.add(file: configPath, line: configSource.line(section: "general", key: "io_engine"), key: "general.io_engine",
+                    reason: "io_engine = \"epoll\" cannot serve TLS ([tls] is configured): use \"auto\" or \"nio\"")
+        }
         config.shardedTables = sharding.sharded
         config.omnishardedTables = sharding.omnisharded
         checkShardedDatabases(config, file: configPath, usersFile: usersPath, source: configSource, log: log)

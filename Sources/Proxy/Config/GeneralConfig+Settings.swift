@@ -5,7 +5,8 @@ extension GeneralConfig {
         let general = self
         return [
             ("host", general.host, false), ("port", String(general.port), false),
-            ("workers", String(general.workers), false), ("pool_mode", general.poolMode.rawValue, true),
+            ("workers", String(general.workers), false), ("io_engine", general.ioEngine.rawValue, false),
+            ("pool_mode", general.poolMode.rawValue, true),
             ("default_pool_size", String(general.defaultPoolSize), true), ("min_pool_size", String(general.minPoolSize), true),
             ("max_client_connections", String(general.maxClientConnections), true), ("auth_type", general.authType.rawValue, true),
             ("server_idle_timeout", String(general.serverIdleTimeout), true), ("server_lifetime", String(general.serverLifetime), true),

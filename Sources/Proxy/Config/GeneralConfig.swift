@@ -11,6 +11,8 @@ public struct GeneralConfig: Sendable, Equatable {
     public var port: Int = 6432
     /// Event-loop threads (`workers`); defaults to the number of cores, kept within 1...256.
     public var workers: Int = GeneralConfig.coreCount()
+    /// The event loops connections run on (`io_engine`): see `IOEngine`.
+    public var ioEngine: IOEngine = .auto
     /// Pool mode of every pool that neither its database nor its user overrides (`pool_mode`).
     public var poolMode: PoolMode = .transaction
     /// Server connections per (user, database) pool unless overridden (`default_pool_size`).

@@ -5,3 +5,13 @@ public enum PoolMode: String, Sendable, CaseIterable {
     /// The server connection is lent for one transaction, then goes back to the pool.
     case transaction
 }
+
+/// Which event loops carry client and server connections (`io_engine`).
+public enum IOEngine: String, Sendable, CaseIterable {
+    /// pgproxy's own epoll loops, unless `[tls]` is configured at start: then SwiftNIO's.
+    case auto
+    /// pgproxy's own epoll loops (no TLS).
+    case epoll
+    /// SwiftNIO's loops and channels (everything, TLS included).
+    case nio
+}

@@ -112,7 +112,7 @@ enum SystemRandomBytes {
 enum CancelSender {
     static func send(processID: Int32, secretKey: Int32, to address: BackendAddress, tls: TLSContexts?, on loop: any EventLoop, logger: Logger) {
         let tls = tls?.serverSide == nil ? nil : tls
-        ClientBootstrap(group: loop)
+        ClientBootstrap.on(loop)
             .connectTimeout(.seconds(5))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

@@ -46,38 +46,41 @@ extension ClientSession {
     }
 
     func perform(_ action: ClientLogin.Action) {
-        guard let context else { return }
+        guard let loop = eventLoop, isConnected else { return }
         switch action {
         case .wait:
             break
         case .send(let reply):
-            context.writeAndFlush(wrapOutboundOut(reply), promise: nil)
+            writeToClient(reply)
             if !login.expectsStartupPacket {
                 phase = .authenticating
                 if let rest = takeStartupRemainder() { framer.append(rest) }
             }
         case .refuseLogging(let error, let reason):
-            logger.info("failed login from \(Self.describe(context.remoteAddress)): \(reason)")
+            logger.info("failed login from \(Self.describe(login.clientAddress)): \(reason)")
             refuse(error)
         case .refuse(let error):
             // The reason names the user and database; never a password.
             if error.sqlState == SQLState.invalidPassword || error.sqlState == SQLState.invalidAuthorization {
-                logger.info("failed login from \(Self.describe(context.remoteAddress)): \(error.message)")
+                logger.info("failed login from \(Self.describe(login.clientAddress)): \(error.message)")
             }
             refuse(error)
         case .startTLS:
+            guard let context else {
+                return refuse(ErrorFields(.fatal, SQLState.protocolViolation, "TLS is not available on this connection"))
+            }
             startTLS(context: context)
         case .lookUp(let user, let database):
             // Bytes a client sends before it is asked for a password are a protocol violation now.
             phase = .authenticating
-            runtime.lookUpSecret(user: user, database: database, on: context.eventLoop).whenComplete { [self] result in
+            runtime.lookUpSecret(user: user, database: database, on: loop).whenComplete { [self] result in
                 guard phase == .authenticating else { return }
                 perform(login.lookedUp(result))
             }
         case .cancel(let pid, let key):
             runtime.cancelRegistry.cancel(processID: pid, secretKey: key)
             phase = .closed
-            context.close(promise: nil)
+            closeConnection()
         case .authenticated(let identity, let reply):
             authenticated(identity, reply: reply)
         }
@@ -146,14 +149,14 @@ extension ClientSession {
     /// give it at once (one write instead of two), else first, on its own.
     func authenticated(_ identity: ClientLogin.Identity, reply: ByteBuffer) {
         loginEnded()
-        guard let context else { return }
+        guard let loop = eventLoop, isConnected else { return }
         self.identity = identity
         if let rest = takeStartupRemainder() { framer.append(rest) }
         if identity.isAdmin {
-            openAdminConsole(context: context, authenticationOk: reply)
+            openAdminConsole(on: loop, authenticationOk: reply)
             return
         }
-        guard let partition = admit(identity, context: context, authenticationOk: reply) else { return }
+        guard let partition = admit(identity, on: loop, authenticationOk: reply) else { return }
         if let defaults = partition.pool.serverParameters {
             completeLogin(serverDefaults: defaults, authenticationOk: reply)
             let early = framer.takeRemainder()
@@ -161,7 +164,7 @@ extension ClientSession {
             if let early { clientBytes(early) }
         } else {
             // The first client of a pool waits for a server login to learn what to tell clients.
-            context.write(wrapOutboundOut(reply), promise: nil)
+            writeLater(reply)
             phase = .awaitingServerForLogin
             requestServer()
         }
@@ -169,9 +172,9 @@ extension ClientSession {
 
     /// Takes an authenticated client into its pool: its partition, or nil when it is refused
     /// (after `authenticationOk`, as PostgreSQL refuses after authentication).
-    private func admit(_ identity: ClientLogin.Identity, context: ChannelHandlerContext, authenticationOk: ByteBuffer) -> PoolPartition? {
+    private func admit(_ identity: ClientLogin.Identity, on loop: any EventLoop, authenticationOk: ByteBuffer) -> PoolPartition? {
         func refuseAuthenticated(_ error: ErrorFields) -> PoolPartition? {
-            context.write(wrapOutboundOut(authenticationOk), promise: nil)
+            writeLater(authenticationOk)
             refuse(error)
             return nil
         }
@@ -185,7 +188,7 @@ extension ClientSession {
         }
         admitted = true
         let group = runtime.group(for: key, identity: identity)
-        let part = group.part(for: context.eventLoop)
+        let part = group.part(for: loop)
         groupPart = part
         if let keys = identity.scramKeys {
             // The latest login's keys: an auth_query user's password may have changed since the first.
@@ -196,37 +199,37 @@ extension ClientSession {
         self.partition = partition
         if mode == .transaction {
             let tracked = ClientStatements(
-                registry: runtime.statementRegistry(for: context.eventLoop), tracksSettings: config.general.trackSessionSettings)
+                registry: runtime.statementRegistry(for: loop), tracksSettings: config.general.trackSessionSettings)
             tracked.partition = partition
             tracked.session = self
             statements = tracked
         }
         if part.topology.hasSeveralHosts || !runtime.plugins.isEmpty {
             routing = ClientRouting(
-                router: runtime.router(for: context.eventLoop), chain: runtime.plugins,
+                router: runtime.router(for: loop), chain: runtime.plugins,
                 user: identity.user.name, database: identity.database.name)
         }
         partition.clients += 1  // and -= 1 in leave(), which runs once
-        (processID, secretKey) = runtime.cancelRegistry.register(self, loop: context.eventLoop)
+        (processID, secretKey) = runtime.cancelRegistry.register(self, loop: loop)
         return partition
     }
 
-    func openAdminConsole(context: ChannelHandlerContext, authenticationOk: ByteBuffer) {
+    func openAdminConsole(on loop: any EventLoop, authenticationOk: ByteBuffer) {
         stopLoginClock()
-        (processID, secretKey) = runtime.cancelRegistry.register(self, loop: context.eventLoop)
+        (processID, secretKey) = runtime.cancelRegistry.register(self, loop: loop)
         var status = ByteBuffer()
         for (name, value) in [
             ("server_version", ProxyVersion.string), ("server_encoding", "UTF8"), ("client_encoding", "UTF8"),
             ("DateStyle", "ISO, MDY"), ("integer_datetimes", "on"), ("standard_conforming_strings", "on"),
             ("TimeZone", "UTC"), ("application_name", ""),
         ] { status.writeParameterStatus(name, value) }
-        finishLogin(context: context, status: status, before: authenticationOk)
+        finishLogin(status: status, before: authenticationOk)
         phase = .admin
         let console = AdminConsole(
-            context: AdminContext(runtime: runtime, loop: context.eventLoop, processID: processID),
+            context: AdminContext(runtime: runtime, loop: loop, processID: processID),
             send: { [weak self] reply in
-                guard let self, let context = self.context else { return }
-                context.writeAndFlush(self.wrapOutboundOut(reply), promise: nil)
+                guard let self, self.isConnected else { return }
+                self.writeToClient(reply)
             },
             close: { [weak self] in self?.leave() })
         admin = console
@@ -237,7 +240,7 @@ extension ClientSession {
     /// Ends the login with the pool's learned server parameters as the defaults (`serverDefaults`
     /// only while the pool has learned none).
     func completeLogin(serverDefaults: [String: String], authenticationOk: ByteBuffer? = nil) {
-        guard let context, let identity else { return }
+        guard isConnected, let identity else { return }
         stopLoginClock()
         let reply: LoginReplies.Reply
         if let partition, let learned = partition.pool.serverParameters {
@@ -246,21 +249,23 @@ extension ClientSession {
             reply = LoginReplies.build(startup: identity.parameters, serverDefaults: serverDefaults)
         }
         parameters = reply.parameters
-        finishLogin(context: context, status: reply.status, before: authenticationOk)
-        // Plain connections write directly once they prove long-lived (see `directWritesAfter`).
-        if login.tls == nil { directWritesAfter = 2 }
+        finishLogin(status: reply.status, before: authenticationOk)
+        // Plain connections write directly once they prove long-lived (see `directWritesAfter`);
+        // on a RawSocket they always have.
+        if login.tls == nil, raw == nil { directWritesAfter = 2 }
         phase = .ready
         watchIdleness()
     }
 
     /// ParameterStatus for each setting, BackendKeyData and the first ReadyForQuery (after `first`).
-    func finishLogin(context: ChannelHandlerContext, status: ByteBuffer, before first: ByteBuffer? = nil) {
-        var buffer = context.channel.allocator.buffer(capacity: (first?.readableBytes ?? 0) + status.readableBytes + 19)
+    func finishLogin(status: ByteBuffer, before first: ByteBuffer? = nil) {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity((first?.readableBytes ?? 0) + status.readableBytes + 19)
         if let first { buffer.writeImmutableBuffer(first) }
         buffer.writeImmutableBuffer(status)
         buffer.writeBackendKeyData(processID: processID, secretKey: secretKey)
         buffer.writeReadyForQuery(.idle)
-        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        writeToClient(buffer)
         // The login buffers are not needed again: an idle client should cost as little as possible.
         startupBuffer = ByteBuffer()
     }

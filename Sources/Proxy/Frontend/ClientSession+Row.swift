@@ -8,7 +8,7 @@ extension ClientSession {
         let state = waiting ? "waiting" : "active"
         return ClientRow(
             processID: processID, user: identity.user.name, database: identity.database.name, state: state,
-            remoteAddress: channel?.remoteAddress, localAddress: channel?.localAddress,
+            remoteAddress: login.clientAddress, localAddress: raw?.localAddress ?? context?.channel.localAddress,
             connectedAt: connectedAt,
             requestAt: lastRequestAt,
             waitingSince: waiting ? waitingSince : nil,

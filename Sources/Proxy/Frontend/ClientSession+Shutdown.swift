@@ -25,7 +25,7 @@ extension ClientSession {
     /// Forwards a CancelRequest to the server running this client's statement, if any.
     /// A cross-shard statement is cancelled on every shard server running it.
     func forwardCancel() {
-        guard let loop = context?.eventLoop else { return }
+        guard let loop = eventLoop else { return }
         let running = fanout.map { $0.legs.compactMap(\.runningServer) } ?? server.map { [$0] } ?? []
         for server in running {
             guard let key = server.backendKey else { continue }

@@ -1,12 +1,26 @@
 import NIOCore
 
 /// Writes to the client: through its channel, or straight to its socket (`DirectWrites`) once a
-/// plain connection has proved long-lived.
+/// plain connection has proved long-lived, or from the start on a `RawSocket`.
 extension ClientSession {
     @inline(__always)
     func writeFromServer(_ buffer: ByteBuffer) {
         partition?.counters.bytesSent &+= UInt64(buffer.readableBytes)
         if out.isOn { out.append(buffer) } else { context?.write(wrapOutboundOut(buffer), promise: nil) }
+    }
+
+    /// Written now and flushed with the next write that flushes (login messages).
+    func writeLater(_ buffer: ByteBuffer) {
+        if out.isOn { out.append(buffer) } else { context?.write(wrapOutboundOut(buffer), promise: nil) }
+    }
+
+    /// The client is connected, through a channel or a raw socket.
+    var isConnected: Bool { context != nil || raw != nil }
+
+    /// Closes the client's connection (its channel or socket).
+    func closeConnection() {
+        context?.close(promise: nil)
+        raw?.close()
     }
 
     func writeToClient(_ buffer: ByteBuffer) {
@@ -38,7 +52,10 @@ extension ClientSession {
     /// What the socket did not take goes through the channel, and so does every later write till
     /// the channel has written it.
     private func handOff(_ buffers: [ByteBuffer]) {
-        guard let context else { return }
-        DirectWrites.handOff(buffers, to: context) { [self] written in out.channelWrote(succeeded: written) }
+        if let raw {
+            raw.queue(buffers) { [self] written in out.channelWrote(succeeded: written) }
+        } else if let context {
+            DirectWrites.handOff(buffers, to: context) { [self] written in out.channelWrote(succeeded: written) }
+        }
     }
 }

@@ -14,6 +14,10 @@ final class ClientSession: ChannelInboundHandler {
     let runtime: ProxyRuntime
     let config: ProxyConfig
     var context: ChannelHandlerContext?
+    /// The client's socket on pgproxy's own event loop (instead of `context`; see EpollLoop).
+    var raw: RawSocket?
+    /// The loop this client lives on, from the moment it connects.
+    private(set) var eventLoop: (any EventLoop)?
     var phase = Phase.startup
     var login: ClientLogin
     var startupBuffer = ByteBuffer()
@@ -106,22 +110,17 @@ final class ClientSession: ChannelInboundHandler {
 
     var logger: Logger { runtime.logger }
 
-    // MARK: channel events
-
-    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    // MARK: connection events
 
     /// Waits for its first server login, which tells pgproxy what to report to new clients.
     var awaitsLogin: Bool { phase == .awaitingServerForLogin }
 
-    /// The client's channel while connected.
-    var channel: (any Channel)? { context?.channel }
-
-    func channelActive(context: ChannelHandlerContext) {
+    /// The client connected (through SwiftNIO or on a `RawSocket`).
+    func connected(from address: SocketAddress?, on loop: any EventLoop) {
+        eventLoop = loop
         let loggingIn = runtime.clientsLoggingIn.add(1, ordering: .relaxed).newValue
         countedAsLoggingIn = true
-        // The address the channel cached when it was made: `context.remoteAddress` would ask the
-        // socket again (a getpeername and an address-to-text conversion per login).
-        login.clientAddress = context.channel.remoteAddress
+        login.clientAddress = address
         // Connections that never finish their login count against max_client_connections too,
         // or a flood of them could take every file descriptor.
         if loggingIn + runtime.clientCount.load(ordering: .relaxed) > config.general.maxClientConnections {
@@ -130,14 +129,13 @@ final class ClientSession: ChannelInboundHandler {
         }
         let timeout = config.general.clientLoginTimeout
         if timeout > 0 {
-            let deadlines = runtime.loginDeadlines(for: context.eventLoop)
+            let deadlines = runtime.loginDeadlines(for: loop)
             loginWatch = (deadlines, deadlines.add(self, timeout: timeout))
         }
-        context.fireChannelActive()
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let buffer = unwrapInboundIn(data)
+    @inline(__always)
+    func received(_ buffer: ByteBuffer) {
         switch phase {
         case .ready:
             if idleTimer != nil { lastActivity = .now() }
@@ -153,28 +151,19 @@ final class ClientSession: ChannelInboundHandler {
         }
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
+    @inline(__always)
+    func readComplete() {
         if wroteToServer {
             wroteToServer = false
             server?.flush()
         }
     }
 
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        isWritable = context.channel.isWritable
+    func writabilityChanged(_ writable: Bool) {
+        isWritable = writable
         server?.setReadsPaused(!isWritable)
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
-        leave()  // stops direct writes too
-        self.context = nil
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        logger.debug("client connection error: \(error)")
-        _ = out.stop()
-        context.close(promise: nil)
-    }
 
     // MARK: the data path
 
@@ -472,9 +461,15 @@ final class ClientSession: ChannelInboundHandler {
 
     private func updateReading() {
         let stop = pausedForServer || pausedForBackpressure
-        guard stop != readingStopped, let context else { return }
+        guard stop != readingStopped else { return }
+        if let raw {
+            raw.setReading(!stop)
+        } else if let context {
+            context.setReading(!stop)
+        } else {
+            return
+        }
         readingStopped = stop
-        context.setReading(!stop)
     }
 
     private func releaseServer() {
@@ -534,7 +529,7 @@ final class ClientSession: ChannelInboundHandler {
             admitted = false
             runtime.clientLeft(user: identity.user)
         }
-        context?.close(promise: nil)
+        closeConnection()
     }
 
     /// Starts `client_idle_timeout`'s watch, if one is configured (at the end of the login).
@@ -546,7 +541,7 @@ final class ClientSession: ChannelInboundHandler {
 
     private func armIdleTimer(after delay: TimeAmount) {
         // Strong (cancelled in leave): a weak reference would slow every retain of the session.
-        idleTimer = context?.eventLoop.scheduleTask(in: delay) { [self] in idleCheck() }
+        idleTimer = eventLoop?.scheduleTask(in: delay) { [self] in idleCheck() }
     }
 
     /// One timer per client, re-armed for what is left rather than moved at each read.
@@ -571,8 +566,9 @@ final class ClientSession: ChannelInboundHandler {
     }
 
     func refuse(_ error: ErrorFields) {
-        guard let context, phase != .closed else { return }
-        var buffer = context.channel.allocator.buffer(capacity: 128)
+        guard isConnected, phase != .closed else { return }
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(128)
         error.write(into: &buffer)
         partition?.counters.errors &+= 1
         writeToClient(buffer)

@@ -1,6 +1,9 @@
 import Logging
 import NIOCore
 import NIOPosix
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 
 /// The part of a pool that lives on one event loop: its idle server connections (most recently
@@ -156,6 +159,30 @@ final class PoolPartition {
             }
         }
         servers[ObjectIdentifier(server)] = server
+        let connected: (Result<Void, any Error>) -> Void = { [self] result in
+            switch result {
+            case .success:
+                var credentials = settings.credentials
+                if let keys = pool.scramKeys { credentials.scramKeys = (keys.clientKey, keys.serverKey) }
+                server.beginLogin(credentials: credentials, tls: settings.tls, timeout: settings.connectTimeout)
+            case .failure(let error):
+                servers.removeValue(forKey: ObjectIdentifier(server))
+                opening -= 1
+                pool.returnConnection(from: self)
+                connectFailed(error)
+            }
+        }
+        if let loop = eventLoop as? EpollLoop {
+            RawConnect.start(host: settings.address.host, port: settings.address.port, on: loop, timeout: settings.connectTimeout) { result in
+                switch result {
+                case .success(let socket):
+                    connected(server.start(on: socket) ? .success(()) : .failure(IOError(errnoCode: EBADF, reason: "epoll_ctl")))
+                case .failure(let error):
+                    connected(.failure(error))
+                }
+            }
+            return
+        }
         ClientBootstrap(group: eventLoop)
             .connectTimeout(settings.connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -163,19 +190,7 @@ final class PoolPartition {
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(server) }
             }
             .connect(host: settings.address.host, port: settings.address.port)
-            .whenComplete { [self] result in
-                switch result {
-                case .success:
-                    var credentials = settings.credentials
-                    if let keys = pool.scramKeys { credentials.scramKeys = (keys.clientKey, keys.serverKey) }
-                    server.beginLogin(credentials: credentials, tls: settings.tls, timeout: settings.connectTimeout)
-                case .failure(let error):
-                    servers.removeValue(forKey: ObjectIdentifier(server))
-                    opening -= 1
-                    pool.returnConnection(from: self)
-                    connectFailed(error)
-                }
-            }
+            .whenComplete { result in connected(result.map { _ in () }) }
     }
 
     private func connectFailed(_ error: any Error) {

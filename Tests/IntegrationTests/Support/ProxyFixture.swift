@@ -39,7 +39,7 @@ final class ProxyFixture: @unchecked Sendable {
         let config = try ConfigLoader.load(configPath: directory + "/pgproxy.toml", usersPath: directory + "/users.toml")
         var logger = Logger(label: "pgproxy-test")
         logger.logLevel = ProcessInfo.processInfo.environment["PGPROXY_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
-        server = ProxyServer(config: config, logger: custom ?? logger)
+        server = try ProxyServer(config: config, logger: custom ?? logger)
         port = try await server.start()
         LiveFixtures.add(server)
     }

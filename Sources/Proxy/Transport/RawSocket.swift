@@ -1,0 +1,248 @@
+import CSockets
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// What a `RawSocket` reports to the client session or server connection that owns it, on its loop.
+protocol RawSocketOwner: AnyObject {
+    /// Bytes read. The buffer is the socket's: keep a copy, not a promise that it stays unchanged.
+    func socketRead(_ buffer: ByteBuffer)
+    /// The end of a burst of reads (flush what they produced).
+    func socketReadComplete()
+    /// The bytes queued in the socket crossed a watermark.
+    func socketWritabilityChanged(_ writable: Bool)
+    /// The socket is closed: by the peer or an error (reported at once), or by `close` (reported
+    /// from a task, as SwiftNIO reports channelInactive after a close from inside a handler).
+    func socketClosed(_ error: (any Error)?)
+}
+
+/// A connected, non-blocking TCP socket on an `EpollLoop`. Reads go to the owner as they come;
+/// writes are the owner's own (`DirectWrites` sends them straight), and what the socket does not
+/// take is queued here (`queue`) and written when epoll says it can be.
+final class RawSocket: EpollHandle {
+    let descriptor: CInt
+    unowned(unsafe) let loop: EpollLoop
+    private unowned(unsafe) var owner: (any RawSocketOwner)?
+    /// Keeps the owner alive while the socket is open (the owner keeps the socket).
+    private var ownerReference: AnyObject?
+    private var readBuffer: ByteBuffer
+    private var readCapacity = 2048
+    private(set) var isOpen = true
+    private var reading = false
+    private var watching = false
+    /// Bytes the socket did not take, in order, with the owner's callbacks between them.
+    private var queued = CircularBuffer<Queued>(initialCapacity: 4)
+    private var queuedBytes = 0
+    private var closeWhenWritten = false
+    private(set) var isWritable = true
+    static let highWatermark = 64 * 1024
+    static let lowWatermark = 32 * 1024
+
+    private enum Queued {
+        case bytes(ByteBuffer)
+        case done((Bool) -> Void)
+    }
+
+    init(descriptor: CInt, loop: EpollLoop) {
+        self.descriptor = descriptor
+        self.loop = loop
+        self.readBuffer = ByteBufferAllocator().buffer(capacity: readCapacity)
+    }
+
+    /// Starts reading for `owner`. Returns false (and closes the descriptor) when the loop
+    /// cannot watch it.
+    func start(owner: any RawSocketOwner) -> Bool {
+        self.owner = owner
+        ownerReference = owner
+        reading = true
+        guard loop.watch(descriptor, self, events: EPOLLIN.rawValue) else {
+            isOpen = false
+            ownerReference = nil
+            Glibc.close(descriptor)
+            return false
+        }
+        watching = true
+        return true
+    }
+
+    // MARK: reading
+
+    override func ready(_ events: UInt32) {
+        guard isOpen else { return }
+        if events & EPOLLOUT.rawValue != 0 { writeQueued() }
+        guard isOpen else { return }
+        if events & EPOLLIN.rawValue != 0 {
+            readAvailable()
+        } else if events & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 {
+            // Reported even while reads are paused: the connection is gone either way.
+            closed(by: IOError(errnoCode: socketError(), reason: "connection lost"))
+        }
+    }
+
+    private func readAvailable() {
+        var delivered = false
+        var rounds = 0
+        while isOpen, reading {
+            readBuffer.clear(minimumCapacity: readCapacity)
+            let count = readBuffer.withUnsafeMutableWritableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count > 0 {
+                readBuffer.moveWriterIndex(forwardBy: count)
+                let filled = readBuffer.writableBytes == 0
+                owner?.socketRead(readBuffer)
+                delivered = true
+                rounds += 1
+                guard filled, rounds < 4 else { break }
+                readCapacity = min(readCapacity * 2, 64 * 1024)
+                continue
+            }
+            if count == 0 {
+                closed(by: nil)
+                return
+            }
+            let code = errno
+            if code == EINTR { continue }
+            if code == EAGAIN || code == EWOULDBLOCK { break }
+            closed(by: IOError(errnoCode: code, reason: "read"))
+            return
+        }
+        if delivered, isOpen { owner?.socketReadComplete() }
+    }
+
+    /// Stops or resumes reading (back-pressure).
+    func setReading(_ on: Bool) {
+        guard isOpen, on != reading else { return }
+        reading = on
+        updateInterest()
+    }
+
+    private func updateInterest() {
+        var events: UInt32 = 0
+        if reading { events |= EPOLLIN.rawValue }
+        if !queued.isEmpty { events |= EPOLLOUT.rawValue }
+        loop.change(descriptor, self, events: events)
+    }
+
+    // MARK: writing what the socket did not take
+
+    /// Writes `buffers` after whatever is queued, then calls `done` (false: the socket failed or
+    /// closed first).
+    func queue(_ buffers: [ByteBuffer], done: @escaping (Bool) -> Void) {
+        guard isOpen else { return done(false) }
+        let wasEmpty = queued.isEmpty
+        for buffer in buffers where buffer.readableBytes > 0 {
+            queued.append(.bytes(buffer))
+            queuedBytes += buffer.readableBytes
+        }
+        queued.append(.done(done))
+        if queuedBytes > Self.highWatermark, isWritable {
+            isWritable = false
+            owner?.socketWritabilityChanged(false)
+        }
+        if wasEmpty {
+            writeQueued()
+            if isOpen, !queued.isEmpty { updateInterest() }
+        }
+    }
+
+    private func writeQueued() {
+        let wasQueued = !queued.isEmpty
+        while isOpen, let first = queued.first {
+            switch first {
+            case .done(let done):
+                queued.removeFirst()
+                done(true)
+            case .bytes(var buffer):
+                let sent = buffer.withUnsafeReadableBytes { send(descriptor, $0.baseAddress, $0.count, CInt(MSG_NOSIGNAL)) }
+                if sent < 0 {
+                    let code = errno
+                    if code == EINTR { continue }
+                    if code == EAGAIN || code == EWOULDBLOCK { return }
+                    closed(by: IOError(errnoCode: code, reason: "send"))
+                    return
+                }
+                queuedBytes -= sent
+                if sent < buffer.readableBytes {
+                    buffer.moveReaderIndex(forwardBy: sent)
+                    queued[queued.startIndex] = .bytes(buffer)
+                    continue
+                }
+                queued.removeFirst()
+            }
+        }
+        guard isOpen else { return }
+        if !isWritable, queuedBytes < Self.lowWatermark {
+            isWritable = true
+            owner?.socketWritabilityChanged(true)
+        }
+        if queued.isEmpty, wasQueued {
+            if closeWhenWritten { return close() }
+            updateInterest()
+        }
+    }
+
+    // MARK: closing
+
+    /// Sends `last` (what is queued goes first) and closes once it is written, or at once when
+    /// it cannot be: a server connection's Terminate.
+    func close(after last: [ByteBuffer]) {
+        guard isOpen else { return }
+        closeWhenWritten = true
+        queue(last) { _ in }
+        if isOpen, queued.isEmpty { close() }
+    }
+
+    /// Closes the socket; the owner hears of it from a task.
+    func close() {
+        guard isOpen else { return }
+        let owner = shutDown()
+        if let owner { loop.execute { owner.socketClosed(nil) } }
+    }
+
+    /// The peer closed or the socket failed: the owner hears of it now.
+    private func closed(by error: (any Error)?) {
+        let owner = shutDown()
+        owner?.socketClosed(error)
+    }
+
+    private func shutDown() -> (any RawSocketOwner)? {
+        isOpen = false
+        if watching {
+            watching = false
+            loop.unwatch(descriptor, self)
+        }
+        Glibc.close(descriptor)
+        let owner = self.owner
+        let pending = queued
+        queued.removeAll()
+        queuedBytes = 0
+        for case .done(let done) in pending { done(false) }
+        self.owner = nil
+        // Released after the owner has heard: `owner` above holds it till then.
+        let reference = ownerReference
+        ownerReference = nil
+        _ = reference
+        return owner
+    }
+
+    /// This end's address (for SHOW CLIENTS and SHOW SERVERS).
+    var localAddress: SocketAddress? {
+        guard isOpen else { return nil }
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let named = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+        }
+        return named == 0 ? EpollListener.address(storage) : nil
+    }
+
+    private func socketError() -> CInt {
+        var code: CInt = 0
+        var length = socklen_t(MemoryLayout<CInt>.size)
+        getsockopt(descriptor, SOL_SOCKET, SO_ERROR, &code, &length)
+        return code == 0 ? ECONNRESET : code
+    }
+}
