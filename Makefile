@@ -19,6 +19,8 @@ test:
 	scripts/install-deps.sh
 	swift build --build-tests
 	timeout -k 30 3000 swift test --disable-swift-testing
+	# The integration tests again with every connection on SwiftNIO's loops (as with TLS).
+	PGPROXY_TEST_IO_ENGINE=nio timeout -k 30 3000 swift test --skip-build --disable-swift-testing --filter IntegrationTests
 
 # libFuzzer on the protocol decoders for FUZZ_SECONDS (default 60); see Fuzz/run.sh.
 fuzz:

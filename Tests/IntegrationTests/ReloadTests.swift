@@ -60,6 +60,20 @@ final class ReloadTests: IntegrationTestCase {
         await proxy.stop()
     }
 
+    func testTurningTLSOnTakesARestartOnPgproxysOwnLoops() async throws {
+        let proxy = try await ProxyFixture(backendPort: TestCluster.shared.port, general: "io_engine = \"auto\"",
+                                           sections: ProxyFixture.adminSection)
+        let client = try PQConnection(proxy.conninfo())
+        try proxy.rewriteConfig(general: "io_engine = \"auto\"", sections: ProxyFixture.adminSection + "\n[tls]\nserver_tls = \"prefer\"\n")
+        let admin = try proxy.admin()
+        let reload = admin.exec("RELOAD")
+        XCTAssertEqual(reload.sqlState, "F0000")
+        let detail = String(cString: PQresultErrorField(PQexec(admin.raw, "RELOAD"), Int32(UInt8(ascii: "D"))))
+        XCTAssertTrue(detail.contains("turning TLS on takes a restart"), detail)
+        XCTAssertEqual(client.exec("SELECT 2").firstValue, "2", "the old configuration keeps running")
+        await proxy.stop()
+    }
+
     func testReloadAppliesUsersAndDatabasesWithoutDroppingClients() async throws {
         let proxy = try await ProxyFixture(backendPort: TestCluster.shared.port, sections: ProxyFixture.adminSection)
         let app = try PQConnection(proxy.conninfo())

@@ -42,6 +42,9 @@ final class EpollLoop: EventLoop, @unchecked Sendable, CustomStringConvertible {
     private var stopping = false
     private var stopCallbacks: [(DispatchQueue, @Sendable ((any Error)?) -> Void)] = []
     private let stoppedLock = Mutex<Bool>(false)
+    /// Where its sockets read (see `RawSocket`): one buffer per loop, not one per connection,
+    /// so an idle client costs no buffer.
+    var readBuffer = ByteBufferAllocator().buffer(capacity: 16 * 1024)
 
     var description: String { "EpollLoop(\(name))" }
 

@@ -29,8 +29,6 @@ final class RawSocket: EpollHandle {
     private unowned(unsafe) var owner: (any RawSocketOwner)?
     /// Keeps the owner alive while the socket is open (the owner keeps the socket).
     private var ownerReference: AnyObject?
-    private var readBuffer: ByteBuffer
-    private var readCapacity = 2048
     private(set) var isOpen = true
     private var reading = false
     private var watching = false
@@ -50,7 +48,6 @@ final class RawSocket: EpollHandle {
     init(descriptor: CInt, loop: EpollLoop) {
         self.descriptor = descriptor
         self.loop = loop
-        self.readBuffer = ByteBufferAllocator().buffer(capacity: readCapacity)
     }
 
     /// Starts reading for `owner`. Returns false (and closes the descriptor) when the loop
@@ -87,16 +84,17 @@ final class RawSocket: EpollHandle {
         var delivered = false
         var rounds = 0
         while isOpen, reading {
-            readBuffer.clear(minimumCapacity: readCapacity)
-            let count = readBuffer.withUnsafeMutableWritableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            // The loop's buffer, shared by its sockets: the bytes are usually sent on before the
+            // next read, and when an owner keeps them, clearing makes the loop a new buffer.
+            loop.readBuffer.clear()
+            let count = loop.readBuffer.withUnsafeMutableWritableBytes { read(descriptor, $0.baseAddress, $0.count) }
             if count > 0 {
-                readBuffer.moveWriterIndex(forwardBy: count)
-                let filled = readBuffer.writableBytes == 0
-                owner?.socketRead(readBuffer)
+                loop.readBuffer.moveWriterIndex(forwardBy: count)
+                let filled = loop.readBuffer.writableBytes == 0
+                owner?.socketRead(loop.readBuffer)
                 delivered = true
                 rounds += 1
                 guard filled, rounds < 4 else { break }
-                readCapacity = min(readCapacity * 2, 64 * 1024)
                 continue
             }
             if count == 0 {

@@ -36,3 +36,25 @@ extension ConfigLoaderTests {
         XCTAssertEqual(ConfigLoader.resolve("/abs/a.pem", besideConfig: "/etc/pgproxy/pgproxy.toml"), "/abs/a.pem")
     }
 }
+
+/// `io_engine`: which event loops carry the connections.
+extension ConfigLoaderTests {
+    func testIOEngineDefaultsToAutoAndTakesItsValues() throws {
+        XCTAssertEqual(try load(Self.minimalConfig).general.ioEngine, .auto)
+        for engine in IOEngine.allCases {
+            let config = try load("[general]\nio_engine = \"\(engine.rawValue)\"\n\n" + Self.minimalConfig)
+            XCTAssertEqual(config.general.ioEngine, engine)
+        }
+        assertOne(refusals("[general]\nio_engine = \"uring\"\n\n" + Self.minimalConfig), line: 2, key: "general.io_engine", reason: "must be one of")
+    }
+
+    func testOwnLoopsServeNoTLS() throws {
+        let withTLS = "[general]\nio_engine = \"epoll\"\n\n" + Self.minimalConfig + "\n\n[tls]\nserver_tls = \"require\"\n"
+        assertOne(refusals(withTLS), line: 2, key: "general.io_engine", reason: "cannot serve TLS")
+        // auto picks SwiftNIO's loops when [tls] is there, pgproxy's own otherwise.
+        let auto = try load(Self.minimalConfig + "\n\n[tls]\nserver_tls = \"require\"\n")
+        XCTAssertFalse(ProxyServer.runsOwnLoops(auto))
+        XCTAssertTrue(ProxyServer.runsOwnLoops(try load(Self.minimalConfig)))
+        XCTAssertFalse(ProxyServer.runsOwnLoops(try load("[general]\nio_engine = \"nio\"\n\n" + Self.minimalConfig)))
+    }
+}
