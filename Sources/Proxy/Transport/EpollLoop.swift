@@ -30,7 +30,8 @@ final class EpollLoop: EventLoop, @unchecked Sendable, CustomStringConvertible {
     private let wakeDescriptor: CInt
     private var thread = pthread_t()
     /// Tasks from other threads; the loop is woken through `wakeDescriptor` when it was empty.
-    private let inbox = Mutex<[() -> Void]>([])
+    /// Once the loop has stopped, tasks are dropped (and the descriptor, closed, not written).
+    private let inbox = Mutex<(tasks: [() -> Void], stopped: Bool)>(([], false))
     /// Tasks from the loop itself, run before it waits again.
     private var local: [() -> Void] = []
     private var running: [() -> Void] = []
@@ -41,10 +42,10 @@ final class EpollLoop: EventLoop, @unchecked Sendable, CustomStringConvertible {
     private var retired: [Unmanaged<EpollHandle>] = []
     private var stopping = false
     private var stopCallbacks: [(DispatchQueue, @Sendable ((any Error)?) -> Void)] = []
-    private let stoppedLock = Mutex<Bool>(false)
     /// Where its sockets read (see `RawSocket`): one buffer per loop, not one per connection,
     /// so an idle client costs no buffer.
-    var readBuffer = ByteBufferAllocator().buffer(capacity: 16 * 1024)
+    var readBuffer: ByteBuffer? = ByteBufferAllocator().buffer(capacity: EpollLoop.readCapacity)
+    static let readCapacity = 16 * 1024
 
     var description: String { "EpollLoop(\(name))" }
 
@@ -91,11 +92,12 @@ final class EpollLoop: EventLoop, @unchecked Sendable, CustomStringConvertible {
             local.append(task)
             return
         }
-        let first = inbox.withLock { tasks in
-            tasks.append(task)
-            return tasks.count == 1
+        inbox.withLock { inbox in
+            guard !inbox.stopped else { return }
+            inbox.tasks.append(task)
+            // Written under the lock, so never after the loop has closed the descriptor.
+            if inbox.tasks.count == 1 { wake() }
         }
-        if first { wake() }
     }
 
     func scheduleTask<T>(deadline: NIODeadline, _ task: @escaping @Sendable () throws -> T) -> Scheduled<T> {
@@ -115,7 +117,7 @@ final class EpollLoop: EventLoop, @unchecked Sendable, CustomStringConvertible {
     }
 
     func shutdownGracefully(queue: DispatchQueue, _ callback: @escaping @Sendable ((any Error)?) -> Void) {
-        let already = stoppedLock.withLock { $0 }
+        let already = inbox.withLock { $0.stopped }
         if already {
             queue.async { callback(nil) }
             return
@@ -199,18 +201,18 @@ final class EpollLoop: EventLoop, @unchecked Sendable, CustomStringConvertible {
             }
         }
         runDue()
+        inbox.withLock { $0.stopped = true }
         Glibc.close(wakeDescriptor)
         Glibc.close(epoll)
-        stoppedLock.withLock { $0 = true }
         for (queue, callback) in stopCallbacks { queue.async { callback(nil) } }
     }
 
     private func takeInbox() {
         var count: UInt64 = 0
         _ = read(wakeDescriptor, &count, 8)
-        let tasks = inbox.withLock { tasks in
-            defer { tasks.removeAll(keepingCapacity: true) }
-            return tasks
+        let tasks = inbox.withLock { inbox in
+            defer { inbox.tasks.removeAll(keepingCapacity: true) }
+            return inbox.tasks
         }
         local.append(contentsOf: tasks)
     }

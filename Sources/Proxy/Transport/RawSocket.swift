@@ -81,20 +81,23 @@ final class RawSocket: EpollHandle {
     }
 
     private func readAvailable() {
+        guard let owner else { return }
+        // The loop's buffer, shared by its sockets: the bytes are usually sent on before the
+        // next read, and when an owner keeps them, clearing makes a new buffer. Taken out of the
+        // loop for the burst, so each step is not a retain of the loop and of the buffer.
+        var buffer = loop.readBuffer.take() ?? ByteBufferAllocator().buffer(capacity: EpollLoop.readCapacity)
+        defer { loop.readBuffer = buffer }
         var delivered = false
         var rounds = 0
         while isOpen, reading {
-            // The loop's buffer, shared by its sockets: the bytes are usually sent on before the
-            // next read, and when an owner keeps them, clearing makes the loop a new buffer.
-            loop.readBuffer.clear()
-            let count = loop.readBuffer.withUnsafeMutableWritableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            buffer.clear()
+            let count = buffer.withUnsafeMutableWritableBytes { read(descriptor, $0.baseAddress, $0.count) }
             if count > 0 {
-                loop.readBuffer.moveWriterIndex(forwardBy: count)
-                let filled = loop.readBuffer.writableBytes == 0
-                owner?.socketRead(loop.readBuffer)
+                buffer.moveWriterIndex(forwardBy: count)
+                owner.socketRead(buffer)
                 delivered = true
                 rounds += 1
-                guard filled, rounds < 4 else { break }
+                guard buffer.writableBytes == 0, rounds < 4 else { break }
                 continue
             }
             if count == 0 {
@@ -107,7 +110,7 @@ final class RawSocket: EpollHandle {
             closed(by: IOError(errnoCode: code, reason: "read"))
             return
         }
-        if delivered, isOpen { owner?.socketReadComplete() }
+        if delivered, isOpen { owner.socketReadComplete() }
     }
 
     /// Stops or resumes reading (back-pressure).
