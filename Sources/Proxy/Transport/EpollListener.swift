@@ -117,18 +117,19 @@ final class EpollListener: EpollHandle {
         switch CInt(storage.ss_family) {
         case AF_INET:
             let address = withUnsafeBytes(of: &storage) { $0.load(as: sockaddr_in.self) }
-            var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
-            var raw = address.sin_addr
-            inet_ntop(AF_INET, &raw, &text, socklen_t(text.count))
-            return SocketAddress(address, host: String(cString: text))
+            return SocketAddress(address, host: text(AF_INET, address.sin_addr, INET_ADDRSTRLEN))
         case AF_INET6:
             let address = withUnsafeBytes(of: &storage) { $0.load(as: sockaddr_in6.self) }
-            var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-            var raw = address.sin6_addr
-            inet_ntop(AF_INET6, &raw, &text, socklen_t(text.count))
-            return SocketAddress(address, host: String(cString: text))
+            return SocketAddress(address, host: text(AF_INET6, address.sin6_addr, INET6_ADDRSTRLEN))
         default:
             return nil
         }
+    }
+
+    private static func text<Raw>(_ family: CInt, _ raw: Raw, _ length: CInt) -> String {
+        var raw = raw
+        var text = [CChar](repeating: 0, count: Int(length))
+        inet_ntop(family, &raw, &text, socklen_t(length))
+        return String(cString: text)
     }
 }

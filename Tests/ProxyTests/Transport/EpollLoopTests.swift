@@ -91,12 +91,16 @@ final class EpollLoopTests: XCTestCase {
         XCTAssertTrue(condition(), "timed out waiting for \(what)")
     }
 
-    func testRawSocketReadsQueuesWhatTheSocketDoesNotTakeAndReportsThePeerClosing() throws {
+    /// A RawSocket (not started) on one end of a socket pair, its owner, and the other end.
+    private func rawSocket() -> (RawSocket, Owner, peer: CInt) {
         let (mine, peer) = socketPair()
-        defer { close(peer) }
+        addTeardownBlock { close(peer) }
+        return (RawSocket(descriptor: mine, loop: loop), Owner(), peer)
+    }
+
+    func testRawSocketReadsQueuesWhatTheSocketDoesNotTakeAndReportsThePeerClosing() throws {
+        let (socket, owner, peer) = rawSocket()
         let loop = self.loop!
-        let owner = Owner()
-        let socket = RawSocket(descriptor: mine, loop: loop)
         XCTAssertTrue(try loop.submit { socket.start(owner: owner) }.wait())
 
         XCTAssertEqual(write(peer, "hello", 5), 5)
@@ -120,17 +124,14 @@ final class EpollLoopTests: XCTestCase {
         eventually("the end of the queued write") { written.withLock { $0 } == true }
         XCTAssertEqual(owner.events.withLock { $0 }, ["complete", "writable false", "writable true"])
 
-        close(peer)
+        shutdown(peer, CInt(SHUT_RDWR))  // closed at teardown
         eventually("the peer's close") { owner.events.withLock { $0.last } == "closed" }
         XCTAssertFalse(try loop.submit { socket.isOpen }.wait())
     }
 
     func testClosingReportsFromATaskAndFailsWhatIsQueued() throws {
-        let (mine, peer) = socketPair()
-        defer { close(peer) }
+        let (socket, owner, peer) = rawSocket()
         let loop = self.loop!
-        let owner = Owner()
-        let socket = RawSocket(descriptor: mine, loop: loop)
         let outcome = Mutex<Bool?>(nil)
         let heardAtOnce = try loop.submit {
             precondition(socket.start(owner: owner))
