@@ -124,7 +124,12 @@ final class ServerConnection: ChannelInboundHandler {
             guard loginDeadline != nil else { return }
             failLogin(ServerLogin.Failure.auth("the server did not finish the login within server_connect_timeout"))
         }
-        if let tls, tls.serverSide != nil, let context {
+        if let tls, tls.serverSide != nil {
+            guard let context else {
+                // Never reached (pgproxy's own loops run only without [tls]); never log in in
+                // plain text when TLS is configured.
+                return failLogin(ServerLogin.Failure.tls("server_tls needs SwiftNIO's event loops (io_engine)"))
+            }
             state = .negotiatingTLS(credentials, tls)
             context.writeAndFlush(wrapOutboundOut(ServerTLSRequest.packet(allocator: context.channel.allocator)), promise: nil)
             return
