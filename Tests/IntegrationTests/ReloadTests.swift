@@ -2,6 +2,8 @@ import CLibPQ
 import Foundation
 import XCTest
 
+@testable import Proxy
+
 /// RELOAD, SIGHUP and autoreload: new settings apply without dropping clients; bad files change nothing.
 final class ReloadTests: IntegrationTestCase {
     private func poolSize(_ admin: PQConnection, _ database: String = "app") -> String? {
@@ -64,6 +66,8 @@ final class ReloadTests: IntegrationTestCase {
         let proxy = try await ProxyFixture(backendPort: TestCluster.shared.port, general: "io_engine = \"auto\"",
                                            sections: ProxyFixture.adminSection)
         let client = try PQConnection(proxy.conninfo())
+        XCTAssertTrue(proxy.server.runtime.loops.allSatisfy { $0 is EpollLoop }, "without [tls], auto runs pgproxy's own loops")
+        XCTAssertEqual(client.exec("SELECT 1").firstValue, "1")
         try proxy.rewriteConfig(general: "io_engine = \"auto\"", sections: ProxyFixture.adminSection + "\n[tls]\nserver_tls = \"prefer\"\n")
         let admin = try proxy.admin()
         let reload = admin.exec("RELOAD")

@@ -227,11 +227,7 @@ final class ServerConnection: ChannelInboundHandler {
         }
         if let left = out.flush() {
             // What the socket did not take goes through the channel, and later writes after it.
-            if let raw {
-                raw.queue(left) { [self] written in out.channelWrote(succeeded: written) }
-            } else if let context {
-                DirectWrites.handOff(left, to: context) { [self] written in out.channelWrote(succeeded: written) }
-            }
+            DirectWrites.handOff(left, raw: raw, context: context) { [self] written in out.channelWrote(succeeded: written) }
         }
     }
 

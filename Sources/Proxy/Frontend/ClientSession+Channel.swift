@@ -9,6 +9,8 @@ extension ClientSession {
         // The address the channel cached when it was made: `context.remoteAddress` would ask the
         // socket again (a getpeername and an address-to-text conversion per login).
         connected(from: context.channel.remoteAddress, on: context.eventLoop)
+        // Only a channel can take TLS (a RawSocket's client never offers it).
+        login.tlsAvailable = runtime.tlsContexts.withLock { $0?.clientSide != nil }
         context.fireChannelActive()
     }
 

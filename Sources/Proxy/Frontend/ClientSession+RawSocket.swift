@@ -6,8 +6,7 @@ extension ClientSession: RawSocketOwner {
     /// Takes over an accepted connection, on `socket`'s loop.
     func start(on socket: RawSocket, from address: SocketAddress?) {
         raw = socket
-        // No TLS here: it takes a SwiftNIO channel (pgproxy uses its own loops only without TLS).
-        login.tlsAvailable = false
+        // No TLS here (`login.tlsAvailable` stays false): it takes a SwiftNIO channel.
         // Written straight to the socket from the first byte: there is no channel to go through.
         out.start(descriptor: socket.descriptor, channelOwes: false)
         guard socket.start(owner: self) else {

@@ -6,10 +6,11 @@ extension ClientSession {
     @inline(__always)
     func writeFromServer(_ buffer: ByteBuffer) {
         partition?.counters.bytesSent &+= UInt64(buffer.readableBytes)
-        if out.isOn { out.append(buffer) } else { context?.write(wrapOutboundOut(buffer), promise: nil) }
+        writeLater(buffer)
     }
 
-    /// Written now and flushed with the next write that flushes (login messages).
+    /// Written now and flushed with the next write that flushes.
+    @inline(__always)
     func writeLater(_ buffer: ByteBuffer) {
         if out.isOn { out.append(buffer) } else { context?.write(wrapOutboundOut(buffer), promise: nil) }
     }
@@ -52,10 +53,6 @@ extension ClientSession {
     /// What the socket did not take goes through the channel, and so does every later write till
     /// the channel has written it.
     private func handOff(_ buffers: [ByteBuffer]) {
-        if let raw {
-            raw.queue(buffers) { [self] written in out.channelWrote(succeeded: written) }
-        } else if let context {
-            DirectWrites.handOff(buffers, to: context) { [self] written in out.channelWrote(succeeded: written) }
-        }
+        DirectWrites.handOff(buffers, raw: raw, context: context) { [self] written in out.channelWrote(succeeded: written) }
     }
 }

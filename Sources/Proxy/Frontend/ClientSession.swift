@@ -105,7 +105,6 @@ final class ClientSession: ChannelInboundHandler {
         self.config = config
         self.login = ClientLogin(config: config, verifierForPlain: runtime.verifierForPlain)
         self.scanner = MessageScanner(notify: Self.scanned, capture: MessageSet([]), maximumLength: config.general.maxPacketSize)
-        login.tlsAvailable = runtime.tlsContexts.withLock { $0?.clientSide != nil }
     }
 
     var logger: Logger { runtime.logger }

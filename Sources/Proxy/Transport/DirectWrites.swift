@@ -172,6 +172,12 @@ private func sendWithoutSignal(_ descriptor: CInt, _ bytes: UnsafeRawPointer?, _
 }
 
 extension DirectWrites {
+    /// Hands what the socket did not take to whatever carries the connection: the `RawSocket`'s
+    /// queue on pgproxy's own loops, else the channel.
+    static func handOff(_ buffers: [ByteBuffer], raw: RawSocket?, context: ChannelHandlerContext?, done: @escaping (Bool) -> Void) {
+        if let raw { raw.queue(buffers, done: done) } else if let context { handOff(buffers, to: context, done: done) }
+    }
+
     /// Writes a batch `flush` or `stop` handed back to the channel, flushes it, and calls `done`
     /// when the channel has written it (true) or failed (false).
     static func handOff(_ buffers: [ByteBuffer], to context: ChannelHandlerContext, done: @escaping (Bool) -> Void) {

@@ -262,7 +262,6 @@ struct TimerHeap {
     private var items: [LoopTimer] = []
 
     var first: LoopTimer? { items.first }
-    var count: Int { items.count }
 
     mutating func push(_ timer: LoopTimer) {
         items.append(timer)
