@@ -15,17 +15,19 @@ final class ServerConnection: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
+    /// The large payloads are boxed (`indirect`): the state changes twice per transaction, and
+    /// an inline payload would make each change copy and destroy a value of a hundred bytes.
     enum State {
         case connecting
         /// SSLRequest sent; waiting for the server's one-byte answer.
-        case negotiatingTLS(ServerCredentials, TLSContexts)
-        case loggingIn(ServerLogin, MessageFramer)
+        indirect case negotiatingTLS(ServerCredentials, TLSContexts)
+        indirect case loggingIn(ServerLogin, MessageFramer)
         /// In the pool's idle list.
         case idle
         /// Forwarding for `client`.
         case attached
         /// Running a statement of pgproxy's own (parameter sync, reset, rollback).
-        case internalQuery(sql: String, error: ErrorFields?, completion: (ErrorFields?) -> Void)
+        indirect case internalQuery(sql: String, error: ErrorFields?, completion: (ErrorFields?) -> Void)
         /// The client left with answers still owed: swallow them, then clean up.
         case draining(owed: Int, resetQuery: String?)
         /// Answering its shard's part of a cross-shard statement, for `leg`.

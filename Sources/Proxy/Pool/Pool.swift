@@ -42,7 +42,8 @@ final class Pool: @unchecked Sendable {
     let generation = Atomic<Int>(0)
     /// PAUSE or KILL: no server is handed out or opened, and released ones are closed.
     let paused = Atomic<Bool>(false)
-    let partitions: [PoolPartition]
+    /// One per event loop; set once, in `init`.
+    private(set) var partitions: [PoolPartition] = []
     private let loopIDs: [ObjectIdentifier]
     private let openConnections = Atomic<Int>(0)
     /// Clients waiting in any partition; lets a partition see that another one needs capacity.
@@ -65,9 +66,10 @@ final class Pool: @unchecked Sendable {
         self.loopIDs = loops.map { ObjectIdentifier($0) }
         var logger = logger
         logger[metadataKey: "pool"] = "\(key)@\(backend.address)"
-        let partitions = loops.enumerated().map { PoolPartition(index: $0.offset, eventLoop: $0.element, logger: logger) }
-        self.partitions = partitions
-        for partition in partitions { partition.attach(to: self) }
+        partitions = loops.enumerated().map {
+            PoolPartition(index: $0.offset, eventLoop: $0.element, pool: self, settings: settings, logger: logger)
+        }
+        for partition in partitions { partition.start() }
     }
 
     /// The partition that serves clients of `loop`.

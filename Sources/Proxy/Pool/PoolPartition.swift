@@ -13,9 +13,10 @@ final class PoolPartition {
     let index: Int
     let eventLoop: any EventLoop
     private(set) var logger: Logger
-    private(set) unowned(unsafe) var pool: Pool!
+    /// The pool owns its partitions and outlives them. (A `let`: reading it takes no retain.)
+    unowned(unsafe) let pool: Pool
     /// A copy of the pool's settings, so the data path reads a stored value.
-    private(set) var settings: PoolSettings!
+    private(set) var settings: PoolSettings
     /// Now, to the second: refreshed by the janitor so the data path never reads the clock.
     private(set) var clock = NIODeadline.now()
 
@@ -35,15 +36,15 @@ final class PoolPartition {
     /// What the pool's clients are told at login, by startup settings.
     var loginReplies = LoginReplies()
 
-    init(index: Int, eventLoop: any EventLoop, logger: Logger) {
+    init(index: Int, eventLoop: any EventLoop, pool: Pool, settings: PoolSettings, logger: Logger) {
         self.index = index
         self.eventLoop = eventLoop
+        self.pool = pool
+        self.settings = settings
         self.logger = logger
     }
 
-    func attach(to pool: Pool) {
-        self.pool = pool
-        self.settings = pool.settings
+    func start() {
         eventLoop.execute { self.startJanitor() }
     }
 
