@@ -1,4 +1,7 @@
 import NIOCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// SQL that changes what a server connection remembers past the transaction: SQL-level
 /// prepared statements, DISCARD/DEALLOCATE, session SET/RESET, and state transaction pooling
@@ -33,8 +36,12 @@ extension ClientStatements {
         _ buffer: ByteBuffer, from start: Int, before end: Int, named: Bool, _ server: ServerStatements
     ) -> (replacement: ByteBuffer?, deferred: [SessionCommand]) {
         let textEnd = Self.cString(buffer, from: start, before: end)
+        if !named, isLastPlainText(buffer, from: start, before: textEnd) { return (nil, []) }
         let commands = Self.commands(in: buffer, from: start, before: textEnd)
-        guard !commands.isEmpty else { return (nil, []) }
+        guard !commands.isEmpty else {
+            if !named { rememberPlainText(buffer, from: start, before: textEnd) }
+            return (nil, [])
+        }
         if let deallocated = deallocation(commands, buffer, from: start, before: textEnd) {
             switch deallocated {
             case .success(let name):
@@ -49,6 +56,26 @@ extension ClientStatements {
         applyEffects(commands, server)
         return (nil, [])
     }
+
+    private func isLastPlainText(_ buffer: ByteBuffer, from start: Int, before end: Int) -> Bool {
+        guard end - start == lastPlainText.count, end > start else { return false }
+        return buffer.withUnsafeReadableBytes { raw in
+            lastPlainText.withUnsafeBytes { last in
+                memcmp(raw.baseAddress! + (start - buffer.readerIndex), last.baseAddress!, last.count) == 0
+            }
+        }
+    }
+
+    private func rememberPlainText(_ buffer: ByteBuffer, from start: Int, before end: Int) {
+        guard end - start <= Self.plainTextLimit else { return }
+        lastPlainText.removeAll(keepingCapacity: true)
+        buffer.withUnsafeReadableBytes { raw in
+            lastPlainText.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[(start - buffer.readerIndex)..<(end - buffer.readerIndex)]))
+        }
+    }
+
+    /// Longer texts are not remembered (nor compared).
+    private static let plainTextLimit = 4096
 
     static func commands(in buffer: ByteBuffer, from start: Int, before end: Int) -> [SessionCommand] {
         guard end > start else { return [] }

@@ -27,6 +27,9 @@ final class ClientStatements {
     var session: ClientSession?
     /// Where statistics are counted (the client's partition).
     unowned(unsafe) var partition: PoolPartition?
+    /// The text of the last unnamed Parse that does nothing to the session. Drivers send the
+    /// same text again and again, and comparing it is cheaper than reading it for commands.
+    var lastPlainText: [UInt8] = []
 
     /// Close of a statement no server has: a client's Close gets the server's CloseComplete in order.
     static let absentClose: ByteBuffer = {
