@@ -18,6 +18,8 @@ extension ClientSession {
             while var more = pending.popFirst() { batch.writeBuffer(&more) }
             pendingBytes = 0
             routeHeldBatch(batch, routing)
+        } else {
+            keepPendingCompact()
         }
     }
 
@@ -101,6 +103,7 @@ extension ClientSession {
         pending.append(batch)
         pendingBytes = batch.readableBytes
         requestServer()
+        if server == nil { keepPendingCompact() }
     }
 
     /// The client's next server comes from another host's pool.

@@ -19,6 +19,16 @@ extension ClientSession {
         refuse(ErrorFields(.fatal, SQLState.tooManyConnections, message, hint: "raise pool_size or lower the number of concurrent transactions"))
     }
 
+    /// Moves the last bytes in `pending` to a buffer of their own, for bytes that stay there past
+    /// this read. A read hands over the event loop's one read buffer, and bytes kept in it would
+    /// make the loop's next read allocate a new one (16 KiB).
+    func keepPendingCompact() {
+        guard let last = pending.last, last.capacity > 2 * last.readableBytes else { return }
+        var copy = ByteBufferAllocator().buffer(capacity: last.readableBytes)
+        copy.writeImmutableBuffer(last)
+        pending[pending.index(before: pending.endIndex)] = copy
+    }
+
     /// The partition took this client off its queue to send it to another host's pool.
     func requestServerAfterReroute() {
         waiting = false

@@ -240,6 +240,7 @@ final class ClientSession: ChannelInboundHandler {
                     // wait: pausing costs two epoll_ctl calls, and a waiting client rarely sends more.
                     setPausedForServer(true)
                 }
+                if server == nil { keepPendingCompact() }
             }
         }
         if terminateAt != nil {
@@ -484,8 +485,11 @@ final class ClientSession: ChannelInboundHandler {
     }
 
     func resetQuery(afterSession: Bool) -> String? {
-        guard let settings = partition?.settings else { return nil }
-        return (afterSession && settings.mode == .session) || settings.resetQueryAlways ? settings.resetQuery : nil
+        // Field by field: a copy of the whole settings would retain each of its strings.
+        guard let partition, (afterSession && partition.settings.mode == .session) || partition.settings.resetQueryAlways else {
+            return nil
+        }
+        return partition.settings.resetQuery
     }
 
     // MARK: leaving
