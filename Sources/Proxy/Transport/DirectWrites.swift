@@ -1,3 +1,4 @@
+import CSockets
 import NIOCore
 
 #if canImport(Glibc)
@@ -132,7 +133,7 @@ struct DirectWrites {
             var header = msghdr()
             header.msg_iov = vectors.baseAddress
             header.msg_iovlen = vectors.count
-            return retrying { sendmsg(descriptor, &header, Int32(MSG_NOSIGNAL)) }
+            return retrying { pgproxy_sendmsg(descriptor, &header) }
         }
         return buffers[index].withUnsafeReadableBytes { bytes in
             vectors[index + 1] = iovec(iov_base: UnsafeMutableRawPointer(mutating: bytes.baseAddress), iov_len: bytes.count)
@@ -143,7 +144,7 @@ struct DirectWrites {
     private mutating func send(_ buffer: ByteBuffer) -> Int {
         let descriptor = self.descriptor
         return taken(buffer.withUnsafeReadableBytes { bytes in
-            Self.retrying { sendWithoutSignal(descriptor, bytes.baseAddress, bytes.count) }
+            Self.retrying { pgproxy_send(descriptor, bytes.baseAddress, bytes.count) }
         })
     }
 
@@ -164,11 +165,6 @@ struct DirectWrites {
             if error != EINTR { return -Int(error) }
         }
     }
-}
-
-/// send(2) without SIGPIPE on a broken connection (out here, where `send` is the C function).
-private func sendWithoutSignal(_ descriptor: CInt, _ bytes: UnsafeRawPointer?, _ count: Int) -> Int {
-    send(descriptor, bytes, count, Int32(MSG_NOSIGNAL))
 }
 
 extension DirectWrites {

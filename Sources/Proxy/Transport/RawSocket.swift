@@ -91,7 +91,7 @@ final class RawSocket: EpollHandle {
         var rounds = 0
         while isOpen, reading {
             buffer.clear()
-            let count = buffer.withUnsafeMutableWritableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            let count = buffer.withUnsafeMutableWritableBytes { pgproxy_read(descriptor, $0.baseAddress, $0.count) }
             if count > 0 {
                 buffer.moveWriterIndex(forwardBy: count)
                 owner.socketRead(buffer)
@@ -157,7 +157,7 @@ final class RawSocket: EpollHandle {
                 queued.removeFirst()
                 done(true)
             case .bytes(var buffer):
-                let sent = buffer.withUnsafeReadableBytes { send(descriptor, $0.baseAddress, $0.count, CInt(MSG_NOSIGNAL)) }
+                let sent = buffer.withUnsafeReadableBytes { pgproxy_send(descriptor, $0.baseAddress, $0.count) }
                 if sent < 0 {
                     let code = errno
                     if code == EINTR { continue }
