@@ -141,6 +141,16 @@ final class SessionStateTests: IntegrationTestCase {
         // Through the extended protocol too.
         let extended = client.execParams("LISTEN pgproxy_extended", [])
         XCTAssertEqual(extended.sqlState, "0A000", extended.message ?? "")
+        // pgproxy remembers the last harmless unnamed Parse text: a different text of the same
+        // length, and a refused one sent again, are still read for commands.
+        for sql in ["SELECT 1", "SELECT 1", "LISTEN a", "LISTEN a", "SELECT 1", "LISTEN a"] {
+            let result = client.execParams(sql, [])
+            if sql.hasPrefix("LISTEN") {
+                XCTAssertEqual(result.sqlState, "0A000", "\(sql): \(result.message ?? "")")
+            } else {
+                XCTAssertEqual(result.firstValue, "1", sql)
+            }
+        }
         XCTAssertEqual(client.exec("SELECT 'usable'").firstValue, "usable")
         XCTAssertEqual(client.exec("SELECT 'listen; advisory' AS text").firstValue, "listen; advisory")
 
