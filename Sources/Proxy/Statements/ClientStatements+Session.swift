@@ -1,7 +1,4 @@
 import NIOCore
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// SQL that changes what a server connection remembers past the transaction: SQL-level
 /// prepared statements, DISCARD/DEALLOCATE, session SET/RESET, and state transaction pooling
@@ -58,12 +55,7 @@ extension ClientStatements {
     }
 
     private func isLastPlainText(_ buffer: ByteBuffer, from start: Int, before end: Int) -> Bool {
-        guard end - start == lastPlainText.count, end > start else { return false }
-        return buffer.withUnsafeReadableBytes { raw in
-            lastPlainText.withUnsafeBytes { last in
-                memcmp(raw.baseAddress! + (start - buffer.readerIndex), last.baseAddress!, last.count) == 0
-            }
-        }
+        end > start && Self.bytes(buffer, from: start, before: end, equal: lastPlainText)
     }
 
     private func rememberPlainText(_ buffer: ByteBuffer, from start: Int, before end: Int) {

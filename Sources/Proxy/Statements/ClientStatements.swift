@@ -1,4 +1,7 @@
 import NIOCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A transaction-pooled client's named prepared statements, and the rewriting of its messages
 /// for whichever server connection they go to: Parse, Bind, Describe and Close name the shared
@@ -7,8 +10,16 @@ import NIOCore
 /// and EXECUTE are refused. Everything else passes through untouched, in the same buffer.
 final class ClientStatements {
     private let registry: StatementRegistry
-    /// The client's statement names.
-    private(set) var byName: [String: PreparedStatement] = [:]
+    /// The client's statement names. (A `didSet` without `oldValue` keeps changes in place.)
+    private(set) var byName: [String: PreparedStatement] = [:] { didSet { lastBound = nil } }
+    /// The statement of the last Bind, and the client's name for it: drivers bind the same
+    /// statement again and again, and comparing the name's bytes is cheaper than making a
+    /// String of them and hashing it. Cleared by every change of `byName`; only statements
+    /// without session commands (whose Binds need nothing else) are remembered.
+    private var lastBound: PreparedStatement?
+    private var lastBoundName: [UInt8] = []
+    /// The server knows `lastBound` by another name than the client.
+    private var lastBoundRenamed = false
     /// The start of a message that must be read further before it can be sent.
     private var carry: ByteBuffer?
     /// Bytes of a message being passed through that are still to come.
@@ -216,8 +227,24 @@ final class ClientStatements {
         let nameEnd = Self.cString(buffer, from: portalEnd + 1, before: limit)
         guard nameEnd < limit else { return messageEnd <= buffer.writerIndex }
         partition?.counters.binds &+= 1
-        guard nameEnd > portalEnd + 1, let name = buffer.getString(at: portalEnd + 1, length: nameEnd - portalEnd - 1) else { return true }
-        guard let serverName = serverName(for: name, server, &out, before: start, binding: true), serverName != name else { return true }
+        guard nameEnd > portalEnd + 1 else { return true }
+        let serverName: String
+        if let statement = lastBound, Self.bytes(buffer, from: portalEnd + 1, before: nameEnd, equal: lastBoundName) {
+            ensurePrepared(statement, server, &out, before: start)
+            guard lastBoundRenamed else { return true }
+            serverName = statement.name
+        } else {
+            guard let name = buffer.getString(at: portalEnd + 1, length: nameEnd - portalEnd - 1),
+                  let found = self.serverName(for: name, server, &out, before: start, binding: true) else { return true }
+            if let statement = byName[name], statement.sessionCommands.isEmpty {
+                lastBound = statement
+                lastBoundName.removeAll(keepingCapacity: true)
+                lastBoundName.append(contentsOf: name.utf8)
+                lastBoundRenamed = statement.name != name
+            }
+            guard found != name else { return true }
+            serverName = found
+        }
         // A new header, portal and name; the rest of the message passes as it came.
         var prefix = ByteBuffer()
         prefix.reserveCapacity(portalEnd - start + serverName.utf8.count + 2)
@@ -288,6 +315,14 @@ final class ClientStatements {
             server.expect(.close, forward: false, statement: victim)
             server.remove(victim)
             partition?.counters.statementEvictions &+= 1
+        }
+    }
+
+    /// Whether the bytes of `buffer` in `start..<end` are `bytes`.
+    static func bytes(_ buffer: ByteBuffer, from start: Int, before end: Int, equal bytes: [UInt8]) -> Bool {
+        guard end - start == bytes.count else { return false }
+        return buffer.withUnsafeReadableBytes { raw in
+            bytes.withUnsafeBytes { memcmp(raw.baseAddress! + (start - buffer.readerIndex), $0.baseAddress!, $0.count) == 0 }
         }
     }
 

@@ -77,10 +77,9 @@ final class ServerStatements {
 
     @inline(__always)
     func has(_ statement: PreparedStatement) -> Bool {
-        let id = ObjectIdentifier(statement)
-        guard prepared[id] != nil else { return false }
+        guard let index = prepared.index(forKey: ObjectIdentifier(statement)) else { return false }
         clock &+= 1
-        prepared[id]!.used = clock
+        prepared.values[index].used = clock
         return true
     }
 
@@ -151,9 +150,10 @@ final class ServerStatements {
     /// pgproxy's picture says otherwise (a skipped message, or one of an earlier batch whose
     /// answer has not come, that an error before it may yet skip).
     func mustCloseFirst(_ statement: PreparedStatement) -> Bool {
+        // Both are nearly always empty: asked first, that costs no hashing.
         let id = ObjectIdentifier(statement)
-        if uncertain[id] != nil { return true }
-        if let pending = inFlight[id], pending.deadline <= readySent { return true }
+        if !uncertain.isEmpty, uncertain[id] != nil { return true }
+        if !inFlight.isEmpty, let pending = inFlight[id], pending.deadline <= readySent { return true }
         return false
     }
 
