@@ -42,7 +42,7 @@ extension ProxyRuntime {
         }
         let needRestart = Self.settingsNeedingRestart(old: old, new: new)
         tlsContexts.withLock { $0 = tls }
-        snapshot.withLock { $0 = new }
+        snapshot.withLock { $0 = ConfigSnapshot(new) }
         plainVerifiers.withLock { $0.removeAll() }
         authLookups.withLock { $0.cache.removeAll() }
         applyTopologies(config: new)

@@ -11,7 +11,7 @@ final class ProxyRuntime: @unchecked Sendable {
     let logger: Logger
     let cancelRegistry = CancelRegistry()
     let backendStatus = BackendStatus()
-    let snapshot: Mutex<ProxyConfig>
+    let snapshot: Mutex<ConfigSnapshot>
     /// Every pool, one per (database, user, host).
     let pools = Mutex<[PoolID: Pool]>([:])
     /// Pools of hosts a reload removed, kept alive (their partitions and server connections
@@ -54,13 +54,15 @@ final class ProxyRuntime: @unchecked Sendable {
     let shutdownHandler = Mutex<(@Sendable (_ waitForClients: Bool) -> Void)?>(nil)
 
     init(config: ProxyConfig, loops: [any EventLoop], logger: Logger) {
-        self.snapshot = Mutex(config)
+        self.snapshot = Mutex(ConfigSnapshot(config))
         self.loops = loops
         self.logger = logger
         rebuildTopologies(config: config)
     }
 
-    var config: ProxyConfig { snapshot.withLock { $0 } }
+    var config: ProxyConfig { snapshot.withLock { $0.value } }
+    /// The current config by reference: what a new client session keeps.
+    var configSnapshot: ConfigSnapshot { snapshot.withLock { $0 } }
 
     /// The pools of (database, user), made on first use from the current config.
     func group(for key: PoolKey, identity: ClientLogin.Identity) -> PoolGroup {

@@ -81,7 +81,7 @@ public final class ProxyServer: @unchecked Sendable {
         let port: Int
         if !ownLoops.isEmpty {
             let listener = try EpollListener(host: config.general.host, port: config.general.port, loops: ownLoops, logger: logger) { descriptor, address, loop in
-                ClientSession(runtime: runtime, config: runtime.config).start(on: RawSocket(descriptor: descriptor, loop: loop), from: address)
+                ClientSession(runtime: runtime, config: runtime.configSnapshot).start(on: RawSocket(descriptor: descriptor, loop: loop), from: address)
             }
             ownListener = listener
             port = listener.port
@@ -115,7 +115,7 @@ public final class ProxyServer: @unchecked Sendable {
             .serverChannelOption(.socketOption(.so_keepalive), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ClientSession(runtime: runtime, config: runtime.config))
+                    try channel.pipeline.syncOperations.addHandler(ClientSession(runtime: runtime, config: runtime.configSnapshot))
                 }
             }
         let channel = try await bootstrap.bind(host: config.general.host, port: config.general.port).get()

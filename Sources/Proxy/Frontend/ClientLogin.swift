@@ -61,7 +61,8 @@ struct ClientLogin {
 
     private enum Method { case cleartext, md5 }
 
-    private let config: ProxyConfig
+    private let configSnapshot: ConfigSnapshot
+    private var config: ProxyConfig { _read { yield configSnapshot.value } }
     private let verifierForPlain: (String, String) -> SCRAMVerifier
     private var state = State.awaitingStartup
     /// Whether an SSLRequest may be answered with 'S' (a `[tls]` certificate and `client_tls` not "disable").
@@ -73,8 +74,8 @@ struct ClientLogin {
 
     /// `verifierForPlain(user, password)` returns a stable SCRAM verifier for a clear-text password,
     /// so SCRAM works for users whose password is stored in clear.
-    init(config: ProxyConfig, verifierForPlain: @escaping (String, String) -> SCRAMVerifier) {
-        self.config = config
+    init(config: ConfigSnapshot, verifierForPlain: @escaping (String, String) -> SCRAMVerifier) {
+        self.configSnapshot = config
         self.verifierForPlain = verifierForPlain
     }
 

@@ -12,7 +12,9 @@ final class ClientSession: ChannelInboundHandler {
     enum Phase { case startup, authenticating, awaitingServerForLogin, ready, admin, closed }
 
     let runtime: ProxyRuntime
-    let config: ProxyConfig
+    /// The config this client connected under, read in place (`_read` lends it; no copy).
+    let configSnapshot: ConfigSnapshot
+    var config: ProxyConfig { _read { yield configSnapshot.value } }
     var context: ChannelHandlerContext?
     /// The client's socket on pgproxy's own event loop (instead of `context`; see EpollLoop).
     var raw: RawSocket?
@@ -100,11 +102,11 @@ final class ClientSession: ChannelInboundHandler {
     /// When the client connected, for SHOW CLIENTS.
     let connectedAt = NIODeadline.now()
 
-    init(runtime: ProxyRuntime, config: ProxyConfig) {
+    init(runtime: ProxyRuntime, config: ConfigSnapshot) {
         self.runtime = runtime
-        self.config = config
+        self.configSnapshot = config
         self.login = ClientLogin(config: config, verifierForPlain: runtime.verifierForPlain)
-        self.scanner = MessageScanner(notify: Self.scanned, capture: MessageSet([]), maximumLength: config.general.maxPacketSize)
+        self.scanner = MessageScanner(notify: Self.scanned, capture: MessageSet([]), maximumLength: config.value.general.maxPacketSize)
     }
 
     var logger: Logger { runtime.logger }

@@ -26,7 +26,7 @@ final class ClientLoginTests: XCTestCase {
     }
 
     private func makeLogin(_ authType: String) throws -> ClientLogin {
-        ClientLogin(config: try config(authType: authType)) { _, password in
+        ClientLogin(config: ConfigSnapshot(try config(authType: authType))) { _, password in
             SCRAMVerifier.make(password: password, salt: Array("0123456789abcdef".utf8), iterations: 4096)
         }
     }
