@@ -16,7 +16,7 @@ final class ServerConnection: ChannelInboundHandler {
     typealias OutboundOut = ByteBuffer
 
     /// The large payloads are boxed (`indirect`): the state changes twice per transaction, and
-    /// an inline payload would make each change copy and destroy a value of a hundred bytes.
+    /// inline, they would make every change copy and destroy a value the size of the largest.
     enum State {
         case connecting
         /// SSLRequest sent; waiting for the server's one-byte answer.

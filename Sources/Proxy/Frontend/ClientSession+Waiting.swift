@@ -21,7 +21,8 @@ extension ClientSession {
 
     /// Moves the last bytes in `pending` to a buffer of their own, for bytes that stay there past
     /// this read. A read hands over the event loop's one read buffer, and bytes kept in it would
-    /// make the loop's next read allocate a new one (16 KiB).
+    /// make the loop's next read allocate a new one (16 KiB). A buffer mostly full, or a slice
+    /// (whose capacity is its length), is kept as it is.
     func keepPendingCompact() {
         guard let last = pending.last, last.capacity > 2 * last.readableBytes else { return }
         var copy = ByteBufferAllocator().buffer(capacity: last.readableBytes)
