@@ -25,9 +25,7 @@ extension ClientSession {
     /// (whose capacity is its length), is kept as it is.
     func keepPendingCompact() {
         guard let last = pending.last, last.capacity > 2 * last.readableBytes else { return }
-        var copy = ByteBufferAllocator().buffer(capacity: last.readableBytes)
-        copy.writeImmutableBuffer(last)
-        pending[pending.index(before: pending.endIndex)] = copy
+        pending[pending.index(before: pending.endIndex)] = last.ownCopy()
     }
 
     /// The partition took this client off its queue to send it to another host's pool.

@@ -25,4 +25,13 @@ extension ByteBuffer {
         writeString(string)
         writeInteger(UInt8(0))
     }
+
+    /// The readable bytes in a buffer of their own, sized to them. What is kept past a read takes
+    /// this: a slice would keep the whole read buffer alive (on pgproxy's own loops, the loop's
+    /// one buffer, which its next read would then have to allocate again).
+    func ownCopy() -> ByteBuffer {
+        var copy = ByteBufferAllocator().buffer(capacity: readableBytes)
+        copy.writeImmutableBuffer(self)
+        return copy
+    }
 }

@@ -36,11 +36,7 @@ struct ServerOutput {
     /// Bytes from `index` on wait in `carry` for the rest of their message.
     mutating func hold(from index: Int, into carry: inout ByteBuffer?) {
         writeClientBytes(upTo: index)
-        // A copy: a slice would keep the event loop's read buffer, and its next read would
-        // have to allocate another.
-        var held = ByteBufferAllocator().buffer(capacity: buffer.writerIndex - index)
-        held.writeImmutableBuffer(buffer.getSlice(at: index, length: buffer.writerIndex - index)!)
-        carry = held
+        carry = buffer.getSlice(at: index, length: buffer.writerIndex - index)!.ownCopy()
         written = buffer.writerIndex
     }
 

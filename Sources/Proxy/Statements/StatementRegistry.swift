@@ -65,9 +65,7 @@ final class StatementRegistry {
                     nextNumber += 1
                 } while byName[name] != nil
             }
-            // An own copy: the key must not keep the client's whole read buffer alive.
-            var own = ByteBuffer()
-            own.writeImmutableBuffer(key)
+            let own = key.ownCopy()
             statement = PreparedStatement(name: name, key: own)
             byKey[own] = statement
             byName[name] = statement
