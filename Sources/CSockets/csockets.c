@@ -25,6 +25,6 @@ ssize_t pgproxy_sendmsg(int socket, const struct msghdr *message) {
     return syscall(SYS_sendmsg, socket, message, MSG_NOSIGNAL);
 }
 
-ssize_t pgproxy_read(int socket, void *bytes, size_t count) {
-    return syscall(SYS_read, socket, bytes, count);
+ssize_t pgproxy_recv(int socket, void *bytes, size_t count) {
+    return syscall(SYS_recvfrom, socket, bytes, count, 0, NULL, NULL);
 }

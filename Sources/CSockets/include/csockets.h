@@ -12,10 +12,13 @@ int pgproxy_accept(int listener, struct sockaddr *address, socklen_t *length);
 int pgproxy_eventfd(void);
 // Names the calling thread (at most 15 bytes are kept), for ps and top.
 void pgproxy_name_thread(const char *name);
-// send(2) with MSG_NOSIGNAL, sendmsg(2) with MSG_NOSIGNAL, and read(2), made with syscall(2):
+// send(2) with MSG_NOSIGNAL, sendmsg(2) with MSG_NOSIGNAL, and recv(2), made with syscall(2):
 // glibc's own wrappers are cancellation points, and the bookkeeping for that (pgproxy cancels no
 // threads) costs more user-space instructions than the rest of the call. -1 and errno on error.
+// recv, not read: read(2) on a socket goes through the kernel's file layer first (vfs_read,
+// fdget_pos, rw_verify_area, sock_read_iter), which costs more kernel time per call than
+// recvfrom's direct way to the socket.
 ssize_t pgproxy_send(int socket, const void *bytes, size_t count);
 ssize_t pgproxy_sendmsg(int socket, const struct msghdr *message);
-ssize_t pgproxy_read(int socket, void *bytes, size_t count);
+ssize_t pgproxy_recv(int socket, void *bytes, size_t count);
 #endif

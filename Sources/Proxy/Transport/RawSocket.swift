@@ -91,7 +91,7 @@ final class RawSocket: EpollHandle {
         var rounds = 0
         while isOpen, reading {
             buffer.clear()
-            let count = buffer.withUnsafeMutableWritableBytes { pgproxy_read(descriptor, $0.baseAddress, $0.count) }
+            let count = buffer.withUnsafeMutableWritableBytes { pgproxy_recv(descriptor, $0.baseAddress, $0.count) }
             if count > 0 {
                 buffer.moveWriterIndex(forwardBy: count)
                 owner.socketRead(buffer)
