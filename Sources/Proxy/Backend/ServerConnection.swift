@@ -35,34 +35,13 @@ final class ServerConnection: ChannelInboundHandler {
         case closed
     }
 
-    let id: Int
-    let address: BackendAddress
-    /// The pool's generation when this connection was opened (see `Pool.generation`).
-    let generation: Int
+    // Stored properties are laid out in the order they are declared: those the data path reads
+    // for every message first (a few adjacent cache lines), the login's and the rare ones after.
+
     unowned(unsafe) let partition: PoolPartition
     private(set) var state: State = .connecting
-    var context: ChannelHandlerContext?
     /// The connection's socket on pgproxy's own event loop (instead of `context`; see EpollLoop).
     var raw: RawSocket?
-    private var onLogin: ((ServerConnection, (any Error)?) -> Void)?
-
-    /// Values the server reported with ParameterStatus.
-    var parameters: [String: String] = [:]
-    /// Unreported settings pgproxy set on this connection (e.g. extra_float_digits).
-    var setValues: [String: String] = [:] {
-        didSet { syncedSignature = 0 }
-    }
-    /// The `ClientParameters.signature` this connection was last brought in line with; 0 when
-    /// unknown (it changed since, or never was).
-    var syncedSignature = 0
-    private(set) var backendKey: (processID: Int32, secretKey: Int32)?
-    let createdAt: NIODeadline
-    var lastUsedAt = NIODeadline.now()
-    /// When `server_lifetime` runs out; the connection is closed the next time it is idle.
-    private let expiresAt: NIODeadline?
-    private(set) var transactionStatus: TransactionStatus = .idle
-    private(set) var inCopyIn = false
-
     /// The client this connection is serving, while attached.
     private(set) var client: ClientSession?
     private var scanner = MessageScanner(
@@ -74,10 +53,16 @@ final class ServerConnection: ChannelInboundHandler {
     private static let capturedCountingRows = MessageSet([
         BackendID.readyForQuery, BackendID.parameterStatus, BackendID.errorResponse, BackendID.commandComplete,
     ])
+    /// The server's socket, written directly once the login is over (plain connections).
+    var out = DirectWrites()
+    private(set) var transactionStatus: TransactionStatus = .idle
+    private(set) var inCopyIn = false
     private var readsPaused = false
     /// The server's socket takes more bytes (as of the last writability change); the attached
     /// client pauses its reads while it does not.
     private(set) var isWritable = true
+    /// The connection is encrypted (`server_tls`).
+    var usesTLS = false
     /// The named statements this connection has prepared, for transaction-pooled clients.
     private(set) var statements: ServerStatements?
     /// Captured types for the attached client, set before the next scan.
@@ -85,11 +70,29 @@ final class ServerConnection: ChannelInboundHandler {
     /// The start of a ParseComplete or CloseComplete that pgproxy takes out of the stream, cut
     /// by the end of a read: held back until the rest of it comes.
     private var heldHeader: ByteBuffer?
+    /// The `ClientParameters.signature` this connection was last brought in line with; 0 when
+    /// unknown (it changed since, or never was).
+    var syncedSignature = 0
+    var lastUsedAt = NIODeadline.now()
+    /// When `server_lifetime` runs out; the connection is closed the next time it is idle.
+    private let expiresAt: NIODeadline?
+    /// The pool's generation when this connection was opened (see `Pool.generation`).
+    let generation: Int
+    var context: ChannelHandlerContext?
+
+    // The login's, and what is read rarely.
+    let id: Int
+    let address: BackendAddress
+    private var onLogin: ((ServerConnection, (any Error)?) -> Void)?
     private var loginDeadline: Scheduled<Void>?
-    /// The server's socket, written directly once the login is over (plain connections).
-    var out = DirectWrites()
-    /// The connection is encrypted (`server_tls`).
-    var usesTLS = false
+    /// Values the server reported with ParameterStatus.
+    var parameters: [String: String] = [:]
+    /// Unreported settings pgproxy set on this connection (e.g. extra_float_digits).
+    var setValues: [String: String] = [:] {
+        didSet { syncedSignature = 0 }
+    }
+    private(set) var backendKey: (processID: Int32, secretKey: Int32)?
+    let createdAt: NIODeadline
 
     init(
         id: Int, address: BackendAddress, partition: PoolPartition, lifetime: TimeAmount?, generation: Int,

@@ -16,8 +16,9 @@ struct ClientLogin {
         case startTLS
         /// Find the secret of a user not in users.toml with auth_query, then call `lookedUp`.
         case lookUp(user: String, database: DatabaseConfig)
-        /// Authentication succeeded; AuthenticationOk is in `reply`.
-        case authenticated(Identity, reply: ByteBuffer)
+        /// Authentication succeeded; AuthenticationOk is in `reply`. Boxed (`indirect`): the
+        /// identity is the largest payload, and an action is made at each step of a login.
+        indirect case authenticated(Identity, reply: ByteBuffer)
         case wait
     }
 
@@ -35,6 +36,12 @@ struct ClientLogin {
         var scramOnly = false
         /// Set for a login that cannot succeed (unknown user): why, for the log only.
         var doomed: String?
+
+        /// An identity kept by reference (see `ClientSession.identity`).
+        final class Box {
+            let value: Identity
+            init(_ value: Identity) { self.value = value }
+        }
     }
 
     /// What the client's TLS offers the login: set by the session once the handshake is done.
@@ -49,7 +56,9 @@ struct ClientLogin {
         var version = ""
     }
 
-    private enum State {
+    /// `indirect`: the states that carry an identity box it, so a login (kept by its session
+    /// for the connection's life) holds a reference, not the identity's 288 bytes.
+    private indirect enum State {
         case awaitingStartup
         /// Waiting for auth_query's answer; `reply` holds what goes before the auth request.
         case lookingUp(Identity, reply: ByteBuffer)

@@ -11,58 +11,20 @@ final class ClientSession: ChannelInboundHandler {
 
     enum Phase { case startup, authenticating, awaitingServerForLogin, ready, admin, closed }
 
-    let runtime: ProxyRuntime
-    /// The config this client connected under, read in place (`_read` lends it; no copy).
-    let configSnapshot: ConfigSnapshot
-    var config: ProxyConfig { _read { yield configSnapshot.value } }
-    var context: ChannelHandlerContext?
+    // Stored properties are laid out in the order they are declared. Those the data path reads
+    // for every message come first, so a message touches a few adjacent cache lines of the
+    // session (after a context switch they are usually cold); the login's, and what only the
+    // admin console or a rare event reads, come after them.
+
     /// The client's socket on pgproxy's own event loop (instead of `context`; see EpollLoop).
     var raw: RawSocket?
-    /// The loop this client lives on, from the moment it connects.
-    private(set) var eventLoop: (any EventLoop)?
-    var phase = Phase.startup
-    var login: ClientLogin
-    var startupBuffer = ByteBuffer()
-    var framer = MessageFramer(maximumLength: 65_536)
-    /// Where `client_login_timeout` watches this client while it logs in.
-    var loginWatch: (deadlines: LoginDeadlines, slot: Int)?
-    /// The TLS handler while the login still needs it (for the client's certificate).
-    var tlsHandler: NIOSSLServerHandler?
-
-    var identity: ClientLogin.Identity?
-    var pool: Pool?
-    /// The client's (database, user) pools as seen from its loop.
-    var groupPart: GroupPartition?
-    /// Set when statements are routed (several hosts or plugins); nil keeps the plain path.
-    var routing: ClientRouting?
-    /// Named prepared statements carried across server connections (transaction mode).
-    var statements: ClientStatements?
-    /// A read running on every shard, while it runs.
-    var fanout: ShardFanout?
-    /// A COPY FROM STDIN split among shards takes the client's bytes till its data ends.
-    var shardCopy: ShardCopy?
-    /// The client's socket takes more bytes (as of the last writability change); a server
-    /// attached to this client pauses its reads while it does not.
-    private(set) var isWritable = true
     /// The client's socket, written directly once `directWritesAfter` runs out (plain connections;
     /// see ClientSession+Writes).
     var out = DirectWrites()
-    /// Transactions to go before direct writes start; 0: not (or no longer) counting. Finding
-    /// the socket costs about as much as 2 transactions save, so a client that connects for one
-    /// statement (`pgbench -C`) never pays for it.
-    var directWritesAfter = 0
-    /// The console, for a client logged in to the admin database.
-    var admin: AdminConsole?
-    var partition: PoolPartition?
-    var mode = PoolMode.transaction
-    var parameters = ClientParameters()
-    /// Counted against max_client_connections (and so must be uncounted when leaving).
-    var admitted = false
-    var processID: Int32 = 0
-    var secretKey: Int32 = 0
-
+    var phase = Phase.startup
     /// The server connection in use, if any.
     var server: ServerConnection?
+    var partition: PoolPartition?
     /// The client's bytes end at a message boundary (as scanned so far).
     var atMessageBoundary: Bool { scanner.atMessageBoundary }
     private var scanner: MessageScanner
@@ -71,6 +33,26 @@ final class ClientSession: ChannelInboundHandler {
         FrontendID.parse, FrontendID.bind, FrontendID.execute, UInt8(ascii: "D"), UInt8(ascii: "C"), FrontendID.flush,
         FrontendID.copyDone, FrontendID.copyFail,
     ])
+    /// ReadyForQuery messages the server still owes (one per Query, Sync and FunctionCall sent).
+    var outstanding = 0
+    /// Uptime (ns) when the statements now outstanding were sent, and when the running
+    /// transaction's first statement was; 0 when none. Only for the pool's statistics.
+    var querySince: UInt64 = 0
+    var transactionSince: UInt64 = 0
+    private(set) var lastRequest: UInt64 = 0
+    /// Set when statements are routed (several hosts or plugins); nil keeps the plain path.
+    var routing: ClientRouting?
+    /// Named prepared statements carried across server connections (transaction mode).
+    var statements: ClientStatements?
+    /// A read running on every shard, while it runs.
+    var fanout: ShardFanout?
+    /// A COPY FROM STDIN split among shards takes the client's bytes till its data ends.
+    var shardCopy: ShardCopy?
+    var context: ChannelHandlerContext?
+    /// Transactions to go before direct writes start; 0: not (or no longer) counting. Finding
+    /// the socket costs about as much as 2 transactions save, so a client that connects for one
+    /// statement (`pgbench -C`) never pays for it.
+    var directWritesAfter = 0
     /// `client_idle_timeout`'s check, while one is set; and when the client last sent something.
     private var idleTimer: Scheduled<Void>?
     private var lastActivity = NIODeadline.uptimeNanoseconds(0)
@@ -78,27 +60,56 @@ final class ClientSession: ChannelInboundHandler {
     var pending = CircularBuffer<ByteBuffer>(initialCapacity: 2)
     var pendingBytes = 0
     static let pendingLimit = 256 * 1024
+    var mode = PoolMode.transaction
     var waiting = false
-    /// When this client started waiting for a server; the partition's janitor times it out.
-    var waitingSince = NIODeadline.uptimeNanoseconds(0)
-    /// ReadyForQuery messages the server still owes (one per Query, Sync and FunctionCall sent).
-    var outstanding = 0
     /// Extended-protocol messages were sent after the last Sync.
     var unsynced = false
-    /// Syncs since the last Execute or Query: those a server in COPY FROM STDIN ignores.
-    private(set) var syncsSinceStatement = 0
     var wroteToServer = false
+    /// The client's socket takes more bytes (as of the last writability change); a server
+    /// attached to this client pauses its reads while it does not.
+    private(set) var isWritable = true
     private var pausedForServer = false
     private var pausedForBackpressure = false
     /// Reading is switched off (either pause holds).
     private var readingStopped = false
     var shutdownRequested = false
-    /// Uptime (ns) when the statements now outstanding were sent, and when the running
-    /// transaction's first statement was; 0 when none. Only for the pool's statistics.
-    var querySince: UInt64 = 0
-    var transactionSince: UInt64 = 0
-    private(set) var lastRequest: UInt64 = 0
+    /// Syncs since the last Execute or Query: those a server in COPY FROM STDIN ignores.
+    private(set) var syncsSinceStatement = 0
+    /// When this client started waiting for a server; the partition's janitor times it out.
+    var waitingSince = NIODeadline.uptimeNanoseconds(0)
+    var parameters = ClientParameters()
+    /// The client's (database, user) pools as seen from its loop.
+    var groupPart: GroupPartition?
+    let runtime: ProxyRuntime
+    /// The config this client connected under, read in place (`_read` lends it; no copy).
+    let configSnapshot: ConfigSnapshot
+    var config: ProxyConfig { _read { yield configSnapshot.value } }
+    /// The loop this client lives on, from the moment it connects.
+    private(set) var eventLoop: (any EventLoop)?
+
+    // The login, and what is read rarely.
+    var login: ClientLogin
+    var startupBuffer = ByteBuffer()
+    var framer = MessageFramer(maximumLength: 65_536)
+    /// Where `client_login_timeout` watches this client while it logs in.
+    var loginWatch: (deadlines: LoginDeadlines, slot: Int)?
+    /// The TLS handler while the login still needs it (for the client's certificate).
+    var tlsHandler: NIOSSLServerHandler?
+    /// Who logged in. Kept boxed: a session holds a reference, not the identity's 288 bytes
+    /// (the data path never reads it).
+    private var identityBox: ClientLogin.Identity.Box?
+    var identity: ClientLogin.Identity? {
+        get { identityBox?.value }
+        set { identityBox = newValue.map(ClientLogin.Identity.Box.init) }
+    }
+    var pool: Pool?
+    /// The console, for a client logged in to the admin database.
+    var admin: AdminConsole?
+    /// Counted against max_client_connections (and so must be uncounted when leaving).
+    var admitted = false
     var countedAsLoggingIn = false
+    var processID: Int32 = 0
+    var secretKey: Int32 = 0
     /// When the client connected, for SHOW CLIENTS.
     let connectedAt = NIODeadline.now()
 
