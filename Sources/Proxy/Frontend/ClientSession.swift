@@ -122,6 +122,9 @@ final class ClientSession: ChannelInboundHandler {
 
     var logger: Logger { runtime.logger }
 
+    /// Uptime (ns) for the pool's statistics: on pgproxy's own loops, when the loop last woke up.
+    var statisticsClock: UInt64 { raw?.loop.wokeAt ?? NIODeadline.now().uptimeNanoseconds }
+
     // MARK: connection events
 
     /// Waits for its first server login, which tells pgproxy what to report to new clients.
@@ -150,7 +153,7 @@ final class ClientSession: ChannelInboundHandler {
     func received(_ buffer: ByteBuffer) {
         switch phase {
         case .ready:
-            if idleTimer != nil { lastActivity = .now() }
+            if idleTimer != nil { lastActivity = NIODeadline.uptimeNanoseconds(statisticsClock) }
             clientBytes(buffer)
         case .admin: admin?.receive(buffer)
         case .startup: startupBytes(buffer)
@@ -224,7 +227,7 @@ final class ClientSession: ChannelInboundHandler {
         if let partition {
             partition.counters.bytesReceived &+= UInt64(buffer.readableBytes)
             if wasIdle, outstanding > 0 || unsynced {
-                let now = NIODeadline.now().uptimeNanoseconds
+                let now = statisticsClock
                 querySince = now
                 lastRequest = now
                 if transactionSince == 0 { transactionSince = now }
@@ -274,7 +277,7 @@ final class ClientSession: ChannelInboundHandler {
     /// Called with a server for this client: at once from the idle list, or later by the partition.
     func serverAssigned(_ server: ServerConnection) {
         if waiting, let partition {
-            let waited = NIODeadline.now() - waitingSince
+            let waited = NIODeadline.uptimeNanoseconds(statisticsClock) - waitingSince
             partition.counters.waitMicros &+= UInt64(max(waited.nanoseconds / 1000, 0))
         }
         waiting = false
@@ -306,7 +309,7 @@ final class ClientSession: ChannelInboundHandler {
                 // The server only served the login; the client's statements wait for RESUME.
                 partition.checkin(server)
                 waiting = true
-                waitingSince = .now()
+                waitingSince = NIODeadline.uptimeNanoseconds(statisticsClock)
                 partition.enqueue(self)
                 return
             }
@@ -432,7 +435,7 @@ final class ClientSession: ChannelInboundHandler {
         partition.counters.queries &+= UInt64(count)
         guard outstanding == 0, !unsynced else { return }
         if querySince != 0 {
-            let now = NIODeadline.now().uptimeNanoseconds
+            let now = statisticsClock
             if let routing { routing.batchDone(micros: (now &- querySince) / 1000, status: status) }
             partition.counters.queryMicros &+= (now &- querySince) / 1000
             querySince = 0

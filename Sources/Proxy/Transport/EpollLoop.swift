@@ -23,7 +23,7 @@ class EpollHandle {
 /// the bytes (the channel's lifecycle checks, the pipeline, the read-again request, the
 /// registration lookup), twice per `pgbench -S` transaction: more than pgproxy's own work, and
 /// nearly what PgBouncer spends on the whole transaction. Here a ready socket is one epoll
-/// event, one pointer to its handle and one read(2).
+/// event, one pointer to its handle and one recv(2).
 final class EpollLoop: EventLoop, @unchecked Sendable, CustomStringConvertible {
     let name: String
     private let epoll: CInt
@@ -46,6 +46,10 @@ final class EpollLoop: EventLoop, @unchecked Sendable, CustomStringConvertible {
     /// so an idle client costs no buffer.
     var readBuffer: ByteBuffer? = ByteBufferAllocator().buffer(capacity: EpollLoop.readCapacity)
     static let readCapacity = 16 * 1024
+    /// Uptime (ns) when the loop last woke up from epoll_wait: the clock of the data path's
+    /// statistics, read once per wake-up (PgBouncer caches its time the same way) instead of
+    /// twice per statement.
+    private(set) var wokeAt = NIODeadline.now().uptimeNanoseconds
 
     var description: String { "EpollLoop(\(name))" }
 
@@ -183,6 +187,7 @@ final class EpollLoop: EventLoop, @unchecked Sendable, CustomStringConvertible {
                 timeout = next <= now ? 0 : CInt(clamping: (next - now + 999_999) / 1_000_000)
             }
             let count = epoll_wait(epoll, events, capacity, timeout)
+            wokeAt = NIODeadline.now().uptimeNanoseconds
             if count < 0 {
                 if errno != EINTR { fatalError("\(self): epoll_wait failed: errno \(errno)") }
                 continue
