@@ -122,9 +122,6 @@ final class ClientSession: ChannelInboundHandler {
 
     var logger: Logger { runtime.logger }
 
-    /// Uptime (ns) for the pool's statistics: on pgproxy's own loops, when the loop last woke up.
-    var statisticsClock: UInt64 { raw?.loop.wokeAt ?? NIODeadline.now().uptimeNanoseconds }
-
     // MARK: connection events
 
     /// Waits for its first server login, which tells pgproxy what to report to new clients.
@@ -153,7 +150,7 @@ final class ClientSession: ChannelInboundHandler {
     func received(_ buffer: ByteBuffer) {
         switch phase {
         case .ready:
-            if idleTimer != nil { lastActivity = NIODeadline.uptimeNanoseconds(statisticsClock) }
+            if idleTimer != nil { lastActivity = .now() }
             clientBytes(buffer)
         case .admin: admin?.receive(buffer)
         case .startup: startupBytes(buffer)
@@ -227,7 +224,7 @@ final class ClientSession: ChannelInboundHandler {
         if let partition {
             partition.counters.bytesReceived &+= UInt64(buffer.readableBytes)
             if wasIdle, outstanding > 0 || unsynced {
-                let now = statisticsClock
+                let now = NIODeadline.now().uptimeNanoseconds
                 querySince = now
                 lastRequest = now
                 if transactionSince == 0 { transactionSince = now }
@@ -277,7 +274,7 @@ final class ClientSession: ChannelInboundHandler {
     /// Called with a server for this client: at once from the idle list, or later by the partition.
     func serverAssigned(_ server: ServerConnection) {
         if waiting, let partition {
-            let waited = NIODeadline.uptimeNanoseconds(statisticsClock) - waitingSince
+            let waited = NIODeadline.now() - waitingSince
             partition.counters.waitMicros &+= UInt64(max(waited.nanoseconds / 1000, 0))
         }
         waiting = false
@@ -309,7 +306,7 @@ final class ClientSession: ChannelInboundHandler {
                 // The server only served the login; the client's statements wait for RESUME.
                 partition.checkin(server)
                 waiting = true
-                waitingSince = NIODeadline.uptimeNanoseconds(statisticsClock)
+                waitingSince = .now()
                 partition.enqueue(self)
                 return
             }
@@ -435,7 +432,7 @@ final class ClientSession: ChannelInboundHandler {
         partition.counters.queries &+= UInt64(count)
         guard outstanding == 0, !unsynced else { return }
         if querySince != 0 {
-            let now = statisticsClock
+            let now = NIODeadline.now().uptimeNanoseconds
             if let routing { routing.batchDone(micros: (now &- querySince) / 1000, status: status) }
             partition.counters.queryMicros &+= (now &- querySince) / 1000
             querySince = 0

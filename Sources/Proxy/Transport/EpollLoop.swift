@@ -46,10 +46,6 @@ final class EpollLoop: EventLoop, @unchecked Sendable, CustomStringConvertible {
     /// so an idle client costs no buffer.
     var readBuffer: ByteBuffer? = ByteBufferAllocator().buffer(capacity: EpollLoop.readCapacity)
     static let readCapacity = 16 * 1024
-    /// Uptime (ns) when the loop last woke up from epoll_wait: the clock of the data path's
-    /// statistics, read once per wake-up (PgBouncer caches its time the same way) instead of
-    /// twice per statement.
-    private(set) var wokeAt = NIODeadline.now().uptimeNanoseconds
 
     var description: String { "EpollLoop(\(name))" }
 
@@ -187,7 +183,6 @@ final class EpollLoop: EventLoop, @unchecked Sendable, CustomStringConvertible {
                 timeout = next <= now ? 0 : CInt(clamping: (next - now + 999_999) / 1_000_000)
             }
             let count = epoll_wait(epoll, events, capacity, timeout)
-            wokeAt = NIODeadline.now().uptimeNanoseconds
             if count < 0 {
                 if errno != EINTR { fatalError("\(self): epoll_wait failed: errno \(errno)") }
                 continue
