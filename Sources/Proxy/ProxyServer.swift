@@ -8,9 +8,11 @@ public final class ProxyServer: @unchecked Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let ownsGroup: Bool
     let runtime: ProxyRuntime
-    private var listener: (any Channel)?
-    /// The listener when connections run on pgproxy's own loops (`io_engine`).
-    private var ownListener: EpollListener?
+    /// The TCP listener, then the Unix-domain one (`unix_socket_dir`), on SwiftNIO's loops.
+    private var listeners: [any Channel] = []
+    /// The same when connections run on pgproxy's own loops (`io_engine`).
+    private var ownListeners: [EpollListener] = []
+    private var socketFile: UnixSocketFile?
     /// pgproxy's own event loops, when connections run on them.
     private let ownLoops: [EpollLoop]
     private var metricsServer: MetricsHTTPServer?
@@ -80,15 +82,22 @@ public final class ProxyServer: @unchecked Sendable {
         runtime.loginDeadlines = runtime.loops.map { LoginDeadlines(loop: $0) }
         let port: Int
         if !ownLoops.isEmpty {
-            let listener = try EpollListener(host: config.general.host, port: config.general.port, loops: ownLoops, logger: logger) { descriptor, address, loop in
+            let accepted = { (descriptor: CInt, address: SocketAddress?, loop: EpollLoop) in
                 ClientSession(runtime: runtime, config: runtime.configSnapshot).start(on: RawSocket(descriptor: descriptor, loop: loop), from: address)
             }
-            ownListener = listener
+            let listener = try EpollListener(host: config.general.host, port: config.general.port, loops: ownLoops, logger: logger, accepted: accepted)
+            ownListeners = [listener]
             port = listener.port
+            if let directory = config.general.unixSocketDir {
+                let file = UnixSocketFile(directory: directory, port: port, mode: config.general.unixSocketMode)
+                ownListeners.append(try EpollListener(host: "", port: port, socketFile: file, loops: ownLoops, logger: logger, accepted: accepted))
+                socketFile = file
+            }
         } else {
             port = try await bindNIOListener(config)
         }
-        logger.info("pgproxy \(ProxyVersion.string) listening on \(config.general.host):\(port) (\(config.general.workers) workers\(ownLoops.isEmpty ? " on SwiftNIO" : ""), \(config.general.poolMode.rawValue) pooling)")
+        let socketNote = socketFile.map { " and \($0.path)" } ?? ""
+        logger.info("pgproxy \(ProxyVersion.string) listening on \(config.general.host):\(port)\(socketNote) (\(config.general.workers) workers\(ownLoops.isEmpty ? " on SwiftNIO" : ""), \(config.general.poolMode.rawValue) pooling)")
         if let prometheus = config.prometheus { try await startMetrics(prometheus) }
         statsTask = runtime.startStatsPeriods()
         let checker = HealthChecker(runtime: runtime)
@@ -103,7 +112,8 @@ public final class ProxyServer: @unchecked Sendable {
         return port
     }
 
-    /// Listens through SwiftNIO (TLS, or `io_engine = "nio"`); returns the port.
+    /// Listens through SwiftNIO (TLS, or `io_engine = "nio"`), on TCP and on the Unix-domain
+    /// socket if configured; returns the port.
     private func bindNIOListener(_ config: ProxyConfig) async throws -> Int {
         let runtime = self.runtime
         let bootstrap = ServerBootstrap(group: group)
@@ -119,11 +129,19 @@ public final class ProxyServer: @unchecked Sendable {
                 }
             }
         let channel = try await bootstrap.bind(host: config.general.host, port: config.general.port).get()
-        listener = channel
-        return channel.localAddress?.port ?? config.general.port
+        listeners = [channel]
+        let port = channel.localAddress?.port ?? config.general.port
+        if let directory = config.general.unixSocketDir {
+            let file = UnixSocketFile(directory: directory, port: port, mode: config.general.unixSocketMode)
+            let address = try file.address()
+            listeners.append(try await bootstrap.bind(to: address).get())
+            socketFile = file
+            try file.setMode()
+        }
+        return port
     }
 
-    public var port: Int? { ownListener?.port ?? listener?.localAddress?.port }
+    public var port: Int? { ownListeners.first?.port ?? listeners.first?.localAddress?.port }
 
     /// The port /metrics listens on, when `[prometheus]` is configured.
     public private(set) var metricsPort: Int?
@@ -183,8 +201,9 @@ public final class ProxyServer: @unchecked Sendable {
             await waitUntilStopped()
             return
         }
-        try? await listener?.close()
-        ownListener?.close()
+        for listener in listeners { try? await listener.close() }
+        for listener in ownListeners { listener.close() }
+        if listeners.count > 1 { socketFile?.remove() }
         autoreload?.cancel()
         statsTask?.cancel()
         healthChecker?.stop()

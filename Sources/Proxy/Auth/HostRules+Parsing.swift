@@ -16,7 +16,7 @@ extension HostRules {
         return HostRules(rules: rules)
     }
 
-    fileprivate static let expectedLayout = "expected: host|hostssl|hostnossl DATABASE USER ADDRESS METHOD [OPTIONS]"
+    fileprivate static let expectedLayout = "expected: local DATABASE USER METHOD [OPTIONS] or host|hostssl|hostnossl DATABASE USER ADDRESS METHOD [OPTIONS]"
     private static let supportedMethods = "use trust, reject, md5, password, scram-sha-256 or cert"
     private static let noRoleMembership = "pgproxy has no role membership information; list the user names instead"
 
@@ -24,7 +24,7 @@ extension HostRules {
         let type = try connectionType(try fields.single("connection type"))
         let databases = try fields.next("database").map(databaseName)
         let users = try fields.next("user").map(userName)
-        let address = try addressMatch(&fields)
+        let address = type == .local ? .all : try addressMatch(&fields)
         let method = try authenticationMethod(try fields.single("authentication method"))
         var clientCertificate: ClientCertificateCheck?
         if method == .cert {
@@ -43,8 +43,7 @@ extension HostRules {
         case "host": return .host
         case "hostssl": return .hostssl
         case "hostnossl": return .hostnossl
-        case "local":
-            throw Refusal("\"local\" lines are for Unix-domain sockets, but pgproxy listens on TCP only: use host, hostssl or hostnossl")
+        case "local": return .local
         case "hostgssenc", "hostnogssenc":
             throw Refusal("connection type \"\(token.text)\" is not supported by pgproxy (no GSSAPI encryption): use host, hostssl or hostnossl")
         default:

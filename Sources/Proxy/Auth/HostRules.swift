@@ -3,12 +3,15 @@ import NIOCore
 
 /// The rules of an hba_file, in order; the first line that matches a connection decides.
 ///
-/// The syntax is PostgreSQL's pg_hba.conf. Lines asking for something pgproxy cannot honour (Unix
-/// sockets, role groups, host names, external authentication) are refused when the file is read,
+/// The syntax is PostgreSQL's pg_hba.conf. Lines asking for something pgproxy cannot honour (role
+/// groups, host names, external authentication such as peer) are refused when the file is read,
 /// so that no rule quietly means less than it says.
 struct HostRules: Sendable, Equatable {
-    /// The first column: which TCP connections a line applies to.
+    /// The first column: which connections a line applies to.
     enum ConnectionType: Sendable, Equatable {
+        /// Connections on the Unix-domain socket (`unix_socket_dir`); such a line has no address.
+        case local
+        /// TCP connections, with or without TLS.
         case host
         case hostssl
         case hostnossl
@@ -81,8 +84,12 @@ struct HostRules: Sendable, Equatable {
 
     /// The first rule for this connection, or nil (no line matches = refused, as in PostgreSQL).
     ///
-    /// A nil or Unix-socket `address` matches only rules whose address is `all`.
+    /// A Unix-socket `address` matches only `local` lines; a nil one (unknown) only TCP lines
+    /// whose address is `all`.
     func match(database: String, user: String, address: SocketAddress?, tls: Bool) -> Rule? {
+        if case .unixDomainSocket = address {
+            return rules.first { $0.type == .local && $0.matches(database: database, user: user) }
+        }
         // A dual-stack listener reports IPv4 clients as ::ffff:a.b.c.d; rules are written as IPv4.
         let client = address.flatMap { IPAddress($0) }?.unmappingIPv4
         return rules.first { $0.matches(database: database, user: user, client: client, tls: tls) }
@@ -96,15 +103,19 @@ extension HostRules.ParseError: LocalizedError {
 }
 
 extension HostRules.Rule {
+    /// Whether this line covers a TCP connection.
     func matches(database: String, user: String, client: HostRules.IPAddress?, tls: Bool) -> Bool {
         switch type {
+        case .local: return false
         case .host: break
         case .hostssl: guard tls else { return false }
         case .hostnossl: guard !tls else { return false }
         }
-        return address.contains(client)
-            && databases.contains { $0.matches(database, user: user) }
-            && users.contains { $0.matches(user, user: user) }
+        return address.contains(client) && matches(database: database, user: user)
+    }
+
+    func matches(database: String, user: String) -> Bool {
+        databases.contains { $0.matches(database, user: user) } && users.contains { $0.matches(user, user: user) }
     }
 }
 

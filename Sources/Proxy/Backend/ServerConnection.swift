@@ -2,13 +2,6 @@ import Logging
 import NIOCore
 import NIOSSL
 
-/// Host and port of a PostgreSQL server.
-struct BackendAddress: Hashable, Sendable, CustomStringConvertible {
-    var host: String
-    var port: Int
-    var description: String { "\(host):\(port)" }
-}
-
 /// One connection from pgproxy to a PostgreSQL server. It lives on one event loop and belongs to
 /// the `PoolPartition` of that loop; while a client uses it, bytes are forwarded as they come.
 final class ServerConnection: ChannelInboundHandler {

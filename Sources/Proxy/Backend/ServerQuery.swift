@@ -39,7 +39,7 @@ final class ServerQuery: ChannelInboundHandler {
     ) -> EventLoopFuture<[[String?]]> {
         let promise = loop.makePromise(of: [[String?]].self)
         let query = ServerQuery(credentials: credentials, sql: sql, parameters: parameters, promise: promise)
-        if let tls, tls.serverSide != nil { query.tls = (tls, address.host) }
+        if let tls = address.tls(tls), tls.serverSide != nil { query.tls = (tls, address.host) }
         let deadline = loop.scheduleTask(in: timeout) {
             promise.fail(Failure("no answer within \(timeout.nanoseconds / 1_000_000)ms"))
         }
@@ -48,7 +48,7 @@ final class ServerQuery: ChannelInboundHandler {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(query) }
             }
-            .connect(host: address.host, port: address.port)
+            .connect(to: address)
             .whenComplete { result in
                 switch result {
                 case .success(let channel):

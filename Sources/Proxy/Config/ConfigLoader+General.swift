@@ -1,7 +1,10 @@
+import Foundation
+
 extension ConfigLoader {
     /// Keys of `[general]` that this version reads.
     static let generalKeys = [
-        "host", "port", "workers", "io_engine", "pool_mode", "default_pool_size", "min_pool_size",
+        "host", "port", "unix_socket_dir", "unix_socket_mode", "workers", "io_engine", "pool_mode",
+        "default_pool_size", "min_pool_size",
         "max_client_connections", "auth_type", "server_idle_timeout", "server_lifetime",
         "query_wait_timeout", "server_connect_timeout", "client_login_timeout", "shutdown_timeout",
         "client_idle_timeout", "max_packet_size", "hba_file", "auth_user", "auth_query", "auth_query_cache_ttl",
@@ -25,6 +28,24 @@ extension ConfigLoader {
         if let value = reader.string("host", nonEmpty: true) { general.host = value }
         // 0 asks the kernel for a free port, which tests use to run side by side.
         if let value = reader.int("port", atLeast: 0, atMost: 65535) { general.port = value }
+        // Empty turns the socket off, as in PgBouncer.
+        if let value = reader.string("unix_socket_dir"), !value.isEmpty {
+            var isDirectory: ObjCBool = false
+            if !value.hasPrefix("/") {
+                reader.fail("unix_socket_dir", "must be an absolute path (a directory), got \"\(value)\"")
+            } else if !FileManager.default.fileExists(atPath: value, isDirectory: &isDirectory) || !isDirectory.boolValue {
+                reader.fail("unix_socket_dir", "no such directory: \(value)")
+            } else {
+                general.unixSocketDir = value
+            }
+        }
+        if let value = reader.string("unix_socket_mode") {
+            if let mode = Int(value, radix: 8), value.hasPrefix("0"), (0...0o777).contains(mode) {
+                general.unixSocketMode = mode
+            } else {
+                reader.fail("unix_socket_mode", "must be octal permissions such as \"0777\" or \"0770\", got \"\(value)\"")
+            }
+        }
         if let value = reader.int("workers", atLeast: 1, atMost: 256) { general.workers = value }
         if let value = reader.choice("io_engine", IOEngine.self) { general.ioEngine = value }
         if let value = reader.choice("pool_mode", PoolMode.self) { general.poolMode = value }

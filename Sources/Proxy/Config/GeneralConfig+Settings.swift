@@ -5,6 +5,7 @@ extension GeneralConfig {
         let general = self
         return [
             ("host", general.host, false), ("port", String(general.port), false),
+            ("unix_socket_dir", general.unixSocketDir, false), ("unix_socket_mode", "0" + String(general.unixSocketMode, radix: 8), false),
             ("workers", String(general.workers), false), ("io_engine", general.ioEngine.rawValue, false),
             ("pool_mode", general.poolMode.rawValue, true),
             ("default_pool_size", String(general.defaultPoolSize), true), ("min_pool_size", String(general.minPoolSize), true),

@@ -9,6 +9,11 @@ public struct GeneralConfig: Sendable, Equatable {
     public var host: String = "0.0.0.0"
     /// Port clients connect to (`port`); 0 lets the kernel pick a free one (tests).
     public var port: Int = 6432
+    /// Directory of a Unix-domain socket clients can connect to as well, `.s.PGSQL.<port>` as
+    /// PostgreSQL names it (`unix_socket_dir`); nil: TCP only.
+    public var unixSocketDir: String?
+    /// Permissions of that socket file (`unix_socket_mode`, octal text such as "0777").
+    public var unixSocketMode: Int = 0o777
     /// Event-loop threads (`workers`); defaults to the number of cores, kept within 1...256.
     public var workers: Int = GeneralConfig.coreCount()
     /// The event loops connections run on (`io_engine`): see `IOEngine`.

@@ -111,7 +111,7 @@ enum SystemRandomBytes {
 /// `server_tls`, inside TLS (as libpq 17 does), so the secret key never crosses the wire in clear.
 enum CancelSender {
     static func send(processID: Int32, secretKey: Int32, to address: BackendAddress, tls: TLSContexts?, on loop: any EventLoop, logger: Logger) {
-        let tls = tls?.serverSide == nil ? nil : tls
+        let tls = address.tls(tls)?.serverSide == nil ? nil : tls
         ClientBootstrap.on(loop)
             .connectTimeout(.seconds(5))
             .channelInitializer { channel in
@@ -122,7 +122,7 @@ enum CancelSender {
                     })
                 }
             }
-            .connect(host: address.host, port: address.port)
+            .connect(to: address)
             .whenComplete { result in
                 switch result {
                 case .success(let channel):

@@ -249,7 +249,8 @@ struct ClientLogin {
     /// The first hba_file line for this connection decides: refused, or how to authenticate.
     private func hostRuleAuthType(user: String, database: String) -> Result<(ClientAuthType, scramOnly: Bool), Refusal> {
         guard let rules = config.hostRules else { return .success((config.general.authType, false)) }
-        let host = clientAddress?.ipAddress ?? "unknown"
+        let host: String
+        if case .unixDomainSocket = clientAddress { host = "[local]" } else { host = clientAddress?.ipAddress ?? "unknown" }
         let encryption = tls == nil ? "no encryption" : "SSL encryption"
         let described = "host \"\(host)\", user \"\(user)\", database \"\(database)\", \(encryption)"
         guard let rule = rules.match(database: database, user: user, address: clientAddress, tls: tls != nil) else {

@@ -88,6 +88,7 @@ extension ClientSession {
 
     /// "127.0.0.1:51188", for the log.
     static func describe(_ address: SocketAddress?) -> String {
+        if case .unixDomainSocket = address { return "[local]" }
         guard let address, let ip = address.ipAddress else { return "?" }
         return "\(ip):\(address.port ?? 0)"
     }

@@ -165,7 +165,7 @@ final class PoolPartition {
             case .success:
                 var credentials = settings.credentials
                 if let keys = pool.scramKeys { credentials.scramKeys = (keys.clientKey, keys.serverKey) }
-                server.beginLogin(credentials: credentials, tls: settings.tls, timeout: settings.connectTimeout)
+                server.beginLogin(credentials: credentials, tls: settings.address.tls(settings.tls), timeout: settings.connectTimeout)
             case .failure(let error):
                 servers.removeValue(forKey: ObjectIdentifier(server))
                 opening -= 1
@@ -174,7 +174,7 @@ final class PoolPartition {
             }
         }
         if let loop = eventLoop as? EpollLoop {
-            RawConnect.start(host: settings.address.host, port: settings.address.port, on: loop, timeout: settings.connectTimeout) { result in
+            RawConnect.start(settings.address, on: loop, timeout: settings.connectTimeout) { result in
                 switch result {
                 case .success(let socket):
                     connected(server.start(on: socket) ? .success(()) : .failure(IOError(errnoCode: EBADF, reason: "epoll_ctl")))
@@ -186,11 +186,10 @@ final class PoolPartition {
         }
         ClientBootstrap(group: eventLoop)
             .connectTimeout(settings.connectTimeout)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(server) }
             }
-            .connect(host: settings.address.host, port: settings.address.port)
+            .connect(to: settings.address, noDelay: true)
             .whenComplete { result in connected(result.map { _ in () }) }
     }
 

@@ -18,32 +18,47 @@ final class EpollListener: EpollHandle {
     private let accepted: (CInt, SocketAddress?, EpollLoop) -> Void
     private var open = true
     let port: Int
+    /// The socket file of a Unix-domain listener, removed when it closes.
+    private let socketFile: UnixSocketFile?
+    /// What accepted connections are from on a Unix-domain listener (their peers have no name).
+    private let localPeer: SocketAddress?
 
-    /// Binds `host`:`port` (port 0: any free port, see `port`) and starts accepting; `accepted`
-    /// runs on the connection's own loop.
-    init(host: String, port: Int, loops: [EpollLoop], logger: Logger,
+    /// Binds `host`:`port` (port 0: any free port, see `port`) or, with `socketFile`, that
+    /// Unix-domain socket, and starts accepting; `accepted` runs on the connection's own loop.
+    init(host: String, port: Int, socketFile: UnixSocketFile? = nil, loops: [EpollLoop], logger: Logger,
          accepted: @escaping (CInt, SocketAddress?, EpollLoop) -> Void) throws {
-        let address = try SocketAddress.makeAddressResolvingHost(host, port: port)
+        let address = try socketFile?.address() ?? SocketAddress.makeAddressResolvingHost(host, port: port)
         let family: CInt
         switch address {
         case .v4: family = AF_INET
         case .v6: family = AF_INET6
-        case .unixDomainSocket: throw IOError(errnoCode: EAFNOSUPPORT, reason: "listening on a Unix socket")
+        case .unixDomainSocket: family = AF_UNIX
         }
         let descriptor = socket(family, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_NONBLOCK.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
-        var one: CInt = 1
-        // Accepted sockets inherit SO_KEEPALIVE and TCP_NODELAY from the listener on Linux.
-        setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<CInt>.size))
-        setsockopt(descriptor, SOL_SOCKET, SO_KEEPALIVE, &one, socklen_t(MemoryLayout<CInt>.size))
-        setsockopt(descriptor, CInt(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<CInt>.size))
+        if family != AF_UNIX {
+            var one: CInt = 1
+            // Accepted sockets inherit SO_KEEPALIVE and TCP_NODELAY from the listener on Linux.
+            setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<CInt>.size))
+            setsockopt(descriptor, SOL_SOCKET, SO_KEEPALIVE, &one, socklen_t(MemoryLayout<CInt>.size))
+            setsockopt(descriptor, CInt(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<CInt>.size))
+        }
         let bound = address.withSockAddr { bind(descriptor, $0, socklen_t($1)) }
         guard bound == 0, listen(descriptor, 1024) == 0 else {
             let code = errno
             Glibc.close(descriptor)
-            throw IOError(errnoCode: code, reason: "bind to \(host):\(port)")
+            throw IOError(errnoCode: code, reason: "bind to \(socketFile?.path ?? "\(host):\(port)")")
         }
-        self.port = Self.boundPort(descriptor) ?? port
+        do {
+            try socketFile?.setMode()
+        } catch {
+            Glibc.close(descriptor)
+            socketFile?.remove()
+            throw error
+        }
+        self.port = socketFile == nil ? Self.boundPort(descriptor) ?? port : port
+        self.socketFile = socketFile
+        self.localPeer = socketFile == nil ? nil : address
         self.descriptor = descriptor
         self.loops = loops
         self.logger = logger
@@ -78,7 +93,7 @@ final class EpollListener: EpollHandle {
                 }
                 return
             }
-            let remote = Self.address(storage)
+            let remote = localPeer ?? Self.address(storage)
             let loop = loops[next]
             next = (next + 1) % loops.count
             if loop === loops[0] {
@@ -98,6 +113,7 @@ final class EpollListener: EpollHandle {
             open = false
             loop.unwatch(descriptor, self)
             Glibc.close(descriptor)
+            socketFile?.remove()
         }
     }
 

@@ -7,21 +7,21 @@ import Glibc
 import Musl
 #endif
 
-/// A non-blocking TCP connect on an `EpollLoop`, for server connections: the connected socket
-/// (TCP_NODELAY set), or the reason there is none, within `timeout`.
+/// A non-blocking connect on an `EpollLoop`, for server connections, over TCP (TCP_NODELAY set)
+/// or a Unix-domain socket: the connected socket, or the reason there is none, within `timeout`.
 final class RawConnect: EpollHandle {
     private let descriptor: CInt
     private let loop: EpollLoop
     private var completion: ((Result<RawSocket, any Error>) -> Void)?
     private var deadline: Scheduled<Void>?
 
-    /// Resolves `host` (a blocking getaddrinfo, as SwiftNIO's bootstrap does, unless it is an
-    /// address) and connects. `completion` runs on `loop`, once.
-    static func start(host: String, port: Int, on loop: EpollLoop, timeout: TimeAmount,
+    /// Resolves `server` (see `BackendAddress.resolve`) and connects. `completion` runs on
+    /// `loop`, once.
+    static func start(_ server: BackendAddress, on loop: EpollLoop, timeout: TimeAmount,
                       completion: @escaping (Result<RawSocket, any Error>) -> Void) {
         let address: SocketAddress
         do {
-            address = try SocketAddress.makeAddressResolvingHost(host, port: port)
+            address = try server.resolve()
         } catch {
             return loop.execute { completion(.failure(error)) }
         }
@@ -47,7 +47,7 @@ final class RawConnect: EpollHandle {
         }
         guard code == EINPROGRESS else {
             close(descriptor)
-            return loop.execute { completion(.failure(IOError(errnoCode: code, reason: "connect to \(host):\(port)"))) }
+            return loop.execute { completion(.failure(IOError(errnoCode: code, reason: "connect to \(server)"))) }
         }
         let pending = RawConnect(descriptor: descriptor, loop: loop, completion: completion)
         guard loop.watch(descriptor, pending, events: EPOLLOUT.rawValue) else {

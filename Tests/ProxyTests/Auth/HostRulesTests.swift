@@ -122,7 +122,7 @@ final class HostRulesTests: XCTestCase {
         // Two harmless lines first, so each refusal must report line 3.
         let prefix = "# pgproxy rules\nhost all all all trust\n"
         let cases: [(String, String)] = [
-            ("local all all trust", "pgproxy listens on TCP only"),
+            ("local all all peer", "not supported"),
             ("hostgssenc all all all trust", "not supported by pgproxy"),
             ("hosts all all all trust", "invalid connection type \"hosts\""),
             ("host replication all all trust", "does not proxy replication"),
@@ -269,8 +269,27 @@ final class HostRulesTests: XCTestCase {
             host all all all trust
             """)
         XCTAssertEqual(rules.match(database: "d", user: "u", address: nil, tls: false)?.line, 3)
+    }
+
+    /// `local` lines (no address column) cover the Unix-domain socket and nothing else; `host`
+    /// lines, even `all`, never cover it.
+    func testLocalLinesCoverOnlyUnixSocketClients() throws {
+        let rules = try parse("""
+            host  all all all            reject
+            local app all                md5
+            local all all                scram-sha-256
+            host  all all 127.0.0.1/32   trust
+            """)
+        XCTAssertEqual(rules.rules[1].type, .local)
+        XCTAssertEqual(rules.rules[1].address, .all)
         let socket = try SocketAddress(unixDomainSocketPath: "/tmp/.s.PGSQL.6432")
-        XCTAssertEqual(rules.match(database: "d", user: "u", address: socket, tls: false)?.line, 3)
+        XCTAssertEqual(rules.match(database: "app", user: "u", address: socket, tls: false)?.line, 2)
+        XCTAssertEqual(rules.match(database: "other", user: "u", address: socket, tls: false)?.line, 3)
+        XCTAssertEqual(try rules.match(database: "app", user: "u", address: address("127.0.0.1"), tls: false)?.line, 1)
+        let hostOnly = try parse("host all all all trust")
+        XCTAssertNil(hostOnly.match(database: "app", user: "u", address: socket, tls: false))
+        // A local line has no address column: a fifth field is the method's option, not a method.
+        assertRefused("local all all 127.0.0.1/32 trust", atLine: 1, "authentication method")
     }
 
     func testNoMatchingLineReturnsNil() throws {
