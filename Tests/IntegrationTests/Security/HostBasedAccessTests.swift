@@ -68,7 +68,7 @@ final class HostBasedAccessTests: IntegrationTestCase {
     }
 
     func testABadLineStopsTheLoadWithItsFileAndLine() throws {
-        let rules = try writeRules("host all all 127.0.0.1/32 trust\nlocal all all trust\n")
+        let rules = try writeRules("host all all 127.0.0.1/32 trust\nlocal all all peer\n")
         defer { unlink(rules) }
         let directory = NSTemporaryDirectory() + "pgproxy-hba-config-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
