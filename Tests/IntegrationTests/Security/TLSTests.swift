@@ -127,6 +127,14 @@ final class TLSTests: IntegrationTestCase {
         XCTAssertThrowsError(try wrongCA.psql("SELECT 1")) { error in
             XCTAssertTrue("\(error)".contains("TLS with the server failed"), "\(error)")
         }
+        // On the server's Unix-domain socket no TLS is asked for, whatever server_tls says (as in
+        // libpq): the same rogue CA would fail any handshake, and the login works in plain text.
+        let overSocket = try await ProxyFixture(
+            backendPort: cluster.port,
+            sections: "[tls]\nserver_tls = \"verify-ca\"\nserver_ca_certificate = \"\(certs.certificate("rogue"))\"",
+            databases: "[[databases]]\nname = \"app\"\nhost = \"\(cluster.directory)\"\nport = \(cluster.port)")
+        defer { Task { await overSocket.stop() } }
+        XCTAssertEqual(try overSocket.psql("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"), "f")
 
         // prefer: TLS while the server offers it, plain text once it does not (new connections).
         let prefer = try await ProxyFixture(backendPort: cluster.port, sections: "[tls]\nserver_tls = \"prefer\"\n" + ProxyFixture.adminSection, workers: 1)
