@@ -32,6 +32,8 @@ let package = Package(
         .target(name: "PluginABI", path: "Sources/PluginABI"),
         // accept4 and eventfd for pgproxy's own event loop (Transport/EpollLoop).
         .target(name: "CSockets", path: "Sources/CSockets"),
+        // TLS for clients on pgproxy's own event loops, with the system's OpenSSL (libssl-dev).
+        .target(name: "CTLS", path: "Sources/CTLS", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
         // libpg_query (Debian libpg-query-dev) behind a small C summary of a statement.
         .target(
             name: "SQLAnalysis",
@@ -49,6 +51,7 @@ let package = Package(
                 "PluginABI",
                 "SQLAnalysis",
                 "CSockets",
+                "CTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

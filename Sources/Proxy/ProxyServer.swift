@@ -51,12 +51,13 @@ public final class ProxyServer: @unchecked Sendable {
         runtime.runsOwnLoops = ownLoops
     }
 
-    /// pgproxy's own loops serve plain TCP only: with `[tls]` (or `io_engine = "nio"`) SwiftNIO's.
+    /// pgproxy's own loops serve clients in plain text and in TLS, and servers in plain text:
+    /// with `server_tls` (or `io_engine = "nio"`) SwiftNIO's.
     static func runsOwnLoops(_ config: ProxyConfig) -> Bool {
         switch config.general.ioEngine {
         case .epoll: return true
         case .nio: return false
-        case .auto: return config.tls == nil
+        case .auto: return (config.tls?.serverTLS ?? .disable) == .disable
         }
     }
 

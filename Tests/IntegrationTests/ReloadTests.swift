@@ -62,19 +62,31 @@ final class ReloadTests: IntegrationTestCase {
         await proxy.stop()
     }
 
-    func testTurningTLSOnTakesARestartOnPgproxysOwnLoops() async throws {
+    /// On pgproxy's own loops a reload can turn TLS on for clients (OpenSSL there), not for
+    /// servers (that takes SwiftNIO's loops, so a restart).
+    func testClientTLSTurnsOnByReloadServerTLSTakesARestart() async throws {
         let proxy = try await ProxyFixture(backendPort: TestCluster.shared.port, general: "io_engine = \"auto\"",
                                            sections: ProxyFixture.adminSection)
         let client = try PQConnection(proxy.conninfo())
-        XCTAssertTrue(proxy.server.runtime.loops.allSatisfy { $0 is EpollLoop }, "without [tls], auto runs pgproxy's own loops")
+        XCTAssertTrue(proxy.server.runtime.loops.allSatisfy { $0 is EpollLoop }, "without server_tls, auto runs pgproxy's own loops")
         XCTAssertEqual(client.exec("SELECT 1").firstValue, "1")
-        try proxy.rewriteConfig(general: "io_engine = \"auto\"", sections: ProxyFixture.adminSection + "\n[tls]\nserver_tls = \"prefer\"\n")
+        XCTAssertThrowsError(try PQConnection(proxy.conninfo(extra: "sslmode=require")), "no TLS yet")
+
+        let certs = TestCertificates.shared
+        let clientTLS = "\n[tls]\ncertificate = \"\(certs.certificate("server"))\"\nprivate_key = \"\(certs.key("server"))\"\n"
+        try proxy.rewriteConfig(general: "io_engine = \"auto\"", sections: ProxyFixture.adminSection + clientTLS)
         let admin = try proxy.admin()
+        XCTAssertTrue(admin.exec("RELOAD").ok)
+        let encrypted = try PQConnection(proxy.conninfo(extra: "sslmode=require"))
+        XCTAssertEqual(encrypted.exec("SELECT 'encrypted'").firstValue, "encrypted")
+        XCTAssertEqual(client.exec("SELECT 2").firstValue, "2", "the plain client goes on")
+
+        try proxy.rewriteConfig(general: "io_engine = \"auto\"", sections: ProxyFixture.adminSection + clientTLS + "server_tls = \"prefer\"\n")
         let reload = admin.exec("RELOAD")
         XCTAssertEqual(reload.sqlState, "F0000")
         let detail = String(cString: PQresultErrorField(PQexec(admin.raw, "RELOAD"), Int32(UInt8(ascii: "D"))))
-        XCTAssertTrue(detail.contains("turning TLS on takes a restart"), detail)
-        XCTAssertEqual(client.exec("SELECT 2").firstValue, "2", "the old configuration keeps running")
+        XCTAssertTrue(detail.contains("turning server_tls on takes a restart"), detail)
+        XCTAssertEqual(encrypted.exec("SELECT 3").firstValue, "3", "the old configuration keeps running")
         await proxy.stop()
     }
 

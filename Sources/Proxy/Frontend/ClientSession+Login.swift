@@ -22,6 +22,8 @@ extension ClientSession {
                     login.tls?.clientCommonName = handler.peerCertificate.flatMap(TLSContexts.commonName(of:))
                     login.tls?.version = handler.tlsVersion.map(TLSContexts.name(of:)) ?? "TLS"
                     tlsHandler = nil
+                } else if case .startup = packet, let raw, raw.isTLS {
+                    recordTLSPeer(of: raw)
                 }
                 perform(login.receiveStartup(packet))
             }
@@ -66,10 +68,13 @@ extension ClientSession {
             }
             refuse(error)
         case .startTLS:
-            guard let context else {
-                return refuse(ErrorFields(.fatal, SQLState.protocolViolation, "TLS is not available on this connection"))
+            if let context {
+                startTLS(context: context)
+            } else if let raw {
+                startTLS(on: raw)
+            } else {
+                refuse(ErrorFields(.fatal, SQLState.protocolViolation, "TLS is not available on this connection"))
             }
-            startTLS(context: context)
         case .lookUp(let user, let database):
             // Bytes a client sends before it is asked for a password are a protocol violation now.
             phase = .authenticating

@@ -6,7 +6,7 @@ extension ClientSession: RawSocketOwner {
     /// Takes over an accepted connection, on `socket`'s loop.
     func start(on socket: RawSocket, from address: SocketAddress?) {
         raw = socket
-        // No TLS here (`login.tlsAvailable` stays false): it takes a SwiftNIO channel.
+        login.tlsAvailable = runtime.tlsContexts.withLock { $0?.ownLoopClientSide != nil }
         // Written straight to the socket from the first byte: there is no channel to go through.
         out.start(descriptor: socket.descriptor, channelOwes: false)
         guard socket.start(owner: self) else {
@@ -15,6 +15,39 @@ extension ClientSession: RawSocketOwner {
             return
         }
         connected(from: address, on: socket.loop)
+    }
+
+    /// Answers an SSLRequest with 'S' and puts TLS (OpenSSL) on the socket: the client's
+    /// handshake comes next, and every later byte is encrypted.
+    func startTLS(on socket: RawSocket) {
+        // Bytes sent after the SSLRequest but before the handshake could come from anyone on the
+        // path (CVE-2021-23214): refuse them rather than read them as if they were encrypted.
+        guard startupBuffer.readableBytes == 0 else {
+            return refuse(ErrorFields(.fatal, SQLState.protocolViolation, "received unencrypted data after SSL request"))
+        }
+        guard let contexts = runtime.tlsContexts.withLock({ $0 }), let context = contexts.ownLoopClientSide else {
+            return refuse(ErrorFields(.fatal, SQLState.protocolViolation, "TLS is no longer configured"))
+        }
+        var answer = ByteBuffer()
+        answer.writeInteger(UInt8(ascii: "S"))
+        writeToClient(answer)
+        // What follows goes through OpenSSL, so no longer straight to the socket.
+        _ = out.stop()
+        guard socket.startTLS(context) else {
+            logger.debug("could not start TLS on a client connection")
+            phase = .closed
+            return socket.close()
+        }
+        login.tls = ClientLogin.TLSState(channelBinding: contexts.channelBinding)
+    }
+
+    /// The client's certificate and protocol, once its handshake is done (the startup packet
+    /// came through it).
+    func recordTLSPeer(of socket: RawSocket) {
+        guard let peer = socket.tlsPeer else { return }
+        login.tls?.clientCertificate = peer.verified
+        login.tls?.clientCommonName = peer.verified ? peer.commonName : nil
+        login.tls?.version = peer.version
     }
 
     func socketRead(_ buffer: ByteBuffer) { received(buffer) }

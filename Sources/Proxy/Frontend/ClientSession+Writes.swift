@@ -1,7 +1,8 @@
 import NIOCore
 
 /// Writes to the client: through its channel, or straight to its socket (`DirectWrites`) once a
-/// plain connection has proved long-lived, or from the start on a `RawSocket`.
+/// plain connection has proved long-lived, or from the start on a `RawSocket` (through the
+/// socket's queue once it is TLS: OpenSSL encrypts them).
 extension ClientSession {
     @inline(__always)
     func writeFromServer(_ buffer: ByteBuffer) {
@@ -12,7 +13,13 @@ extension ClientSession {
     /// Written now and flushed with the next write that flushes.
     @inline(__always)
     func writeLater(_ buffer: ByteBuffer) {
-        if out.isOn { out.append(buffer) } else { context?.write(wrapOutboundOut(buffer), promise: nil) }
+        if out.isOn {
+            out.append(buffer)
+        } else if let raw {
+            raw.append(buffer)
+        } else {
+            context?.write(wrapOutboundOut(buffer), promise: nil)
+        }
     }
 
     /// The client is connected, through a channel or a raw socket.
@@ -28,6 +35,9 @@ extension ClientSession {
         if out.isOn {
             out.append(buffer)
             flushToClient()
+        } else if let raw {
+            raw.append(buffer)
+            raw.flushAppended()
         } else {
             context?.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
         }
@@ -36,7 +46,7 @@ extension ClientSession {
     @inline(__always)
     func flushToClient() {
         guard out.isOn else {
-            context?.flush()
+            if let raw { raw.flushAppended() } else { context?.flush() }
             return
         }
         if let left = out.flush() { handOff(left) }

@@ -14,6 +14,8 @@ final class TLSContexts: Sendable {
     let config: TLSConfig
     /// For client connections; nil when `client_tls = "disable"`.
     let clientSide: NIOSSLContext?
+    /// The same for client connections on pgproxy's own loops (OpenSSL).
+    let ownLoopClientSide: TLSServerContext?
     /// For server connections; nil when `server_tls = "disable"`.
     let serverSide: NIOSSLContext?
     /// The `tls-server-end-point` channel binding of pgproxy's certificate (RFC 5929): the hash of
@@ -35,9 +37,11 @@ final class TLSContexts: Sendable {
                 tls.certificateVerification = config.clientTLS.requiresCertificate ? .noHostnameVerification : .optionalVerification
             }
             clientSide = try Self.context(tls, "certificate/private_key")
+            ownLoopClientSide = try TLSServerContext(config)
             channelBinding = try Self.endPointHash(of: leaf)
         } else {
             clientSide = nil
+            ownLoopClientSide = nil
             channelBinding = nil
         }
         if config.serverTLS != .disable {

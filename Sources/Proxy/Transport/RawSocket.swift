@@ -1,4 +1,5 @@
 import CSockets
+import CTLS
 import NIOCore
 
 #if canImport(Glibc)
@@ -23,6 +24,9 @@ protocol RawSocketOwner: AnyObject {
 /// A connected, non-blocking TCP socket on an `EpollLoop`. Reads go to the owner as they come;
 /// writes are the owner's own (`DirectWrites` sends them straight), and what the socket does not
 /// take is queued here (`queue`) and written when epoll says it can be.
+///
+/// After `startTLS` (a client that sent SSLRequest) every byte goes through OpenSSL: reads
+/// decrypt, and writes are queued here (`append`, `flushAppended`) and encrypted as they go out.
 final class RawSocket: EpollHandle {
     let descriptor: CInt
     unowned(unsafe) let loop: EpollLoop
@@ -37,6 +41,10 @@ final class RawSocket: EpollHandle {
     private var queuedBytes = 0
     private var closeWhenWritten = false
     private(set) var isWritable = true
+    /// The OpenSSL connection once TLS is on (see `TLSServerContext`).
+    private var tls: UnsafeMutableRawPointer?
+    /// A TLS read needs the socket writable first (a handshake flight it could not send).
+    private var tlsReadWantsWrite = false
     static let highWatermark = 64 * 1024
     static let lowWatermark = 32 * 1024
 
@@ -72,7 +80,7 @@ final class RawSocket: EpollHandle {
         guard isOpen else { return }
         if events & EPOLLOUT.rawValue != 0 { writeQueued() }
         guard isOpen else { return }
-        if events & EPOLLIN.rawValue != 0 {
+        if events & EPOLLIN.rawValue != 0 || (tlsReadWantsWrite && events & EPOLLOUT.rawValue != 0) {
             readAvailable()
         } else if events & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 {
             // Reported even while reads are paused: the connection is gone either way.
@@ -89,8 +97,18 @@ final class RawSocket: EpollHandle {
         defer { loop.readBuffer = buffer }
         var delivered = false
         var rounds = 0
+        if tlsReadWantsWrite {
+            tlsReadWantsWrite = false
+            updateInterest()
+        }
         while isOpen, reading {
             buffer.clear()
+            if let tls {
+                let count = buffer.withUnsafeMutableWritableBytes { pgproxy_tls_read(tls, $0.baseAddress, $0.count) }
+                guard tlsRead(count, into: &buffer, owner: owner) else { break }
+                delivered = true
+                continue
+            }
             let count = buffer.withUnsafeMutableWritableBytes { pgproxy_recv(descriptor, $0.baseAddress, $0.count) }
             if count > 0 {
                 buffer.moveWriterIndex(forwardBy: count)
@@ -111,6 +129,72 @@ final class RawSocket: EpollHandle {
             return
         }
         if delivered, isOpen { owner.socketReadComplete() }
+        // A write that waited for a read (TLS) can go on now.
+        if tls != nil, isOpen, !queued.isEmpty { writeQueued() }
+    }
+
+    /// Hands on what one TLS read gave; false when reading stops here (nothing more to read
+    /// now, or the connection ended). Decrypted bytes OpenSSL still holds are read on: no
+    /// socket event would announce them.
+    private func tlsRead(_ count: Int, into buffer: inout ByteBuffer, owner: any RawSocketOwner) -> Bool {
+        if count > 0 {
+            buffer.moveWriterIndex(forwardBy: count)
+            owner.socketRead(buffer)
+            return isOpen
+        }
+        switch count {
+        case Int(PGPROXY_TLS_WANT_READ):
+            return false
+        case Int(PGPROXY_TLS_WANT_WRITE):
+            tlsReadWantsWrite = true
+            updateInterest()
+            return false
+        case Int(PGPROXY_TLS_CLOSED):
+            closed(by: nil)
+            return false
+        default:
+            closed(by: TLSFailure.last())
+            return false
+        }
+    }
+
+    /// Puts OpenSSL between the socket and its owner, from the next byte on (pgproxy as the TLS
+    /// server; the handshake runs inside the first reads). False when it cannot.
+    func startTLS(_ context: TLSServerContext) -> Bool {
+        guard isOpen, tls == nil, let connection = pgproxy_tls_new(context.pointer, descriptor) else { return false }
+        tls = connection
+        return true
+    }
+
+    var isTLS: Bool { tls != nil }
+
+    /// The client's certificate (verified, and its common name) and the protocol, once the
+    /// handshake is done.
+    var tlsPeer: (verified: Bool, commonName: String?, version: String)? {
+        guard let tls else { return nil }
+        var name = [CChar](repeating: 0, count: 256)
+        let verified = pgproxy_tls_peer_certificate(tls, &name, name.count) == 1
+        let commonName = name[0] == 0 ? nil : String(cString: name)
+        return (verified, commonName, String(cString: pgproxy_tls_version(tls)))
+    }
+
+    /// Queues `buffer` for `flushAppended` (a TLS connection's writes: they are encrypted on
+    /// their way out, so `DirectWrites` cannot send them).
+    func append(_ buffer: ByteBuffer) {
+        guard isOpen, buffer.readableBytes > 0 else { return }
+        queued.append(.bytes(buffer))
+        queuedBytes += buffer.readableBytes
+    }
+
+    /// Sends what `append` queued, as far as the socket takes it.
+    func flushAppended() {
+        guard isOpen, !queued.isEmpty else { return }
+        if queuedBytes > Self.highWatermark, isWritable {
+            isWritable = false
+            owner?.socketWritabilityChanged(false)
+        }
+        writeQueued()
+        if isOpen, !queued.isEmpty { updateInterest() }
     }
 
     /// Stops or resumes reading (back-pressure).
@@ -118,12 +202,15 @@ final class RawSocket: EpollHandle {
         guard isOpen, on != reading else { return }
         reading = on
         updateInterest()
+        if on, let tls, pgproxy_tls_pending(tls) > 0 {
+            loop.execute { [self] in if isOpen, reading { readAvailable() } }
+        }
     }
 
     private func updateInterest() {
         var events: UInt32 = 0
         if reading { events |= EPOLLIN.rawValue }
-        if !queued.isEmpty { events |= EPOLLOUT.rawValue }
+        if !queued.isEmpty || tlsReadWantsWrite { events |= EPOLLOUT.rawValue }
         loop.change(descriptor, self, events: events)
     }
 
@@ -157,6 +244,22 @@ final class RawSocket: EpollHandle {
                 queued.removeFirst()
                 done(true)
             case .bytes(var buffer):
+                if let tls {
+                    let sent = buffer.withUnsafeReadableBytes { pgproxy_tls_write(tls, $0.baseAddress, $0.count) }
+                    if sent == PGPROXY_TLS_WANT_WRITE || sent == PGPROXY_TLS_WANT_READ { return }
+                    guard sent > 0 else {
+                        closed(by: sent == PGPROXY_TLS_CLOSED ? nil : TLSFailure.last())
+                        return
+                    }
+                    queuedBytes -= sent
+                    if sent < buffer.readableBytes {
+                        buffer.moveReaderIndex(forwardBy: sent)
+                        queued[queued.startIndex] = .bytes(buffer)
+                        continue
+                    }
+                    queued.removeFirst()
+                    continue
+                }
                 let sent = buffer.withUnsafeReadableBytes { pgproxy_send(descriptor, $0.baseAddress, $0.count) }
                 if sent < 0 {
                     let code = errno
@@ -214,6 +317,10 @@ final class RawSocket: EpollHandle {
         if watching {
             watching = false
             loop.unwatch(descriptor, self)
+        }
+        if let tls {
+            self.tls = nil
+            pgproxy_tls_free(tls)
         }
         Glibc.close(descriptor)
         let owner = self.owner

@@ -48,13 +48,20 @@ extension ConfigLoaderTests {
         assertOne(refusals("[general]\nio_engine = \"uring\"\n\n" + Self.minimalConfig), line: 2, key: "general.io_engine", reason: "must be one of")
     }
 
-    func testOwnLoopsServeNoTLS() throws {
-        let withTLS = "[general]\nio_engine = \"epoll\"\n\n" + Self.minimalConfig + "\n\n[tls]\nserver_tls = \"require\"\n"
-        assertOne(refusals(withTLS), line: 2, key: "general.io_engine", reason: "cannot serve TLS")
-        // auto picks SwiftNIO's loops when [tls] is there, pgproxy's own otherwise.
-        let auto = try load(Self.minimalConfig + "\n\n[tls]\nserver_tls = \"require\"\n")
-        XCTAssertFalse(ProxyServer.runsOwnLoops(auto))
+    func testOwnLoopsEncryptClientsButNotServers() throws {
+        let serverTLS = "\n\n[tls]\nserver_tls = \"require\"\n"
+        assertOne(refusals("[general]\nio_engine = \"epoll\"\n\n" + Self.minimalConfig + serverTLS), line: 2, key: "general.io_engine",
+                  reason: "cannot encrypt server connections (server_tls = \"require\")")
+        XCTAssertNoThrow(try load("[general]\nio_engine = \"epoll\"\n\n" + Self.minimalConfig + "\n\n[tls]\nclient_tls = \"disable\"\n"))
+        // auto picks SwiftNIO's loops when server_tls is on, pgproxy's own otherwise (TLS for
+        // clients included: the certificate files are read at load, so the mode is set here).
+        XCTAssertFalse(ProxyServer.runsOwnLoops(try load(Self.minimalConfig + serverTLS)))
+        var clientTLS = try load(Self.minimalConfig + serverTLS)
+        clientTLS.tls?.serverTLS = .disable
+        clientTLS.tls?.clientTLS = .require
+        XCTAssertTrue(ProxyServer.runsOwnLoops(clientTLS))
         XCTAssertTrue(ProxyServer.runsOwnLoops(try load(Self.minimalConfig)))
-        XCTAssertFalse(ProxyServer.runsOwnLoops(try load("[general]\nio_engine = \"nio\"\n\n" + Self.minimalConfig)))
+        clientTLS.general.ioEngine = .nio
+        XCTAssertFalse(ProxyServer.runsOwnLoops(clientTLS))
     }
 }

@@ -1,0 +1,126 @@
+#include "ctls.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+static void last_error(char *error, size_t error_length, const char *what) {
+    unsigned long code = ERR_get_error();
+    if (code != 0) {
+        char reason[256];
+        ERR_error_string_n(code, reason, sizeof reason);
+        snprintf(error, error_length, "%s: %s", what, reason);
+    } else {
+        snprintf(error, error_length, "%s: %s", what, errno ? strerror(errno) : "unknown error");
+    }
+    ERR_clear_error();
+}
+
+void *pgproxy_tls_server_context(const char *certificate, const char *key, const char *ca, int verify,
+                                 char *error, size_t error_length) {
+    SSL_CTX *context = SSL_CTX_new(TLS_server_method());
+    if (!context) { last_error(error, error_length, "SSL_CTX_new"); return NULL; }
+    SSL_CTX_set_min_proto_version(context, TLS1_2_VERSION);
+    // Renegotiation is a denial-of-service lever and PostgreSQL refuses it too.
+    SSL_CTX_set_options(context, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF);
+    // Partial writes and a write retried from a moved buffer: pgproxy's queue keeps ByteBuffers.
+    // Idle connections give their read and write buffers back (thousands of idle clients).
+    SSL_CTX_set_mode(context, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_session_cache_mode(context, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_num_tickets(context, 0);
+    if (SSL_CTX_use_certificate_chain_file(context, certificate) != 1) {
+        last_error(error, error_length, "certificate");
+        SSL_CTX_free(context);
+        return NULL;
+    }
+    if (SSL_CTX_use_PrivateKey_file(context, key, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(context) != 1) {
+        last_error(error, error_length, "private_key");
+        SSL_CTX_free(context);
+        return NULL;
+    }
+    if (ca) {
+        if (SSL_CTX_load_verify_locations(context, ca, NULL) != 1) {
+            last_error(error, error_length, "ca_certificate");
+            SSL_CTX_free(context);
+            return NULL;
+        }
+        STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ca);
+        if (names) SSL_CTX_set_client_CA_list(context, names);
+    }
+    int mode = SSL_VERIFY_NONE;
+    if (verify >= 1) mode = SSL_VERIFY_PEER;
+    if (verify >= 2) mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+    SSL_CTX_set_verify(context, mode, NULL);
+    ERR_clear_error();
+    return context;
+}
+
+void pgproxy_tls_context_free(void *context) { SSL_CTX_free(context); }
+
+void *pgproxy_tls_new(void *context, int descriptor) {
+    SSL *connection = SSL_new(context);
+    if (!connection) { ERR_clear_error(); return NULL; }
+    if (SSL_set_fd(connection, descriptor) != 1) { SSL_free(connection); ERR_clear_error(); return NULL; }
+    SSL_set_accept_state(connection);
+    return connection;
+}
+
+void pgproxy_tls_free(void *connection) {
+    if (!connection) return;
+    // Best effort, never waits: the socket is non-blocking and about to close.
+    if (SSL_is_init_finished(connection)) SSL_shutdown(connection);
+    SSL_free(connection);
+    ERR_clear_error();
+}
+
+static ssize_t outcome(SSL *connection, int result) {
+    switch (SSL_get_error(connection, result)) {
+    case SSL_ERROR_WANT_READ: return PGPROXY_TLS_WANT_READ;
+    case SSL_ERROR_WANT_WRITE: return PGPROXY_TLS_WANT_WRITE;
+    case SSL_ERROR_ZERO_RETURN: return PGPROXY_TLS_CLOSED;
+    case SSL_ERROR_SYSCALL:
+        // End of stream without close_notify: what a client that just closes its socket does.
+        if (ERR_peek_error() == 0 && (errno == 0 || errno == ECONNRESET)) return PGPROXY_TLS_CLOSED;
+        return PGPROXY_TLS_FAILED;
+    default: return PGPROXY_TLS_FAILED;
+    }
+}
+
+ssize_t pgproxy_tls_read(void *connection, void *bytes, size_t count) {
+    ERR_clear_error();
+    errno = 0;
+    int size = count > 0x7fffffff ? 0x7fffffff : (int)count;
+    int result = SSL_read(connection, bytes, size);
+    return result > 0 ? result : outcome(connection, result);
+}
+
+ssize_t pgproxy_tls_write(void *connection, const void *bytes, size_t count) {
+    ERR_clear_error();
+    errno = 0;
+    int size = count > 0x7fffffff ? 0x7fffffff : (int)count;
+    int result = SSL_write(connection, bytes, size);
+    return result > 0 ? result : outcome(connection, result);
+}
+
+int pgproxy_tls_pending(void *connection) { return SSL_pending(connection); }
+
+int pgproxy_tls_peer_certificate(void *connection, char *name, size_t name_length) {
+    if (name_length > 0) name[0] = 0;
+    X509 *peer = SSL_get1_peer_certificate(connection);
+    if (!peer) return 0;
+    int verified = SSL_get_verify_result(connection) == X509_V_OK;
+    if (name_length > 0) {
+        int length = X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, name, (int)name_length);
+        if (length < 0) name[0] = 0;
+    }
+    X509_free(peer);
+    ERR_clear_error();
+    return verified;
+}
+
+const char *pgproxy_tls_version(void *connection) { return SSL_get_version(connection); }
+
+void pgproxy_tls_error(char *error, size_t error_length) { last_error(error, error_length, "TLS"); }
