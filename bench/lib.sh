@@ -17,8 +17,9 @@ wait_ready() { # PORT [PID]: waits up to 10 s for a server answering on PORT (wh
 run_pgbench() { # TARGET ARGS...: prints tps (connection time excluded, except with -C) or nothing
     local target=$1 out rc=0 tps; shift
     [ "${UP[$target]}" = 1 ] || return 0
-    # TARGET_HOST and TARGET_DB (associative arrays, optional) override 127.0.0.1 and bench per target.
-    out=$(timeout $((DURATION + 60)) pgbench -n -T "$DURATION" -h "${TARGET_HOST[$target]:-127.0.0.1}" -p "${PORT[$target]}" \
+    # TARGET_HOST and TARGET_DB (associative arrays, optional) override 127.0.0.1 and bench per
+    # target; BENCH_SSLMODE (default disable) is libpq's sslmode.
+    out=$(PGSSLMODE=${BENCH_SSLMODE:-disable} timeout $((DURATION + 60)) pgbench -n -T "$DURATION" -h "${TARGET_HOST[$target]:-127.0.0.1}" -p "${PORT[$target]}" \
               -U bench "$@" "${TARGET_DB[$target]:-bench}" 2>&1) || rc=$?
     tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$out" | head -n 1)
     if [ -n "${BENCH_TX_LOG:-}" ]; then # transactions per target, for CPU per transaction
