@@ -107,6 +107,10 @@ final class RawSocket: EpollHandle {
                 let count = buffer.withUnsafeMutableWritableBytes { pgproxy_tls_read(tls, $0.baseAddress, $0.count) }
                 guard tlsRead(count, into: &buffer, owner: owner) else { break }
                 delivered = true
+                rounds += 1
+                // Other connections get their turn too; bytes still in the socket bring epoll
+                // back, bytes OpenSSL already decrypted would not, so those are read now.
+                if rounds >= 16, pgproxy_tls_pending(tls) == 0 { break }
                 continue
             }
             let count = buffer.withUnsafeMutableWritableBytes { pgproxy_recv(descriptor, $0.baseAddress, $0.count) }
@@ -161,7 +165,8 @@ final class RawSocket: EpollHandle {
     /// Puts OpenSSL between the socket and its owner, from the next byte on (pgproxy as the TLS
     /// server; the handshake runs inside the first reads). False when it cannot.
     func startTLS(_ context: TLSServerContext) -> Bool {
-        guard isOpen, tls == nil, let connection = pgproxy_tls_new(context.pointer, descriptor) else { return false }
+        // Bytes still queued were written in clear: they must not go out encrypted.
+        guard isOpen, tls == nil, queued.isEmpty, let connection = pgproxy_tls_new(context.pointer, descriptor) else { return false }
         tls = connection
         return true
     }
