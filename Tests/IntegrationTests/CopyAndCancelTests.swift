@@ -67,29 +67,8 @@ final class CopyAndCancelTests: IntegrationTestCase {
         defer { Task { await proxy.stop() } }
         let client = try PQConnection(proxy.conninfo())
         for round in 0..<4 {
-            XCTAssertTrue(client.send("COPY (SELECT repeat('x', 999) FROM generate_series(1, 10000)) TO STDOUT"))
-            let start = PQgetResult(client.raw)
-            XCTAssertEqual(PQresultStatus(start), PGRES_COPY_OUT)
-            PQclear(start)
-            var bytes = 0
-            var finished = false
-            while !finished {
-                usleep(1_000)
-                PQconsumeInput(client.raw)
-                while true {
-                    var row: UnsafeMutablePointer<CChar>?
-                    let count = PQgetCopyData(client.raw, &row, 1)
-                    if let row { PQfreemem(row) }
-                    if count > 0 {
-                        bytes += Int(count)
-                        continue
-                    }
-                    XCTAssertNotEqual(count, -2, client.lastError)
-                    finished = count < 0
-                    break
-                }
-            }
-            XCTAssertEqual(client.results().last?.commandTag, "COPY 10000")
+            let (bytes, outcome) = client.copyOutSlowly("COPY (SELECT repeat('x', 999) FROM generate_series(1, 10000)) TO STDOUT", pause: 1_000)
+            XCTAssertEqual(outcome.commandTag, "COPY 10000", outcome.message ?? client.lastError)
             XCTAssertEqual(bytes, 10_000 * 1_000)
             let next = client.exec("SELECT \(round)", timeout: 10)
             guard next?.firstValue == String(round) else {

@@ -249,30 +249,7 @@ final class RawSocket: EpollHandle {
                 queued.removeFirst()
                 done(true)
             case .bytes(var buffer):
-                if let tls {
-                    let sent = buffer.withUnsafeReadableBytes { pgproxy_tls_write(tls, $0.baseAddress, $0.count) }
-                    if sent == PGPROXY_TLS_WANT_WRITE || sent == PGPROXY_TLS_WANT_READ { return }
-                    guard sent > 0 else {
-                        closed(by: sent == PGPROXY_TLS_CLOSED ? nil : TLSFailure.last())
-                        return
-                    }
-                    queuedBytes -= sent
-                    if sent < buffer.readableBytes {
-                        buffer.moveReaderIndex(forwardBy: sent)
-                        queued[queued.startIndex] = .bytes(buffer)
-                        continue
-                    }
-                    queued.removeFirst()
-                    continue
-                }
-                let sent = buffer.withUnsafeReadableBytes { pgproxy_send(descriptor, $0.baseAddress, $0.count) }
-                if sent < 0 {
-                    let code = errno
-                    if code == EINTR { continue }
-                    if code == EAGAIN || code == EWOULDBLOCK { return }
-                    closed(by: IOError(errnoCode: code, reason: "send"))
-                    return
-                }
+                guard let sent = send(buffer) else { return }
                 queuedBytes -= sent
                 if sent < buffer.readableBytes {
                     buffer.moveReaderIndex(forwardBy: sent)
@@ -290,6 +267,27 @@ final class RawSocket: EpollHandle {
         if queued.isEmpty, wasQueued {
             if closeWhenWritten { return close() }
             updateInterest()
+        }
+    }
+
+    /// Sends what the socket takes of `buffer` (through OpenSSL once TLS is on); nil when it
+    /// takes nothing now (epoll says when it will) or the connection ended.
+    private func send(_ buffer: ByteBuffer) -> Int? {
+        if let tls {
+            let sent = buffer.withUnsafeReadableBytes { pgproxy_tls_write(tls, $0.baseAddress, $0.count) }
+            if sent > 0 { return sent }
+            if sent != PGPROXY_TLS_WANT_WRITE && sent != PGPROXY_TLS_WANT_READ {
+                closed(by: sent == PGPROXY_TLS_CLOSED ? nil : TLSFailure.last())
+            }
+            return nil
+        }
+        while true {
+            let sent = buffer.withUnsafeReadableBytes { pgproxy_send(descriptor, $0.baseAddress, $0.count) }
+            if sent >= 0 { return sent }
+            let code = errno
+            if code == EINTR { continue }
+            if code != EAGAIN && code != EWOULDBLOCK { closed(by: IOError(errnoCode: code, reason: "send")) }
+            return nil
         }
     }
 

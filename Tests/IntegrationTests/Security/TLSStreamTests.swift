@@ -1,4 +1,3 @@
-import CLibPQ
 import Foundation
 import XCTest
 
@@ -32,24 +31,8 @@ final class TLSStreamTests: IntegrationTestCase {
 
         // A reader slower than the server: pgproxy stops reading the server (back-pressure) and
         // resumes, with decrypted bytes possibly waiting inside OpenSSL.
-        XCTAssertTrue(client.send("COPY (SELECT repeat('y', 999) FROM generate_series(1, 5000)) TO STDOUT"))
-        let start = PQgetResult(client.raw)
-        XCTAssertEqual(PQresultStatus(start), PGRES_COPY_OUT)
-        PQclear(start)
-        var received = 0
-        var finished = false
-        while !finished {
-            usleep(500)
-            PQconsumeInput(client.raw)
-            while true {
-                var row: UnsafeMutablePointer<CChar>?
-                let length = PQgetCopyData(client.raw, &row, 1)
-                if length > 0 { received += Int(length); PQfreemem(row); continue }
-                if length == -1 { finished = true }
-                break
-            }
-        }
-        while let result = PQgetResult(client.raw) { PQclear(result) }
+        let (received, slow) = client.copyOutSlowly("COPY (SELECT repeat('y', 999) FROM generate_series(1, 5000)) TO STDOUT", pause: 500)
+        XCTAssertEqual(slow.commandTag, "COPY 5000", slow.message ?? "")
         XCTAssertEqual(received, 5000 * 1000)
         XCTAssertEqual(client.exec("SELECT count(*) FROM tls_copied").firstValue, "100000")
     }

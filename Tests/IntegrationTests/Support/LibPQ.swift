@@ -256,6 +256,34 @@ final class PQConnection {
         return (total, drainResults().last ?? PQOutcome(status: PGRES_FATAL_ERROR, rows: [], sqlState: nil, message: "no result", commandTag: ""))
     }
 
+    /// Runs COPY ... TO STDOUT as a slow reader: `pause` microseconds between reads of what has
+    /// arrived, so the proxy sees a client that falls behind. Returns the byte count and the final
+    /// outcome (the error, if reading failed midway).
+    func copyOutSlowly(_ sql: String, pause: useconds_t) -> (bytes: Int, outcome: PQOutcome) {
+        guard send(sql) else { return (0, PQOutcome(status: PGRES_FATAL_ERROR, rows: [], sqlState: nil, message: lastError, commandTag: "")) }
+        let start = PQgetResult(raw)
+        guard PQresultStatus(start) == PGRES_COPY_OUT else { defer { PQclear(start) }; return (0, Self.outcome(start)) }
+        PQclear(start)
+        var total = 0
+        var finished = false
+        while !finished {
+            usleep(pause)
+            PQconsumeInput(raw)
+            while true {
+                var row: UnsafeMutablePointer<CChar>?
+                let count = PQgetCopyData(raw, &row, 1)
+                if let row { PQfreemem(row) }
+                if count > 0 {
+                    total += Int(count)
+                    continue
+                }
+                finished = count < 0
+                break
+            }
+        }
+        return (total, drainResults().last ?? PQOutcome(status: PGRES_FATAL_ERROR, rows: [], sqlState: nil, message: "no result", commandTag: ""))
+    }
+
     private func drainResults() -> [PQOutcome] {
         var outcomes: [PQOutcome] = []
         while let result = PQgetResult(raw) {
