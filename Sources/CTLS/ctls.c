@@ -27,8 +27,9 @@ void *pgproxy_tls_server_context(const char *certificate, const char *key, const
     // Renegotiation is a denial-of-service lever and PostgreSQL refuses it too.
     SSL_CTX_set_options(context, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF);
     // Partial writes and a write retried from a moved buffer: pgproxy's queue keeps ByteBuffers.
-    // Idle connections give their read and write buffers back (thousands of idle clients).
-    SSL_CTX_set_mode(context, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    // Idle connections give their record buffers back: an idle TLS client then costs about 18 KiB
+    // instead of 35 (PgBouncer: 23), for about 500 instructions more per transaction (of 20,000).
+    SSL_CTX_set_mode(context, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_session_cache_mode(context, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_num_tickets(context, 0);
     if (SSL_CTX_use_certificate_chain_file(context, certificate) != 1) {
