@@ -204,7 +204,8 @@ public final class ProxyServer: @unchecked Sendable {
         }
         for listener in listeners { try? await listener.close() }
         for listener in ownListeners { listener.close() }
-        if listeners.count > 1 { socketFile?.remove() }
+        // pgproxy's own listener removes its socket file as it closes; SwiftNIO's does not.
+        if ownListeners.isEmpty { socketFile?.remove() }
         autoreload?.cancel()
         statsTask?.cancel()
         healthChecker?.stop()

@@ -10,7 +10,7 @@ struct BackendAddress: Hashable, Sendable, CustomStringConvertible {
 
     /// The socket file, when the server is reached over a Unix-domain socket.
     var unixSocketPath: String? {
-        host.hasPrefix("/") ? "\(host.hasSuffix("/") ? String(host.dropLast()) : host)/.s.PGSQL.\(port)" : nil
+        host.hasPrefix("/") ? UnixSocketFile.path(directory: host, port: port) : nil
     }
 
     /// The socket address to connect to. A host name is resolved with a blocking getaddrinfo,

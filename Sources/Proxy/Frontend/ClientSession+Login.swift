@@ -68,10 +68,16 @@ extension ClientSession {
             }
             refuse(error)
         case .startTLS:
+            // Bytes sent after the SSLRequest but before the handshake could come from anyone on
+            // the path (CVE-2021-23214): refuse them rather than read them as if they were encrypted.
+            guard startupBuffer.readableBytes == 0 else {
+                return refuse(ErrorFields(.fatal, SQLState.protocolViolation, "received unencrypted data after SSL request"))
+            }
+            guard let contexts = runtime.tlsContexts.withLock({ $0 }) else { return refuse(Self.tlsGone) }
             if let context {
-                startTLS(context: context)
+                startTLS(context: context, contexts: contexts)
             } else if let raw {
-                startTLS(on: raw)
+                startTLS(on: raw, contexts: contexts)
             } else {
                 refuse(ErrorFields(.fatal, SQLState.protocolViolation, "TLS is not available on this connection"))
             }
@@ -98,18 +104,12 @@ extension ClientSession {
         return "\(ip):\(address.port ?? 0)"
     }
 
+    /// A reload took client TLS away between the SSLRequest being read and being answered.
+    static let tlsGone = ErrorFields(.fatal, SQLState.protocolViolation, "TLS is no longer configured")
+
     /// Answers an SSLRequest with 'S' and puts TLS in front of everything else in the pipeline.
-    func startTLS(context: ChannelHandlerContext) {
-        // Bytes sent after the SSLRequest but before the handshake could come from anyone on the
-        // path (CVE-2021-23214): refuse them rather than read them as if they were encrypted.
-        guard startupBuffer.readableBytes == 0 else {
-            refuse(ErrorFields(.fatal, SQLState.protocolViolation, "received unencrypted data after SSL request"))
-            return
-        }
-        guard let contexts = runtime.tlsContexts.withLock({ $0 }), let handler = contexts.clientHandler() else {
-            refuse(ErrorFields(.fatal, SQLState.protocolViolation, "TLS is no longer configured"))
-            return
-        }
+    func startTLS(context: ChannelHandlerContext, contexts: TLSContexts) {
+        guard let handler = contexts.clientHandler() else { return refuse(Self.tlsGone) }
         var answer = context.channel.allocator.buffer(capacity: 1)
         answer.writeInteger(UInt8(ascii: "S"))
         context.writeAndFlush(wrapOutboundOut(answer), promise: nil)

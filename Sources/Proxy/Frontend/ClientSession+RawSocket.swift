@@ -19,15 +19,8 @@ extension ClientSession: RawSocketOwner {
 
     /// Answers an SSLRequest with 'S' and puts TLS (OpenSSL) on the socket: the client's
     /// handshake comes next, and every later byte is encrypted.
-    func startTLS(on socket: RawSocket) {
-        // Bytes sent after the SSLRequest but before the handshake could come from anyone on the
-        // path (CVE-2021-23214): refuse them rather than read them as if they were encrypted.
-        guard startupBuffer.readableBytes == 0 else {
-            return refuse(ErrorFields(.fatal, SQLState.protocolViolation, "received unencrypted data after SSL request"))
-        }
-        guard let contexts = runtime.tlsContexts.withLock({ $0 }), let context = contexts.ownLoopClientSide else {
-            return refuse(ErrorFields(.fatal, SQLState.protocolViolation, "TLS is no longer configured"))
-        }
+    func startTLS(on socket: RawSocket, contexts: TLSContexts) {
+        guard let context = contexts.ownLoopClientSide else { return refuse(Self.tlsGone) }
         var answer = ByteBuffer()
         answer.writeInteger(UInt8(ascii: "S"))
         writeToClient(answer)

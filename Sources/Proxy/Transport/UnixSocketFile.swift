@@ -14,8 +14,14 @@ struct UnixSocketFile: Sendable {
     let mode: Int
 
     init(directory: String, port: Int, mode: Int) {
-        path = "\(directory.hasSuffix("/") ? String(directory.dropLast()) : directory)/.s.PGSQL.\(port)"
+        path = Self.path(directory: directory, port: port)
         self.mode = mode
+    }
+
+    /// `<directory>/.s.PGSQL.<port>`: where PostgreSQL, PgBouncer and pgproxy put a socket, and
+    /// where libpq looks for one.
+    static func path(directory: String, port: Int) -> String {
+        "\(directory.hasSuffix("/") ? String(directory.dropLast()) : directory)/.s.PGSQL.\(port)"
     }
 
     struct Failure: Error, CustomStringConvertible {
