@@ -1,11 +1,13 @@
 #include "ctls.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 static void last_error(char *error, size_t error_length, const char *what) {
     unsigned long code = ERR_get_error();
@@ -59,6 +61,37 @@ void *pgproxy_tls_server_context(const char *certificate, const char *key, const
     return context;
 }
 
+void *pgproxy_tls_client_context(const char *ca, const char *certificate, const char *key, int verify,
+                                 char *error, size_t error_length) {
+    SSL_CTX *context = SSL_CTX_new(TLS_client_method());
+    if (!context) { last_error(error, error_length, "SSL_CTX_new"); return NULL; }
+    SSL_CTX_set_min_proto_version(context, TLS1_2_VERSION);
+    SSL_CTX_set_options(context, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+    // No SSL_MODE_RELEASE_BUFFERS here: server connections are few and busy.
+    SSL_CTX_set_mode(context, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_session_cache_mode(context, SSL_SESS_CACHE_OFF);
+    if (ca && SSL_CTX_load_verify_locations(context, ca, NULL) != 1) {
+        last_error(error, error_length, "server_ca_certificate");
+        SSL_CTX_free(context);
+        return NULL;
+    }
+    if (certificate && key) {
+        if (SSL_CTX_use_certificate_chain_file(context, certificate) != 1) {
+            last_error(error, error_length, "server_certificate");
+            SSL_CTX_free(context);
+            return NULL;
+        }
+        if (SSL_CTX_use_PrivateKey_file(context, key, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(context) != 1) {
+            last_error(error, error_length, "server_private_key");
+            SSL_CTX_free(context);
+            return NULL;
+        }
+    }
+    SSL_CTX_set_verify(context, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+    ERR_clear_error();
+    return context;
+}
+
 void pgproxy_tls_context_free(void *context) { SSL_CTX_free(context); }
 
 void *pgproxy_tls_new(void *context, int descriptor) {
@@ -67,6 +100,38 @@ void *pgproxy_tls_new(void *context, int descriptor) {
     if (SSL_set_fd(connection, descriptor) != 1) { SSL_free(connection); ERR_clear_error(); return NULL; }
     SSL_set_accept_state(connection);
     return connection;
+}
+
+void *pgproxy_tls_new_client(void *context, int descriptor, const char *host, int check_host) {
+    SSL *connection = SSL_new(context);
+    if (!connection) { ERR_clear_error(); return NULL; }
+    if (SSL_set_fd(connection, descriptor) != 1) { SSL_free(connection); ERR_clear_error(); return NULL; }
+    struct in6_addr address;
+    int numeric = inet_pton(AF_INET, host, &address) == 1 || inet_pton(AF_INET6, host, &address) == 1;
+    int named = 1;
+    // SNI names a host, never an address (RFC 6066).
+    if (!numeric) named = SSL_set_tlsext_host_name(connection, host) == 1;
+    if (named && check_host) {
+        // As libpq's verify-full: an address is matched with the certificate's IP addresses.
+        named = numeric ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(connection), host) == 1
+                        : SSL_set1_host(connection, host) == 1;
+    }
+    if (!named) { SSL_free(connection); ERR_clear_error(); return NULL; }
+    SSL_set_connect_state(connection);
+    return connection;
+}
+
+int pgproxy_tls_peer_certificate_der(void *connection, unsigned char *bytes, size_t length) {
+    X509 *peer = SSL_get1_peer_certificate(connection);
+    if (!peer) return 0;
+    int size = i2d_X509(peer, NULL);
+    if (size > 0 && (size_t)size <= length) {
+        unsigned char *cursor = bytes;
+        size = i2d_X509(peer, &cursor);
+    }
+    X509_free(peer);
+    ERR_clear_error();
+    return size > 0 ? size : 0;
 }
 
 void pgproxy_tls_free(void *connection) {
@@ -127,4 +192,13 @@ int pgproxy_tls_peer_certificate(void *connection, char *name, size_t name_lengt
 
 const char *pgproxy_tls_version(void *connection) { return SSL_get_version(connection); }
 
-void pgproxy_tls_error(char *error, size_t error_length) { last_error(error, error_length, "TLS"); }
+void pgproxy_tls_error(void *connection, char *error, size_t error_length) {
+    // Only a handshake that checks certificates fails for the check's verdict.
+    long verdict = X509_V_OK;
+    if (connection && !SSL_is_init_finished(connection) && (SSL_get_verify_mode(connection) & SSL_VERIFY_PEER))
+        verdict = SSL_get_verify_result(connection);
+    if (verdict == X509_V_OK) return last_error(error, error_length, "TLS");
+    // "certificate verify failed" says little; OpenSSL's verdict says what the check found.
+    ERR_clear_error();
+    snprintf(error, error_length, "TLS: certificate verify failed: %s", X509_verify_cert_error_string(verdict));
+}

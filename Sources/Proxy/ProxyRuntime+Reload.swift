@@ -23,13 +23,6 @@ extension ProxyRuntime {
             logger.error("reload refused, the running configuration is unchanged:\n\(errors)")
             return .refused(errors)
         }
-        if runsOwnLoops, let tls = new.tls, tls.serverTLS != .disable {
-            let errors = ConfigErrors(errors: [ConfigError(file: new.configPath, line: nil, key: "tls.server_tls",
-                reason: "pgproxy runs on its own event loops (io_engine), which do not encrypt server connections: turning server_tls on takes a restart")])
-            reloads.withLock { $0.record(success: false) }
-            logger.error("reload refused, the running configuration is unchanged:\n\(errors)")
-            return .refused(errors)
-        }
         let tls: TLSContexts?
         do {
             // Re-read even when the paths are the same: a renewed certificate replaces the file.

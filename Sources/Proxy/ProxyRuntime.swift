@@ -6,8 +6,6 @@ import Synchronization
 /// client counts. Read on login and at transaction boundaries, never per message.
 final class ProxyRuntime: @unchecked Sendable {
     let loops: [any EventLoop]
-    /// Connections run on pgproxy's own loops (`EpollLoop`), which cannot serve TLS.
-    var runsOwnLoops = false
     let logger: Logger
     let cancelRegistry = CancelRegistry()
     let backendStatus = BackendStatus()

@@ -26,7 +26,8 @@ public final class ProxyServer: @unchecked Sendable {
     private let stopped = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
     /// Connections run on `config.general.workers` event loops: pgproxy's own (`EpollLoop`) or,
-    /// with TLS or `io_engine = "nio"`, SwiftNIO's (`group`, by default made and owned here).
+    /// with `io_engine = "nio"` or a `group` given, SwiftNIO's (`group`, by default made and
+    /// owned here).
     public init(config: ProxyConfig, group: MultiThreadedEventLoopGroup? = nil, logger: Logger) throws {
         self.logger = logger
         let ownLoops = group == nil && Self.runsOwnLoops(config)
@@ -48,17 +49,12 @@ public final class ProxyServer: @unchecked Sendable {
         var loops: [any EventLoop] = ownLoops ? self.ownLoops : []
         if !ownLoops { for loop in self.group.makeIterator() { loops.append(loop) } }
         self.runtime = ProxyRuntime(config: config, loops: loops, logger: logger)
-        runtime.runsOwnLoops = ownLoops
     }
 
-    /// pgproxy's own loops serve clients in plain text and in TLS, and servers in plain text:
-    /// with `server_tls` (or `io_engine = "nio"`) SwiftNIO's.
+    /// pgproxy's own loops serve clients and servers, in plain text and in TLS; `io_engine =
+    /// "nio"` puts everything on SwiftNIO's channels instead.
     static func runsOwnLoops(_ config: ProxyConfig) -> Bool {
-        switch config.general.ioEngine {
-        case .epoll: return true
-        case .nio: return false
-        case .auto: return (config.tls?.serverTLS ?? .disable) == .disable
-        }
+        config.general.ioEngine != .nio
     }
 
     /// The configuration in force (it changes with each successful reload).

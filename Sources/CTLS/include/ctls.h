@@ -1,8 +1,9 @@
 #ifndef PGPROXY_CTLS_H
 #define PGPROXY_CTLS_H
-// TLS for clients on pgproxy's own event loops, with the system's OpenSSL (libssl). OpenSSL's
-// types stay in ctls.c: Swift sees opaque pointers only, and never OpenSSL's headers (SwiftNIO's
-// BoringSSL, which serves the SwiftNIO path, has headers of the same names).
+// TLS on pgproxy's own event loops, towards clients and towards servers, with the system's
+// OpenSSL (libssl). OpenSSL's types stay in ctls.c: Swift sees opaque pointers only, and never
+// OpenSSL's headers (SwiftNIO's BoringSSL, which serves the SwiftNIO path, has headers of the
+// same names).
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -18,11 +19,21 @@
 // with the reason in `error`.
 void *pgproxy_tls_server_context(const char *certificate, const char *key, const char *ca, int verify,
                                  char *error, size_t error_length);
+// A client-side context (pgproxy as the TLS client of a server): `ca` (or NULL) checks the
+// server's certificate when `verify` is 1; `certificate` and `key` (or NULL) are shown to a
+// server that asks for one. NULL on failure, with the reason in `error`.
+void *pgproxy_tls_client_context(const char *ca, const char *certificate, const char *key, int verify,
+                                 char *error, size_t error_length);
 void pgproxy_tls_context_free(void *context);
 
 // A connection on the connected socket `descriptor`, in the server role: the handshake happens
 // inside the first reads and writes. NULL on failure.
 void *pgproxy_tls_new(void *context, int descriptor);
+// A connection on `descriptor` in the client role, to `host` (named in SNI unless it is an
+// address); `check_host` makes the handshake fail unless the certificate names `host` (its DNS
+// names, or its IP addresses for an address). The handshake happens inside the first writes
+// and reads. NULL on failure.
+void *pgproxy_tls_new_client(void *context, int descriptor, const char *host, int check_host);
 // Sends close_notify if it can without waiting, and frees the connection (not the socket).
 void pgproxy_tls_free(void *connection);
 
@@ -35,6 +46,9 @@ int pgproxy_tls_pending(void *connection);
 // common name into `name` (NUL-terminated; empty when it has none); the protocol ("TLSv1.3").
 int pgproxy_tls_peer_certificate(void *connection, char *name, size_t name_length);
 const char *pgproxy_tls_version(void *connection);
-// The reason for the last PGPROXY_TLS_FAILED on this thread.
-void pgproxy_tls_error(char *error, size_t error_length);
+// The peer's certificate in DER: its size (0 without one); written to `bytes` when it fits.
+int pgproxy_tls_peer_certificate_der(void *connection, unsigned char *bytes, size_t length);
+// The reason for the last PGPROXY_TLS_FAILED on this thread; with `connection` (or NULL), the
+// certificate check's verdict when it failed.
+void pgproxy_tls_error(void *connection, char *error, size_t error_length);
 #endif

@@ -42,7 +42,7 @@ extension ServerConnection {
         switch state {
         case .connecting, .loggingIn, .negotiatingTLS:
             // A failed TLS handshake, say: the reason beats "closed during login".
-            failLogin(error is NIOSSLError || error is BoringSSLError ? ServerLogin.Failure.tls("\(error)") : error)
+            failLogin(error is NIOSSLError || error is NIOSSLExtraError || error is BoringSSLError ? ServerLogin.Failure.tls("\(error)") : error)
         default:
             context.close(promise: nil)
         }

@@ -24,6 +24,9 @@ extension ServerConnection: RawSocketOwner {
     func socketClosed(_ error: (any Error)?) {
         if let error { partition.logger.debug("server \(address) connection error: \(error)") }
         raw = nil
-        connectionClosed()
+        // A failed handshake (a certificate the check refused, say): the reason beats "closed
+        // during login".
+        let tlsFailure = (error as? TLSFailure).map { ServerLogin.Failure.tls($0.description) }
+        connectionClosed(loginFailure: tlsFailure)
     }
 }

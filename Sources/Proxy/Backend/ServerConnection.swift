@@ -122,17 +122,35 @@ final class ServerConnection: ChannelInboundHandler {
             guard loginDeadline != nil else { return }
             failLogin(ServerLogin.Failure.auth("the server did not finish the login within server_connect_timeout"))
         }
-        if let tls, tls.serverSide != nil {
-            guard let context else {
-                // Never reached (pgproxy's own loops run only without [tls]); never log in in
-                // plain text when TLS is configured.
-                return failLogin(ServerLogin.Failure.tls("server_tls needs SwiftNIO's event loops (io_engine)"))
-            }
+        if let tls, tls.config.serverTLS != .disable {
             state = .negotiatingTLS(credentials, tls)
-            context.writeAndFlush(wrapOutboundOut(ServerTLSRequest.packet(allocator: context.channel.allocator)), promise: nil)
+            write(ServerTLSRequest.packet(allocator: ByteBufferAllocator()))
+            flush()
             return
         }
         sendStartup(credentials)
+    }
+
+    /// The server's answer to the SSLRequest, on pgproxy's own loop (SwiftNIO's channel reads it
+    /// in `channelRead`): OpenSSL goes between the socket and this connection for 'S'.
+    private func tlsAnswered(_ buffer: ByteBuffer, credentials: ServerCredentials, tls: TLSContexts) {
+        guard let raw else { return }
+        switch ServerTLSRequest.answer(buffer, mode: tls.config.serverTLS) {
+        case .failed(let failure):
+            failLogin(failure)
+        case .plain:
+            sendStartup(credentials)
+        case .encrypted:
+            guard let context = tls.ownLoopServerSide else { return failLogin(ServerLogin.Failure.tls("server_tls is disabled")) }
+            // From here every byte goes through OpenSSL, so through the socket's queue. Nothing
+            // is left unflushed: the SSLRequest went out whole before its answer came.
+            _ = out.stop()
+            guard raw.startTLS(context, host: address.host) else {
+                return failLogin(ServerLogin.Failure.tls("could not start TLS on the connection"))
+            }
+            usesTLS = true
+            sendStartup(credentials)
+        }
     }
 
     func sendStartup(_ credentials: ServerCredentials) {
@@ -143,9 +161,13 @@ final class ServerConnection: ChannelInboundHandler {
     }
 
     private func loginRead(_ buffer: ByteBuffer, login: inout ServerLogin, framer: inout MessageFramer) {
-        if usesTLS, login.channelBinding == nil, let context {
+        if usesTLS, login.channelBinding == nil {
             // The handshake is over once the server's first message comes through it.
-            login.channelBinding = ServerTLSRequest.channelBinding(context.pipeline.syncOperations)
+            if let raw {
+                login.channelBinding = raw.tlsPeerCertificate.flatMap { try? TLSContexts.endPointHash(der: $0) }
+            } else if let context {
+                login.channelBinding = ServerTLSRequest.channelBinding(context.pipeline.syncOperations)
+            }
         }
         framer.append(buffer)
         do {
@@ -214,13 +236,20 @@ final class ServerConnection: ChannelInboundHandler {
     /// Bytes from the attached client, already scanned by it; flushed at the end of its burst.
     @inline(__always)
     func write(_ buffer: ByteBuffer) {
-        if out.isOn { out.append(buffer) } else { context?.write(wrapOutboundOut(buffer), promise: nil) }
+        if out.isOn {
+            out.append(buffer)
+        } else if let raw {
+            // Encrypted on the way out (TLS); nothing goes after a close's Terminate.
+            if !isClosed { raw.append(buffer) }
+        } else {
+            context?.write(wrapOutboundOut(buffer), promise: nil)
+        }
     }
 
     @inline(__always)
     func flush() {
         guard out.isOn else {
-            context?.flush()
+            if let raw { raw.flushAppended() } else { context?.flush() }
             return
         }
         if let left = out.flush() {
@@ -374,7 +403,9 @@ final class ServerConnection: ChannelInboundHandler {
             consumeWithoutClient(buffer)
         case .fanout(let leg):
             consumeForLeg(buffer, leg)
-        case .connecting, .closed, .negotiatingTLS:
+        case .negotiatingTLS(let credentials, let tls):
+            tlsAnswered(buffer, credentials: credentials, tls: tls)
+        case .connecting, .closed:
             break
         }
     }
@@ -547,13 +578,14 @@ final class ServerConnection: ChannelInboundHandler {
     }
 
     /// The connection is closed (by either side): tell whoever used it, and the partition.
-    func connectionClosed() {
+    /// The connection is gone; `loginFailure` says why, if it was during the login.
+    func connectionClosed(loginFailure: (any Error)? = nil) {
         _ = out.stop()
         let previous = state
         state = .closed
         switch previous {
         case .connecting, .loggingIn, .negotiatingTLS:
-            failLogin(ServerLogin.Failure.auth("the server closed the connection during login"))
+            failLogin(loginFailure ?? ServerLogin.Failure.auth("the server closed the connection during login"))
         case .attached:
             client?.serverLost(reason: "the server closed the connection unexpectedly")
             client = nil

@@ -121,10 +121,6 @@ public enum ConfigLoader {
             usersPath: usersPath
         )
         config.hostRules = hostRules
-        if config.general.ioEngine == .epoll, let tls, tls.serverTLS != .disable {
-            log.add(file: configPath, line: configSource.line(section: "general", key: "io_engine"), key: "general.io_engine",
-                    reason: "io_engine = \"epoll\" cannot encrypt server connections (server_tls = \"\(tls.serverTLS.rawValue)\"): use \"auto\" or \"nio\"")
-        }
         config.shardedTables = sharding.sharded
         config.omnishardedTables = sharding.omnisharded
         checkShardedDatabases(config, file: configPath, usersFile: usersPath, source: configSource, log: log)

@@ -8,9 +8,9 @@ public enum PoolMode: String, Sendable, CaseIterable {
 
 /// Which event loops carry client and server connections (`io_engine`).
 public enum IOEngine: String, Sendable, CaseIterable {
-    /// pgproxy's own epoll loops, unless `[tls]` is configured at start: then SwiftNIO's.
+    /// pgproxy's own epoll loops (the same as `epoll`).
     case auto
-    /// pgproxy's own epoll loops (no TLS).
+    /// pgproxy's own epoll loops, TLS on both sides with the system's OpenSSL.
     case epoll
     /// SwiftNIO's loops and channels (everything, TLS included).
     case nio

@@ -18,6 +18,8 @@ final class TLSContexts: Sendable {
     let ownLoopClientSide: TLSServerContext?
     /// For server connections; nil when `server_tls = "disable"`.
     let serverSide: NIOSSLContext?
+    /// The same for server connections on pgproxy's own loops (OpenSSL).
+    let ownLoopServerSide: TLSClientContext?
     /// The `tls-server-end-point` channel binding of pgproxy's certificate (RFC 5929): the hash of
     /// the certificate a client sees, which SCRAM-SHA-256-PLUS folds into the proof.
     let channelBinding: [UInt8]?
@@ -64,8 +66,10 @@ final class TLSContexts: Sendable {
                 tls.privateKey = .privateKey(try Self.load("server_private_key", keyPath) { try NIOSSLPrivateKey(file: $0, format: .pem) })
             }
             serverSide = try Self.context(tls, "server_certificate/server_private_key")
+            ownLoopServerSide = try TLSClientContext(config)
         } else {
             serverSide = nil
+            ownLoopServerSide = nil
         }
     }
 
@@ -99,7 +103,11 @@ final class TLSContexts: Sendable {
 
     /// RFC 5929: the certificate's own signature hash, with MD5 and SHA-1 raised to SHA-256.
     static func endPointHash(of certificate: NIOSSLCertificate) throws -> [UInt8] {
-        let der = try certificate.toDERBytes()
+        try endPointHash(der: certificate.toDERBytes())
+    }
+
+    /// The same for a certificate in DER.
+    static func endPointHash(der: [UInt8]) throws -> [UInt8] {
         let parsed = try Certificate(derEncoded: der)
         switch parsed.signatureAlgorithm {
         case .sha384WithRSAEncryption, .ecdsaWithSHA384: return Array(SHA384.hash(data: der))

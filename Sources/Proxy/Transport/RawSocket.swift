@@ -25,8 +25,9 @@ protocol RawSocketOwner: AnyObject {
 /// writes are the owner's own (`DirectWrites` sends them straight), and what the socket does not
 /// take is queued here (`queue`) and written when epoll says it can be.
 ///
-/// After `startTLS` (a client that sent SSLRequest) every byte goes through OpenSSL: reads
-/// decrypt, and writes are queued here (`append`, `flushAppended`) and encrypted as they go out.
+/// After `startTLS` (a client that sent SSLRequest, or a server that accepted pgproxy's) every
+/// byte goes through OpenSSL: reads decrypt, and writes are queued here (`append`,
+/// `flushAppended`) and encrypted as they go out.
 final class RawSocket: EpollHandle {
     let descriptor: CInt
     unowned(unsafe) let loop: EpollLoop
@@ -36,6 +37,8 @@ final class RawSocket: EpollHandle {
     private(set) var isOpen = true
     private var reading = false
     private var watching = false
+    /// The events epoll watches for (changed only when they must).
+    private var interest: UInt32 = 0
     /// Bytes the socket did not take, in order, with the owner's callbacks between them.
     private var queued = CircularBuffer<Queued>(initialCapacity: 4)
     private var queuedBytes = 0
@@ -45,6 +48,9 @@ final class RawSocket: EpollHandle {
     private var tls: UnsafeMutableRawPointer?
     /// A TLS read needs the socket writable first (a handshake flight it could not send).
     private var tlsReadWantsWrite = false
+    /// A TLS write needs bytes from the peer first (pgproxy as the TLS client, waiting for the
+    /// server's handshake): reads retry it, and writability is not watched meanwhile.
+    private var tlsWriteWantsRead = false
     static let highWatermark = 64 * 1024
     static let lowWatermark = 32 * 1024
 
@@ -64,7 +70,8 @@ final class RawSocket: EpollHandle {
         self.owner = owner
         ownerReference = owner
         reading = true
-        guard loop.watch(descriptor, self, events: EPOLLIN.rawValue) else {
+        interest = EPOLLIN.rawValue
+        guard loop.watch(descriptor, self, events: interest) else {
             isOpen = false
             ownerReference = nil
             Glibc.close(descriptor)
@@ -157,16 +164,26 @@ final class RawSocket: EpollHandle {
             closed(by: nil)
             return false
         default:
-            closed(by: TLSFailure.last())
+            closed(by: TLSFailure.last(of: tls))
             return false
         }
     }
 
-    /// Puts OpenSSL between the socket and its owner, from the next byte on (pgproxy as the TLS
-    /// server; the handshake runs inside the first reads). False when it cannot.
+    /// Puts OpenSSL between the socket and its owner, from the next byte on, with pgproxy as
+    /// the TLS server (the handshake runs inside the first reads). False when it cannot.
     func startTLS(_ context: TLSServerContext) -> Bool {
+        startTLS { pgproxy_tls_new(context.pointer, descriptor) }
+    }
+
+    /// The same with pgproxy as the TLS client of the server at `host` (the handshake starts
+    /// with the first write).
+    func startTLS(_ context: TLSClientContext, host: String) -> Bool {
+        startTLS { pgproxy_tls_new_client(context.pointer, descriptor, host, context.checksHost ? 1 : 0) }
+    }
+
+    private func startTLS(_ make: () -> UnsafeMutableRawPointer?) -> Bool {
         // Bytes still queued were written in clear: they must not go out encrypted.
-        guard isOpen, tls == nil, queued.isEmpty, let connection = pgproxy_tls_new(context.pointer, descriptor) else { return false }
+        guard isOpen, tls == nil, queued.isEmpty, let connection = make() else { return false }
         tls = connection
         return true
     }
@@ -181,6 +198,16 @@ final class RawSocket: EpollHandle {
         let verified = pgproxy_tls_peer_certificate(tls, &name, name.count) == 1
         let commonName = name[0] == 0 ? nil : String(cString: name)
         return (verified, commonName, String(cString: pgproxy_tls_version(tls)))
+    }
+
+    /// The peer's certificate (DER), once the handshake is done.
+    var tlsPeerCertificate: [UInt8]? {
+        guard let tls else { return nil }
+        let size = Int(pgproxy_tls_peer_certificate_der(tls, nil, 0))
+        guard size > 0 else { return nil }
+        var bytes = [UInt8](repeating: 0, count: size)
+        let written = Int(pgproxy_tls_peer_certificate_der(tls, &bytes, size))
+        return written == size ? bytes : nil
     }
 
     /// Queues `buffer` for `flushAppended` (a TLS connection's writes: they are encrypted on
@@ -199,7 +226,6 @@ final class RawSocket: EpollHandle {
             owner?.socketWritabilityChanged(false)
         }
         writeQueued()
-        if isOpen, !queued.isEmpty { updateInterest() }
     }
 
     /// Stops or resumes reading (back-pressure).
@@ -215,7 +241,9 @@ final class RawSocket: EpollHandle {
     private func updateInterest() {
         var events: UInt32 = 0
         if reading { events |= EPOLLIN.rawValue }
-        if !queued.isEmpty || tlsReadWantsWrite { events |= EPOLLOUT.rawValue }
+        if (!queued.isEmpty && !tlsWriteWantsRead) || tlsReadWantsWrite { events |= EPOLLOUT.rawValue }
+        guard events != interest else { return }
+        interest = events
         loop.change(descriptor, self, events: events)
     }
 
@@ -235,21 +263,23 @@ final class RawSocket: EpollHandle {
             isWritable = false
             owner?.socketWritabilityChanged(false)
         }
-        if wasEmpty {
-            writeQueued()
-            if isOpen, !queued.isEmpty { updateInterest() }
-        }
+        if wasEmpty { writeQueued() }
     }
 
     private func writeQueued() {
-        let wasQueued = !queued.isEmpty
+        tlsWriteWantsRead = false
         while isOpen, let first = queued.first {
             switch first {
             case .done(let done):
                 queued.removeFirst()
                 done(true)
             case .bytes(var buffer):
-                guard let sent = send(buffer) else { return }
+                guard let sent = send(buffer) else {
+                    // The socket takes nothing now: epoll says when it will (or, for a TLS
+                    // write waiting for the peer's handshake, the next read retries).
+                    if isOpen { updateInterest() }
+                    return
+                }
                 queuedBytes -= sent
                 if sent < buffer.readableBytes {
                     buffer.moveReaderIndex(forwardBy: sent)
@@ -264,10 +294,8 @@ final class RawSocket: EpollHandle {
             isWritable = true
             owner?.socketWritabilityChanged(true)
         }
-        if queued.isEmpty, wasQueued {
-            if closeWhenWritten { return close() }
-            updateInterest()
-        }
+        if queued.isEmpty, closeWhenWritten { return close() }
+        updateInterest()
     }
 
     /// Sends what the socket takes of `buffer` (through OpenSSL once TLS is on); nil when it
@@ -276,8 +304,10 @@ final class RawSocket: EpollHandle {
         if let tls {
             let sent = buffer.withUnsafeReadableBytes { pgproxy_tls_write(tls, $0.baseAddress, $0.count) }
             if sent > 0 { return sent }
-            if sent != PGPROXY_TLS_WANT_WRITE && sent != PGPROXY_TLS_WANT_READ {
-                closed(by: sent == PGPROXY_TLS_CLOSED ? nil : TLSFailure.last())
+            if sent == PGPROXY_TLS_WANT_READ {
+                tlsWriteWantsRead = true
+            } else if sent != PGPROXY_TLS_WANT_WRITE {
+                closed(by: sent == PGPROXY_TLS_CLOSED ? nil : TLSFailure.last(of: tls))
             }
             return nil
         }

@@ -1,6 +1,8 @@
 import Foundation
 import XCTest
 
+@testable import Proxy
+
 /// TLS on both sides, with psql and libpq as clients and a test CA made with openssl.
 final class TLSTests: IntegrationTestCase {
     private let certs = TestCertificates.shared
@@ -103,14 +105,21 @@ final class TLSTests: IntegrationTestCase {
             _ = try? cluster.psql("ALTER SYSTEM RESET ssl")
             _ = try? cluster.psql("SELECT pg_reload_conf()")
         }
-        func proxy(_ mode: String, authority: String) async throws -> ProxyFixture {
+        func proxy(_ mode: String, authority: String, host: String = "127.0.0.1") async throws -> ProxyFixture {
             try await ProxyFixture(
                 backendPort: cluster.port,
-                sections: "[tls]\nserver_tls = \"\(mode)\"\nserver_ca_certificate = \"\(certs.certificate(authority))\"")
+                sections: "[tls]\nserver_tls = \"\(mode)\"\nserver_ca_certificate = \"\(certs.certificate(authority))\"",
+                databases: "[[databases]]\nname = \"app\"\nhost = \"\(host)\"\nport = \(cluster.port)")
         }
-        for mode in ["require", "verify-full"] {
-            let encrypted = try await proxy(mode, authority: "ca")
+        let ownLoops = ProcessInfo.processInfo.environment["PGPROXY_TEST_IO_ENGINE"] != "nio"
+        // verify-full with an address (the certificate's IP names) and with a host name (its DNS
+        // names, and SNI).
+        for (mode, host) in [("require", "127.0.0.1"), ("verify-full", "127.0.0.1"), ("verify-full", "localhost")] {
+            let encrypted = try await proxy(mode, authority: "ca", host: host)
             defer { Task { await encrypted.stop() } }
+            XCTAssertEqual(encrypted.server.runtime.loops.allSatisfy { $0 is EpollLoop }, ownLoops, "the engine under test")
+            // app logs in to PostgreSQL with SCRAM-SHA-256-PLUS (offered over TLS): a wrong
+            // channel-binding hash of the server's certificate would fail the login.
             XCTAssertEqual(try encrypted.psql("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"), "t", mode)
             // A cancel goes to the server inside TLS too, and still reaches the query.
             let sleeper = try PQConnection(encrypted.conninfo())
@@ -126,7 +135,34 @@ final class TLSTests: IntegrationTestCase {
         defer { Task { await wrongCA.stop() } }
         XCTAssertThrowsError(try wrongCA.psql("SELECT 1")) { error in
             XCTAssertTrue("\(error)".contains("TLS with the server failed"), "\(error)")
+            if ownLoops { XCTAssertTrue("\(error)".contains("certificate verify failed: unable to get local issuer certificate"), "\(error)") }
         }
+        // A certificate from the right CA that names neither 127.0.0.1 nor localhost (the client
+        // certificate of "app"): verify-full refuses it, verify-ca does not check names.
+        try installServerCertificate("app", on: cluster)
+        for host in ["127.0.0.1", "localhost"] {
+            let wrongName = try await proxy("verify-full", authority: "ca", host: host)
+            defer { Task { await wrongName.stop() } }
+            XCTAssertThrowsError(try wrongName.psql("SELECT 1")) { error in
+                XCTAssertTrue("\(error)".contains("TLS with the server failed"), "\(error)")
+                if ownLoops { XCTAssertTrue("\(error)".contains(host == "localhost" ? "hostname mismatch" : "IP address mismatch"), "\(error)") }
+            }
+        }
+        let anyName = try await proxy("verify-ca", authority: "ca")
+        defer { Task { await anyName.stop() } }
+        XCTAssertEqual(try anyName.psql("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"), "t")
+        try installServerCertificate("server", on: cluster)
+        // A reload turns server_tls on (new server connections; RECONNECT replaces the old ones).
+        let reloaded = try await ProxyFixture(backendPort: cluster.port, sections: ProxyFixture.adminSection, workers: 1)
+        defer { Task { await reloaded.stop() } }
+        XCTAssertEqual(try reloaded.psql("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"), "f")
+        let engine = ProcessInfo.processInfo.environment["PGPROXY_TEST_IO_ENGINE"].map { "io_engine = \"\($0)\"\n" } ?? ""
+        try reloaded.rewriteConfig(general: engine + "workers = 1", sections: ProxyFixture.adminSection + "\n[tls]\nserver_tls = \"require\"\n")
+        let reloadAdmin = try reloaded.admin()
+        let reload = reloadAdmin.exec("RELOAD")
+        XCTAssertTrue(reload.ok, reload.message ?? "")
+        XCTAssertTrue(reloadAdmin.exec("RECONNECT").ok)
+        XCTAssertEqual(try reloaded.psql("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"), "t")
         // On the server's Unix-domain socket no TLS is asked for, whatever server_tls says (as in
         // libpq): the same rogue CA would fail any handshake, and the login works in plain text.
         let overSocket = try await ProxyFixture(
@@ -180,6 +216,19 @@ final class TLSTests: IntegrationTestCase {
 
     // MARK: helpers
 
+    /// Makes `name` the test cluster's certificate (PostgreSQL re-reads it at each reload).
+    private func installServerCertificate(_ name: String, on cluster: TestCluster, reload: Bool = true) throws {
+        let data = cluster.directory + "/data"
+        for (source, target) in [(certs.certificate(name), "server.crt"), (certs.key(name), "server.key")] {
+            try? FileManager.default.removeItem(atPath: "\(data)/\(target)")
+            try FileManager.default.copyItem(atPath: source, toPath: "\(data)/\(target)")
+            let owner = try runCommand("/usr/bin/stat", ["-c", "%U", data]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            _ = try runCommand("/bin/chown", [owner, "\(data)/\(target)"])
+            chmod("\(data)/\(target)", 0o600)
+        }
+        if reload { try cluster.psql("SELECT pg_reload_conf()") }
+    }
+
     /// The serial number of the certificate pgproxy shows, read with openssl's PostgreSQL STARTTLS.
     private func serial(of proxy: ProxyFixture) throws -> String {
         let script = "openssl s_client -starttls postgres -connect 127.0.0.1:\(proxy.port) </dev/null 2>/dev/null | openssl x509 -noout -serial"
@@ -193,14 +242,7 @@ final class TLSTests: IntegrationTestCase {
 
     /// Turns on `ssl` in the test cluster with the test CA's server certificate (a reload is enough).
     private func enableServerTLS(on cluster: TestCluster) throws {
-        let data = cluster.directory + "/data"
-        for (source, target) in [(certs.certificate("server"), "server.crt"), (certs.key("server"), "server.key")] {
-            try? FileManager.default.removeItem(atPath: "\(data)/\(target)")
-            try FileManager.default.copyItem(atPath: source, toPath: "\(data)/\(target)")
-            let owner = try runCommand("/usr/bin/stat", ["-c", "%U", data]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-            _ = try runCommand("/bin/chown", [owner, "\(data)/\(target)"])
-            chmod("\(data)/\(target)", 0o600)
-        }
+        try installServerCertificate("server", on: cluster, reload: false)
         try cluster.psql("ALTER SYSTEM SET ssl = on")
         try cluster.psql("SELECT pg_reload_conf()")
         for _ in 0..<50 where (try? cluster.psql("SHOW ssl")) != "on" { usleep(100_000) }

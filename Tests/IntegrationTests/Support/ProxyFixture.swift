@@ -33,11 +33,9 @@ final class ProxyFixture: @unchecked Sendable {
         self.backendPort = backendPort
         directory = NSTemporaryDirectory() + "pgproxy-fixture-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        // `make test` runs the suite a second time on SwiftNIO's loops (io_engine = "nio"); fixtures
-        // with server_tls are on them anyway.
+        // `make test` runs the suite a second time on SwiftNIO's loops (io_engine = "nio").
         var general = general
-        if let engine = ProcessInfo.processInfo.environment["PGPROXY_TEST_IO_ENGINE"], !general.contains("io_engine"),
-           engine != "epoll" || !sections.contains("server_tls") {
+        if let engine = ProcessInfo.processInfo.environment["PGPROXY_TEST_IO_ENGINE"], !general.contains("io_engine") {
             general = "io_engine = \"\(engine)\"\n" + general
         }
         try Self.configText(backendPort: backendPort, general: "workers = \(workers)\n" + general, sections: sections, databases: databases)

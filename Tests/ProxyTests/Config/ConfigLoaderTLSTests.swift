@@ -48,20 +48,18 @@ extension ConfigLoaderTests {
         assertOne(refusals("[general]\nio_engine = \"uring\"\n\n" + Self.minimalConfig), line: 2, key: "general.io_engine", reason: "must be one of")
     }
 
-    func testOwnLoopsEncryptClientsButNotServers() throws {
+    func testOwnLoopsEncryptClientsAndServers() throws {
         let serverTLS = "\n\n[tls]\nserver_tls = \"require\"\n"
-        assertOne(refusals("[general]\nio_engine = \"epoll\"\n\n" + Self.minimalConfig + serverTLS), line: 2, key: "general.io_engine",
-                  reason: "cannot encrypt server connections (server_tls = \"require\")")
-        XCTAssertNoThrow(try load("[general]\nio_engine = \"epoll\"\n\n" + Self.minimalConfig + "\n\n[tls]\nclient_tls = \"disable\"\n"))
-        // auto picks SwiftNIO's loops when server_tls is on, pgproxy's own otherwise (TLS for
-        // clients included: the certificate files are read at load, so the mode is set here).
-        XCTAssertFalse(ProxyServer.runsOwnLoops(try load(Self.minimalConfig + serverTLS)))
-        var clientTLS = try load(Self.minimalConfig + serverTLS)
-        clientTLS.tls?.serverTLS = .disable
-        clientTLS.tls?.clientTLS = .require
-        XCTAssertTrue(ProxyServer.runsOwnLoops(clientTLS))
+        // auto and epoll are pgproxy's own loops, with TLS on either side or both (the
+        // certificate files are read at load, so the client mode is set here); nio is SwiftNIO's.
+        var config = try load("[general]\nio_engine = \"epoll\"\n\n" + Self.minimalConfig + serverTLS)
+        XCTAssertTrue(ProxyServer.runsOwnLoops(config))
+        config.tls?.clientTLS = .require
+        XCTAssertTrue(ProxyServer.runsOwnLoops(config))
+        config.general.ioEngine = .auto
+        XCTAssertTrue(ProxyServer.runsOwnLoops(config))
         XCTAssertTrue(ProxyServer.runsOwnLoops(try load(Self.minimalConfig)))
-        clientTLS.general.ioEngine = .nio
-        XCTAssertFalse(ProxyServer.runsOwnLoops(clientTLS))
+        config.general.ioEngine = .nio
+        XCTAssertFalse(ProxyServer.runsOwnLoops(config))
     }
 }
