@@ -184,6 +184,48 @@ final class TLSTests: IntegrationTestCase {
         XCTAssertEqual(try prefer.psql("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"), "f")
     }
 
+    /// `server_certificate`: pgproxy shows a client certificate to a server whose pg_hba.conf
+    /// says `cert` (the user is the certificate's common name).
+    func testClientCertificateForTheServer() async throws {
+        let cluster = TestCluster.shared
+        try enableServerTLS(on: cluster)
+        let data = cluster.directory + "/data"
+        let hba = data + "/pg_hba.conf"
+        let original = try String(contentsOfFile: hba, encoding: .utf8)
+        _ = try? cluster.psql("CREATE DATABASE certdb OWNER app")
+        try? FileManager.default.removeItem(atPath: data + "/root.crt")
+        try FileManager.default.copyItem(atPath: certs.certificate("ca"), toPath: data + "/root.crt")
+        _ = try runCommand("/bin/chmod", ["644", data + "/root.crt"])
+        try ("hostssl certdb app 127.0.0.1/32 cert\n" + original).write(toFile: hba, atomically: false, encoding: .utf8)
+        try cluster.psql("ALTER SYSTEM SET ssl_ca_file = 'root.crt'")
+        try cluster.psql("SELECT pg_reload_conf()")
+        defer {
+            try? original.write(toFile: hba, atomically: false, encoding: .utf8)
+            _ = try? cluster.psql("ALTER SYSTEM RESET ssl_ca_file")
+            _ = try? cluster.psql("ALTER SYSTEM RESET ssl")
+            _ = try? cluster.psql("SELECT pg_reload_conf()")
+        }
+        usleep(300_000)
+        func proxy(certificate: String?) async throws -> ProxyFixture {
+            var section = "[tls]\nserver_tls = \"verify-full\"\nserver_ca_certificate = \"\(certs.certificate("ca"))\"\n"
+            if let certificate {
+                section += "server_certificate = \"\(certs.certificate(certificate))\"\nserver_private_key = \"\(certs.key(certificate))\"\n"
+            }
+            return try await ProxyFixture(
+                backendPort: cluster.port, sections: section,
+                databases: "[[databases]]\nname = \"app\"\ndatabase_name = \"certdb\"\nhost = \"127.0.0.1\"\nport = \(cluster.port)")
+        }
+        let shown = try await proxy(certificate: "app")
+        defer { Task { await shown.stop() } }
+        XCTAssertEqual(try shown.psql("SELECT client_dn FROM pg_stat_ssl WHERE pid = pg_backend_pid()"), "/CN=app")
+        // Without one, the server refuses the login, and the client is told why.
+        let none = try await proxy(certificate: nil)
+        defer { Task { await none.stop() } }
+        XCTAssertThrowsError(try none.psql("SELECT 1")) { error in
+            XCTAssertTrue("\(error)".contains("connection requires a valid client certificate"), "\(error)")
+        }
+    }
+
     func testReloadPicksUpARenewedCertificate() async throws {
         let directory = NSTemporaryDirectory() + "pgproxy-renew-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
