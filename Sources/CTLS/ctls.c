@@ -21,6 +21,21 @@ static void last_error(char *error, size_t error_length, const char *what) {
     ERR_clear_error();
 }
 
+// Loads a certificate chain and its key (PEM) into `context`; 0 with the reason (naming the
+// config keys) in `error` when it cannot.
+static int use_certificate(SSL_CTX *context, const char *certificate, const char *key, const char *certificate_key,
+                           const char *key_key, char *error, size_t error_length) {
+    if (SSL_CTX_use_certificate_chain_file(context, certificate) != 1) {
+        last_error(error, error_length, certificate_key);
+        return 0;
+    }
+    if (SSL_CTX_use_PrivateKey_file(context, key, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(context) != 1) {
+        last_error(error, error_length, key_key);
+        return 0;
+    }
+    return 1;
+}
+
 void *pgproxy_tls_server_context(const char *certificate, const char *key, const char *ca, int verify,
                                  char *error, size_t error_length) {
     SSL_CTX *context = SSL_CTX_new(TLS_server_method());
@@ -34,13 +49,7 @@ void *pgproxy_tls_server_context(const char *certificate, const char *key, const
     SSL_CTX_set_mode(context, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_session_cache_mode(context, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_num_tickets(context, 0);
-    if (SSL_CTX_use_certificate_chain_file(context, certificate) != 1) {
-        last_error(error, error_length, "certificate");
-        SSL_CTX_free(context);
-        return NULL;
-    }
-    if (SSL_CTX_use_PrivateKey_file(context, key, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(context) != 1) {
-        last_error(error, error_length, "private_key");
+    if (!use_certificate(context, certificate, key, "certificate", "private_key", error, error_length)) {
         SSL_CTX_free(context);
         return NULL;
     }
@@ -75,17 +84,9 @@ void *pgproxy_tls_client_context(const char *ca, const char *certificate, const 
         SSL_CTX_free(context);
         return NULL;
     }
-    if (certificate && key) {
-        if (SSL_CTX_use_certificate_chain_file(context, certificate) != 1) {
-            last_error(error, error_length, "server_certificate");
-            SSL_CTX_free(context);
-            return NULL;
-        }
-        if (SSL_CTX_use_PrivateKey_file(context, key, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(context) != 1) {
-            last_error(error, error_length, "server_private_key");
-            SSL_CTX_free(context);
-            return NULL;
-        }
+    if (certificate && key && !use_certificate(context, certificate, key, "server_certificate", "server_private_key", error, error_length)) {
+        SSL_CTX_free(context);
+        return NULL;
     }
     SSL_CTX_set_verify(context, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
     ERR_clear_error();

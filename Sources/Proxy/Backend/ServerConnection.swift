@@ -578,7 +578,7 @@ final class ServerConnection: ChannelInboundHandler {
     }
 
     /// The connection is closed (by either side): tell whoever used it, and the partition.
-    /// The connection is gone; `loginFailure` says why, if it was during the login.
+    /// `loginFailure` says why, when it closed during the login and the reason is known.
     func connectionClosed(loginFailure: (any Error)? = nil) {
         _ = out.stop()
         let previous = state
