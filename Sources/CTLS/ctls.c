@@ -49,6 +49,9 @@ void *pgproxy_tls_server_context(const char *certificate, const char *key, const
     SSL_CTX_set_mode(context, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_session_cache_mode(context, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_num_tickets(context, 0);
+    // One read(2) takes a whole record and what follows it, instead of one for the record's
+    // header and one for its body.
+    SSL_CTX_set_read_ahead(context, 1);
     if (!use_certificate(context, certificate, key, "certificate", "private_key", error, error_length)) {
         SSL_CTX_free(context);
         return NULL;
@@ -79,6 +82,7 @@ void *pgproxy_tls_client_context(const char *ca, const char *certificate, const 
     // No SSL_MODE_RELEASE_BUFFERS here: server connections are few and busy.
     SSL_CTX_set_mode(context, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_CTX_set_session_cache_mode(context, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_read_ahead(context, 1);
     if (ca && SSL_CTX_load_verify_locations(context, ca, NULL) != 1) {
         last_error(error, error_length, "server_ca_certificate");
         SSL_CTX_free(context);
@@ -175,7 +179,7 @@ ssize_t pgproxy_tls_write(void *connection, const void *bytes, size_t count) {
     return result > 0 ? result : outcome(connection, result);
 }
 
-int pgproxy_tls_pending(void *connection) { return SSL_pending(connection); }
+int pgproxy_tls_has_pending(void *connection) { return SSL_has_pending(connection); }
 
 int pgproxy_tls_peer_certificate(void *connection, char *name, size_t name_length) {
     if (name_length > 0) name[0] = 0;

@@ -39,8 +39,9 @@ void pgproxy_tls_free(void *connection);
 
 ssize_t pgproxy_tls_read(void *connection, void *bytes, size_t count);
 ssize_t pgproxy_tls_write(void *connection, const void *bytes, size_t count);
-// Decrypted bytes waiting inside the connection (no socket event announces them).
-int pgproxy_tls_pending(void *connection);
+// 1 when the connection holds bytes read from the socket and not yet returned by
+// pgproxy_tls_read, decrypted or not (no socket event announces them).
+int pgproxy_tls_has_pending(void *connection);
 
 // After the handshake: 1 if the client presented a certificate that was verified, else 0; its
 // common name into `name` (NUL-terminated; empty when it has none); the protocol ("TLSv1.3").

@@ -115,9 +115,15 @@ final class RawSocket: EpollHandle {
                 guard tlsRead(count, into: &buffer, owner: owner) else { break }
                 delivered = true
                 rounds += 1
-                // Other connections get their turn too; bytes still in the socket bring epoll
-                // back, bytes OpenSSL already decrypted would not, so those are read now.
-                if rounds >= 16, pgproxy_tls_pending(tls) == 0 { break }
+                // OpenSSL reads ahead: when it holds nothing more, this read took what the
+                // socket had, and epoll (level-triggered) reports what comes next, so no read
+                // is made only to hear EAGAIN. What it holds, no socket event announces: it is
+                // read now, or after 16 records (other connections get their turn) from a task.
+                if pgproxy_tls_has_pending(tls) == 0 { break }
+                if rounds >= 16 {
+                    loop.execute { [self] in if isOpen, reading { readAvailable() } }
+                    break
+                }
                 continue
             }
             let count = buffer.withUnsafeMutableWritableBytes { pgproxy_recv(descriptor, $0.baseAddress, $0.count) }
@@ -145,7 +151,7 @@ final class RawSocket: EpollHandle {
     }
 
     /// Hands on what one TLS read gave; false when reading stops here (nothing more to read
-    /// now, or the connection ended). Decrypted bytes OpenSSL still holds are read on: no
+    /// now, or the connection ended). Bytes OpenSSL still holds are read on: no
     /// socket event would announce them.
     private func tlsRead(_ count: Int, into buffer: inout ByteBuffer, owner: any RawSocketOwner) -> Bool {
         if count > 0 {
@@ -233,7 +239,7 @@ final class RawSocket: EpollHandle {
         guard isOpen, on != reading else { return }
         reading = on
         updateInterest()
-        if on, let tls, pgproxy_tls_pending(tls) > 0 {
+        if on, let tls, pgproxy_tls_has_pending(tls) != 0 {
             loop.execute { [self] in if isOpen, reading { readAvailable() } }
         }
     }
